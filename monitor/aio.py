@@ -1,0 +1,42 @@
+"""A tiny asyncio kit: sleeps that wake on stop, and root tasks that log how they ended."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+__all__ = ["guarded", "sleep"]
+
+log = structlog.get_logger("spmon.aio")
+
+
+async def sleep(delay: float, stop: asyncio.Event) -> bool:
+    """Sleep up to `delay` seconds; return True at once if `stop` is (or becomes) set."""
+    if stop.is_set():
+        return True
+    if delay <= 0:
+        await asyncio.sleep(0)
+        return stop.is_set()
+    try:
+        async with asyncio.timeout(delay):
+            await stop.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def guarded(name: str, coro: Coroutine[Any, Any, None], *, eternal: bool = True) -> None:
+    """Run a root task: a crash is logged at once with the task's name and re-raised (so the
+    TaskGroup stops everything); an eternal task that simply returns is worth a warning."""
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("task.crashed", task=name)
+        raise
+    if eternal:
+        log.warning("task.exited", task=name)

@@ -1,0 +1,193 @@
+"""The SmarterProctoring API client: one ClientSession, polite by construction.
+
+Politeness: a global rate limit, a bounded connector, explicit timeouts, full-jitter retries on
+transient failures, and a 429 pauses *every* request until Retry-After, not only the one that
+got it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+import structlog
+from aiolimiter import AsyncLimiter
+
+from monitor.api.errors import (
+    ApiError,
+    AuthFailed,
+    BadResponse,
+    NotFound,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+    Unreachable,
+)
+from monitor.core.backoff import Backoff, parse_retry_after
+from monitor.core.keys import SessionKey
+
+__all__ = ["ApiClient", "ClientOptions"]
+
+log = structlog.get_logger("spmon.api")
+
+MAX_BODY = 1 << 20
+"""A session document is a few KB; anything past 1 MiB is not one and is not read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    base_url: str
+    token: str | None
+    timeout: float = 20.0
+    connect_timeout: float = 10.0
+    concurrency: int = 32
+    rate_limit: float = 5.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+def _noop(_code: str) -> None:
+    return None
+
+
+class ApiClient:
+    """`async with ApiClient(options) as api: body = await api.fetch(key)`."""
+
+    def __init__(
+        self,
+        options: ClientOptions,
+        *,
+        on_response: Callable[[str], None] = _noop,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.options = options
+        self._on_response = on_response
+        self._rng = rng or random.Random()
+        self._limiter = AsyncLimiter(
+            max(options.rate_limit, 1.0), max(options.rate_limit, 1.0) / options.rate_limit
+        )
+        self._paused_until = 0.0
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        headers = {"Accept": "application/json", "User-Agent": "spmon"}
+        if self.options.token:
+            headers["token"] = self.options.token
+        self._session = aiohttp.ClientSession(
+            base_url=self.options.base_url + "/",
+            headers=headers,
+            connector=aiohttp.TCPConnector(
+                limit=self.options.concurrency,
+                limit_per_host=self.options.concurrency,
+                ttl_dns_cache=300,
+            ),
+            timeout=aiohttp.ClientTimeout(
+                total=self.options.timeout,
+                connect=self.options.connect_timeout,
+                sock_read=self.options.timeout,
+            ),
+            raise_for_status=False,
+            trust_env=False,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await asyncio.shield(self._session.close())
+            self._session = None
+
+    async def fetch(self, key: SessionKey) -> bytes:
+        """The session document's raw bytes; raises an ApiError subclass on failure."""
+        attempts = self.options.backoff.retries + 1
+        for attempt in range(attempts):
+            try:
+                return await self._attempt(key)
+            except ApiError as exc:
+                if not exc.retryable or attempt + 1 >= attempts:
+                    raise
+                delay = self.options.backoff.delay(attempt, self._rng.random())
+                log.info(
+                    "api.attempt_failed",
+                    attempt=f"{attempt + 1}/{attempts}",
+                    error=str(exc),
+                    retry_in=round(delay, 3),
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, key: SessionKey) -> bytes:
+        await self._wait_pause()
+        async with self._limiter:
+            await self._wait_pause()
+            try:
+                return await self._get(key)
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                self._on_response("timeout")
+                raise Unreachable("request timed out") from exc
+            except aiohttp.ClientError as exc:
+                self._on_response("connection_error")
+                # str(exc) of a connector error names host:port only; never the headers.
+                raise Unreachable(f"connection failed ({type(exc).__name__})") from exc
+
+    async def _get(self, key: SessionKey) -> bytes:
+        assert self._session is not None  # fetch outside `async with` is a bug
+        async with self._session.get(key.path.lstrip("/"), allow_redirects=False) as resp:
+            self._on_response(str(resp.status))
+            if resp.status == 200:
+                return await _read_capped(resp)
+            raise self._error_for(resp)
+
+    def _error_for(self, resp: aiohttp.ClientResponse) -> ApiError:
+        status = resp.status
+        if status == 404:
+            return NotFound("session not found", status=status)
+        if status in (401, 403):
+            return AuthFailed(f"API refused the token ({status})", status=status)
+        if (status in (429, 503) and "Retry-After" in resp.headers) or status == 429:
+            wait = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
+            wait = 5.0 if wait is None else wait
+            self._pause(wait)
+            return RateLimited(
+                f"API asked to slow down ({status})", status=status, retry_after=wait
+            )
+        if status >= 500 or status in (408, 425):
+            return ServerError(f"API answered {status}", status=status)
+        return RequestRejected(f"API answered {status}", status=status)
+
+    def _pause(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds * (1.0 + 0.1 * self._rng.random())
+        if until > self._paused_until:
+            self._paused_until = until
+            log.warning("api.paused", seconds=round(seconds, 1))
+
+    async def _wait_pause(self) -> None:
+        delay = self._paused_until - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
+    length = resp.content_length
+    if length is not None and length > MAX_BODY:
+        raise BadResponse(f"body of {length} bytes is larger than {MAX_BODY}")
+    if length is not None:
+        return await resp.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadResponse(f"body is larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,1 @@
+"""The pure core: records and decisions. No I/O, no clock, no asyncio."""

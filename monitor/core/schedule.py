@@ -1,0 +1,88 @@
+"""When each watched session is due next. Times are epoch seconds passed in; nothing sleeps here."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+__all__ = ["DueHeap", "first_due", "next_due", "retry_due"]
+
+K = TypeVar("K", bound=Hashable)
+
+
+class DueHeap(Generic[K]):
+    """A min-heap of (due, key) with one live entry per key.
+
+    Re-pushing a key supersedes its old entry lazily (the stale tuple is skipped when it surfaces),
+    which keeps push O(log n) without searching the heap.
+    """
+
+    __slots__ = ("_due", "_heap")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, K]] = []
+        self._due: dict[K, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._due
+
+    def push(self, key: K, due: float) -> None:
+        self._due[key] = due
+        heapq.heappush(self._heap, (due, key))
+
+    def pull_earlier(self, key: K, due: float) -> None:
+        """Move `key` to `due` if that is sooner than its current time (deadline wake-ups)."""
+        current = self._due.get(key)
+        if current is not None and due < current:
+            self.push(key, due)
+
+    def discard(self, key: K) -> None:
+        self._due.pop(key, None)
+
+    def peek(self) -> float | None:
+        """Due time of the earliest live entry."""
+        self._drop_stale()
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float, limit: int) -> list[tuple[K, float]]:
+        """Up to `limit` (key, due) pairs whose time has come, earliest first; they leave the heap."""
+        out: list[tuple[K, float]] = []
+        while len(out) < limit:
+            self._drop_stale()
+            if not self._heap or self._heap[0][0] > now:
+                break
+            due, key = heapq.heappop(self._heap)
+            del self._due[key]
+            out.append((key, due))
+        return out
+
+    def _drop_stale(self) -> None:
+        heap, due = self._heap, self._due
+        while heap and due.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+
+
+def first_due(now: float, interval: float, u: float) -> float:
+    """Spread first polls uniformly over one interval so 10,000 watches do not fire together.
+
+    `u` is a uniform random number in [0, 1) supplied by the caller.
+    """
+    return now + interval * u
+
+
+def next_due(now: float, interval: float, u: float, *, jitter: float = 0.1) -> float:
+    """The next regular poll: one interval on, ± `jitter` of it so polls stay spread."""
+    return now + interval * (1.0 + jitter * (2.0 * u - 1.0))
+
+
+def retry_due(now: float, interval: float, failures: int, u: float, *, cap: float = 300.0) -> float:
+    """After `failures` consecutive failed polls, wait longer (full jitter, at most `cap`).
+
+    Never sooner than half an interval, so a failing session is not polled faster than a healthy one.
+    """
+    ceiling = min(cap, max(interval, 1.0) * 2.0 ** min(failures, 16))
+    return now + max(interval / 2.0, ceiling * u)

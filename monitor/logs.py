@@ -1,0 +1,133 @@
+"""Structured logging, configured once at the edge, with secrets scrubbed from every line.
+
+Redaction runs last before rendering, on our events and on stdlib records (aiohttp, asyncio)
+alike, and exception rendering never includes frame locals: headers dicts and URLs live there.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Literal, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = ["REDACTED", "Redactor", "configure", "redactor"]
+
+REDACTED = "[REDACTED]"
+_PATTERNS = (
+    (re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*"), "[REDACTED_JWT]"),
+    (
+        re.compile(r"https://hooks\.slack\.com/services/[^\s'\"]+"),
+        "https://hooks.slack.com/[REDACTED]",
+    ),
+    (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_[REDACTED]"),
+    (re.compile(r"\bv1a?,[A-Za-z0-9+/=]{20,}"), "v1,[REDACTED_SIG]"),
+)
+_SENSITIVE_KEYS = frozenset(
+    {"token", "authorization", "secret", "signature", "webhook_url", "headers", "password", "url"}
+)
+
+
+class Redactor:
+    """A structlog processor that removes known secret values and secret-shaped strings."""
+
+    def __init__(self) -> None:
+        self._secrets: tuple[str, ...] = ()
+
+    def add(self, values: Iterable[str | None]) -> None:
+        """Register exact secret values (the token, webhook URLs) seen at start-up."""
+        found = {value for value in values if value and len(value) >= 6}
+        # Longest first, so a URL is replaced whole before a token inside it.
+        self._secrets = tuple(sorted({*self._secrets, *found}, key=len, reverse=True))
+
+    def scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            for pattern, replacement in _PATTERNS:
+                value = pattern.sub(replacement, value)
+            return value
+        if isinstance(value, dict):
+            return {k: self._scrub_item(k, v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.scrub(item) for item in value]
+        if isinstance(value, BaseException):
+            return self.scrub(f"{type(value).__name__}: {value}")
+        return value
+
+    def _scrub_item(self, key: Any, value: Any) -> Any:
+        return REDACTED if str(key).lower() in _SENSITIVE_KEYS else self.scrub(value)
+
+    def __call__(self, _logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+        return {key: self._scrub_item(key, value) for key, value in event_dict.items()}
+
+
+redactor = Redactor()
+
+
+def _exception_processor(fmt: Literal["json", "console"]) -> Processor:
+    if fmt == "json":
+        transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        return structlog.processors.ExceptionRenderer(transformer)
+    return structlog.processors.format_exc_info
+
+
+def _shared(fmt: Literal["json", "console"]) -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _exception_processor(fmt),
+        redactor,
+    ]
+
+
+def _renderer(fmt: Literal["json", "console"]) -> Processor:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+
+
+def configure(
+    fmt: Literal["auto", "json", "console"] = "auto",
+    level: str = "info",
+    *,
+    stream: TextIO | None = None,
+) -> None:
+    """Route structlog and stdlib logging through one redacting chain to `stream` (stdout)."""
+    out = stream or sys.stdout
+    chosen: Literal["json", "console"] = (
+        ("console" if out.isatty() else "json") if fmt == "auto" else fmt
+    )
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(
+        processors=[*_shared(chosen), _renderer(chosen)],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared(chosen)],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _renderer(chosen),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.INFO))
+    # aiohttp's access log would print every scrape; the server disables it, this is belt and braces.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def bound(**context: Any) -> MutableMapping[str, Any]:
+    """Context for `structlog.contextvars.bound_contextvars` with None values dropped."""
+    return {key: value for key, value in context.items() if value is not None}

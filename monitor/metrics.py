@@ -1,0 +1,169 @@
+"""Prometheus instruments on an injected registry, plus gauges computed at scrape time.
+
+No series carries a session SID: one process watches up to 100,000 sessions and every label
+value here comes from a small, known set (status values are the API's few statuses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitor import __version__
+from monitor.core.events import Field
+
+__all__ = ["OUTCOMES", "IndexSummary", "IndexView", "Metrics"]
+
+NS = "spmon"
+OUTCOMES = ("ok", "invalid", "not_found", "auth_failed", "rate_limited", "error")
+NOTIFY_OUTCOMES = ("delivered", "failed", "dead")
+MAX_STATUS_VALUES = 32
+"""The status set is open; past this many distinct values the rest count as "other"."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSummary:
+    watched: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    reviews_pending: int = 0
+    reviews_overdue: int = 0
+    oldest_overdue_age: float = 0.0
+    poll_lag: float = 0.0
+
+
+class IndexView(Protocol):
+    def summary(self) -> IndexSummary: ...
+
+
+class IndexCollector(Collector):
+    """Gauges describing the watch set, read from the in-memory index when Prometheus scrapes."""
+
+    def __init__(self, view: IndexView) -> None:
+        self._view = view
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._view.summary()
+        yield _gauge("sessions_watched", "Exam sessions being watched.", s.watched)
+        by_status = GaugeMetricFamily(
+            f"{NS}_sessions", "Watched sessions by their last known status.", labels=["status"]
+        )
+        for status, count in sorted(_bounded(s.by_status).items()):
+            by_status.add_metric([status], count)
+        yield by_status
+        yield _gauge(
+            "reviews_pending", "Sessions whose review is required and not done.", s.reviews_pending
+        )
+        yield _gauge(
+            "reviews_overdue", "Pending reviews past their reviewByDate.", s.reviews_overdue
+        )
+        yield _gauge(
+            "reviews_overdue_oldest_age_seconds",
+            "How long past its reviewByDate the most overdue pending review is (0 when none).",
+            s.oldest_overdue_age,
+        )
+        yield _gauge(
+            "poll_lag_seconds",
+            "How far behind schedule the most-late due poll is.",
+            s.poll_lag,
+        )
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{NS}_{name}", doc, value=value)
+
+
+def _bounded(by_status: dict[str, int]) -> dict[str, int]:
+    if len(by_status) <= MAX_STATUS_VALUES:
+        return by_status
+    ranked = sorted(by_status.items(), key=lambda item: -item[1])
+    kept = dict(ranked[: MAX_STATUS_VALUES - 1])
+    kept["other"] = sum(count for _, count in ranked[MAX_STATUS_VALUES - 1 :])
+    return kept
+
+
+class Metrics:
+    """Every instrument spmon updates, registered on `registry` (never the global one)."""
+
+    def __init__(self, registry: CollectorRegistry, *, sinks: Sequence[str] = ()) -> None:
+        self.registry = registry
+        Gauge(f"{NS}_build_info", "Build information.", ["version"], registry=registry).labels(
+            __version__
+        ).set(1)
+        self.up = Gauge(
+            f"{NS}_up", "1 if the last poll reached the API and parsed.", registry=registry
+        )
+        self.changes = Counter(
+            f"{NS}_session_changes", "Detected changes by field.", ["field"], registry=registry
+        )
+        self.polls = Counter(f"{NS}_polls", "Polls by outcome.", ["outcome"], registry=registry)
+        self.poll_duration = Histogram(
+            f"{NS}_poll_duration_seconds",
+            "Time of one poll, retries included.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60),
+            registry=registry,
+        )
+        self.api_responses = Counter(
+            f"{NS}_api_responses",
+            "API responses by HTTP code (timeout / connection_error when none came).",
+            ["code"],
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            f"{NS}_poll_last_success_timestamp_seconds",
+            "When a poll last succeeded.",
+            registry=registry,
+        )
+        self.auth_failing = Gauge(
+            f"{NS}_api_auth_failing", "1 while the API rejects the token.", registry=registry
+        )
+        self.token_expiry = Gauge(
+            f"{NS}_api_token_expiry_timestamp_seconds",
+            "The API token's exp claim (0 when unknown).",
+            registry=registry,
+        )
+        self.notifications = Counter(
+            f"{NS}_notifications",
+            "Delivery attempts by sink and outcome.",
+            ["sink", "outcome"],
+            registry=registry,
+        )
+        self.notification_latency = Histogram(
+            f"{NS}_notification_latency_seconds",
+            "From an event's detection to its delivery.",
+            ["sink"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200),
+            registry=registry,
+        )
+        self.outbox_pending = Gauge(
+            f"{NS}_outbox_pending", "Deliveries waiting in the outbox.", ["sink"], registry=registry
+        )
+        self.outbox_dead = Gauge(
+            f"{NS}_outbox_dead", "Dead-lettered deliveries.", ["sink"], registry=registry
+        )
+        self.outbox_oldest_age = Gauge(
+            f"{NS}_outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending delivery (0 when none).",
+            registry=registry,
+        )
+        self._initialise(sinks)
+
+    def _initialise(self, sinks: Iterable[str]) -> None:
+        # Series exist at 0 from the start, so rate() and absent() behave before the first event.
+        for name in Field:
+            self.changes.labels(str(name))
+        for outcome in OUTCOMES:
+            self.polls.labels(outcome)
+        for sink in sinks:
+            for outcome in NOTIFY_OUTCOMES:
+                self.notifications.labels(sink, outcome)
+            self.notification_latency.labels(sink)
+            self.outbox_pending.labels(sink)
+            self.outbox_dead.labels(sink)
+
+    def watch_index(self, view: IndexView) -> None:
+        self.registry.register(IndexCollector(view))

@@ -1,0 +1,476 @@
+"""The poll loop: due sessions → API → parse/diff/rules → one store transaction per batch.
+
+This is where the clock is read; everything it decides with is in `monitor.core` and takes
+`now` as an argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+import structlog
+
+from monitor import aio
+from monitor.api import ApiClient, ApiError, AuthFailed, NotFound, RateLimited
+from monitor.core import observe, rules, schedule
+from monitor.core.events import Event, EventType, event_id
+from monitor.core.keys import SessionKey
+from monitor.core.parse import ParseProblem, parse
+from monitor.core.snapshot import Snapshot
+from monitor.metrics import IndexSummary, Metrics
+from monitor.store import PollRecord, SessionRecord, SqliteStore
+
+__all__ = ["Entry", "Index", "Poller"]
+
+log = structlog.get_logger("spmon.poller")
+Router = Callable[[Event], Sequence[str]]
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """A watched session in memory: the tracked fields, not the payload (that is in the store)."""
+
+    key: SessionKey
+    labels: Mapping[str, str]
+    interval: float
+    snapshot: Snapshot | None = None
+    review: rules.ReviewState = field(default_factory=rules.ReviewState)
+    version: int = 0
+    digest: bytes | None = None
+    failures: int = 0
+    missing: bool = False
+    last_poll_at: float | None = None
+
+
+class Index:
+    """All watched sessions and when each is due; the metrics collector reads it at scrape time."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.entries: dict[SessionKey, Entry] = {}
+        self.heap: schedule.DueHeap[SessionKey] = schedule.DueHeap()
+        self.clock = clock
+        self.cycle_attempted = False
+
+    def add(self, entry: Entry, due: float) -> None:
+        self.entries[entry.key] = entry
+        self.heap.push(entry.key, due)
+
+    def summary(self) -> IndexSummary:
+        now = self.clock()
+        moment = datetime.fromtimestamp(now, UTC)
+        by_status: dict[str, int] = {}
+        pending = overdue = 0
+        oldest: datetime | None = None
+        for entry in self.entries.values():
+            snap = entry.snapshot
+            if snap is None:
+                continue
+            status = snap.status if snap.status is not None else "none"
+            by_status[status] = by_status.get(status, 0) + 1
+            if snap.review_pending:
+                pending += 1
+                if rules.is_overdue(snap, moment):
+                    overdue += 1
+                    deadline = snap.review_by_date
+                    if deadline is not None and (oldest is None or deadline < oldest):
+                        oldest = deadline
+        earliest = self.heap.peek()
+        return IndexSummary(
+            watched=len(self.entries),
+            by_status=by_status,
+            reviews_pending=pending,
+            reviews_overdue=overdue,
+            oldest_overdue_age=(moment - oldest).total_seconds() if oldest else 0.0,
+            poll_lag=max(0.0, now - earliest) if earliest is not None else 0.0,
+        )
+
+
+class Committer:
+    """Batches concurrent polls' records into one transaction: one fsync for many polls.
+
+    Each record is still atomic with its own events (they are in the same transaction), and a
+    poll is only acknowledged once its transaction has committed.
+    """
+
+    def __init__(self, store: SqliteStore, *, batch: int = 512) -> None:
+        self._store = store
+        self._batch = batch
+        self._queue: asyncio.Queue[tuple[PollRecord, asyncio.Future[None]] | None] = asyncio.Queue()
+
+    async def commit(self, record: PollRecord) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((record, future))
+        await future
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            items = [item]
+            closing = self._drain(items)
+            await self._flush(items)
+            if closing:
+                return
+
+    def _drain(self, items: list[tuple[PollRecord, asyncio.Future[None]]]) -> bool:
+        while len(items) < self._batch and not self._queue.empty():
+            nxt = self._queue.get_nowait()
+            if nxt is None:
+                return True
+            items.append(nxt)
+        return False
+
+    async def _flush(self, items: list[tuple[PollRecord, asyncio.Future[None]]]) -> None:
+        try:
+            await self._store.commit([record for record, _ in items])
+        except Exception as exc:
+            log.error("store.commit_failed", polls=len(items), error=str(exc))
+            for _, future in items:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for _, future in items:
+            if not future.done():
+                future.set_result(None)
+
+
+@dataclass(frozen=True, slots=True)
+class PollerOptions:
+    concurrency: int = 32
+    jitter: float = 0.1
+    policy: rules.Policy = field(default_factory=rules.Policy)
+    naive_tz: tzinfo | None = None
+
+
+class Poller:
+    """Drains due sessions with at most `concurrency` polls in flight, until `stop` is set."""
+
+    def __init__(
+        self,
+        *,
+        api: ApiClient,
+        store: SqliteStore,
+        index: Index,
+        metrics: Metrics,
+        router: Router,
+        options: PollerOptions,
+        on_commit: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.api, self.store, self.index, self.metrics = api, store, index, metrics
+        self.router = router
+        self.options = options
+        self.on_commit = on_commit
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.committer = Committer(store)
+        self.heartbeat = 0.0
+        self._wake = asyncio.Event()
+        self._inflight = 0
+        self.auth_failing = False
+        self._auth_episode = 0
+
+    # -- start-up ------------------------------------------------------------------------
+
+    async def restore(self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float]]) -> None:
+        """Resume from the store: no re-baselining; spread first polls over one interval."""
+        stored = {record.key: record for record in await self.store.load()}
+        self.auth_failing = (await self.store.get_meta("auth_failing")) == "1"
+        self._auth_episode = int(await self.store.get_meta("auth_episode") or 0)
+        self.metrics.auth_failing.set(int(self.auth_failing))
+        now = self.clock()
+        for key, labels, interval in watches:
+            entry = Entry(key, labels, interval)
+            record = stored.get(key)
+            if record is not None:
+                _restore_entry(entry, record)
+            self.index.add(entry, self._first_due(entry, now))
+        log.info("poller.restored", watched=len(self.index.entries), from_store=len(stored))
+
+    def _first_due(self, entry: Entry, now: float) -> float:
+        due = schedule.first_due(now, entry.interval, self.rng.random())
+        if entry.last_poll_at is not None:
+            due = max(now, min(due, entry.last_poll_at + entry.interval))
+        return min(due, self._deadline(entry, now) or due)
+
+    def _deadline(self, entry: Entry, now: float) -> float | None:
+        if entry.snapshot is None:
+            return None
+        moment = datetime.fromtimestamp(now, UTC)
+        check = rules.next_check(entry.snapshot, entry.review, moment, self.options.policy)
+        return check.timestamp() if check is not None else None
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        committer = asyncio.create_task(self.committer.run(), name="committer")
+        stopper = asyncio.create_task(self._wake_on(stop), name="poller-stop")
+        try:
+            async with asyncio.TaskGroup() as polls:
+                await self._dispatch(stop, polls)
+        finally:
+            stopper.cancel()
+            self.committer.close()
+            await committer
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
+
+    async def _dispatch(self, stop: asyncio.Event, polls: asyncio.TaskGroup) -> None:
+        limit = self.options.concurrency
+        while not stop.is_set():
+            now = self.clock()
+            self.heartbeat = now
+            free = limit - self._inflight
+            for key, due in self.index.heap.pop_due(now, free) if free > 0 else ():
+                self._inflight += 1
+                polls.create_task(self._guarded_poll(key, due))
+            self._wake.clear()
+            if not stop.is_set():
+                await self._idle(now)
+
+    async def _idle(self, now: float) -> None:
+        if self._inflight >= self.options.concurrency:
+            delay = 1.0
+        else:
+            earliest = self.index.heap.peek()
+            delay = 1.0 if earliest is None else min(1.0, max(0.0, earliest - now))
+        await aio.sleep(delay, self._wake)
+
+    async def _guarded_poll(self, key: SessionKey, due: float) -> None:
+        try:
+            await self.poll(key, due)
+        except Exception:
+            # A bug in one poll must not stop the loop: count it, log it, try again later.
+            log.exception("poll.crashed", session_sid=key.session_sid)
+            self.metrics.polls.labels("error").inc()
+            entry = self.index.entries[key]
+            self.index.heap.push(key, self.clock() + entry.interval)
+        finally:
+            self._inflight -= 1
+            self._wake.set()
+
+    # -- one poll --------------------------------------------------------------------------
+
+    async def poll(self, key: SessionKey, due: float) -> str:
+        """Fetch, decide, commit and reschedule one session; returns the outcome label."""
+        entry = self.index.entries[key]
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(
+            session_sid=key.session_sid, exam_sid=key.exam_sid
+        ):
+            try:
+                body = await self.api.fetch(key)
+            except ApiError as exc:
+                record, next_due = await self._failed(entry, exc)
+            else:
+                record, next_due = self._fetched(entry, body)
+            self.index.cycle_attempted = True
+            try:
+                await self.committer.commit(record)
+            except Exception:  # the Committer logged it; keep the old state and retry soon
+                self.metrics.polls.labels("error").inc()
+                self.index.heap.push(key, self.clock() + min(entry.interval, 30.0))
+                return "error"
+            self._apply(entry, record)
+            self.index.heap.push(key, next_due)
+            if record.outcome == "ok" and self.auth_failing:
+                await self._auth_recovered()
+        self._count(record, time.perf_counter() - started)
+        return record.outcome
+
+    def _fetched(self, entry: Entry, body: bytes) -> tuple[PollRecord, float]:
+        now = self.clock()
+        parsed = parse(body, entry.key, naive_tz=self.options.naive_tz)
+        if isinstance(parsed, ParseProblem):
+            log.warning("poll.invalid_response", problem=str(parsed), field=parsed.field)
+            return self._keep(entry, now, "invalid")
+        moment = datetime.fromtimestamp(now, UTC)
+        seen = observe.observe(
+            entry.key,
+            entry.snapshot,
+            parsed,
+            review=entry.review,
+            version=entry.version,
+            now=moment,
+            policy=self.options.policy,
+            labels=entry.labels,
+        )
+        digest = hashlib.blake2b(body, digest_size=16).digest()
+        record = PollRecord(
+            key=entry.key,
+            polled_at=now,
+            outcome="ok",
+            failures=0,
+            snapshot=parsed,
+            payload=body if digest != entry.digest else None,
+            digest=digest,
+            review=seen.review,
+            version=seen.version,
+            deliveries=self._route(seen.events),
+        )
+        return record, self._next_due(entry, now, parsed, seen.review)
+
+    def _keep(self, entry: Entry, now: float, outcome: str) -> tuple[PollRecord, float]:
+        """A failed poll: the last good snapshot stays, but overdue still follows the clock."""
+        failures = entry.failures + 1
+        review, version = entry.review, entry.version
+        events: tuple[Event, ...] = ()
+        if entry.snapshot is not None:
+            seen = observe.observe(
+                entry.key,
+                entry.snapshot,
+                entry.snapshot,
+                review=entry.review,
+                version=entry.version,
+                now=datetime.fromtimestamp(now, UTC),
+                policy=self.options.policy,
+                labels=entry.labels,
+            )
+            review, version, events = seen.review, seen.version, seen.events
+        record = PollRecord(
+            key=entry.key,
+            polled_at=now,
+            outcome=outcome,
+            failures=failures,
+            review=review,
+            version=version,
+            missing=entry.missing,
+            deliveries=self._route(events),
+        )
+        due = schedule.retry_due(now, entry.interval, failures, self.rng.random())
+        deadline = self._deadline_after(entry.snapshot, review, now)
+        return record, min(due, deadline) if deadline else due
+
+    async def _failed(self, entry: Entry, exc: ApiError) -> tuple[PollRecord, float]:
+        now = self.clock()
+        if isinstance(exc, NotFound):
+            return self._not_found(entry, now)
+        if isinstance(exc, AuthFailed):
+            await self._auth_failed(now)
+        elif isinstance(exc, RateLimited):
+            record, _ = self._keep(entry, now, exc.outcome)
+            return record, now + exc.retry_after
+        else:
+            log.warning(
+                "poll.failed", error=str(exc), outcome=exc.outcome, failures=entry.failures + 1
+            )
+        return self._keep(entry, now, exc.outcome)
+
+    def _not_found(self, entry: Entry, now: float) -> tuple[PollRecord, float]:
+        events: tuple[Event, ...] = ()
+        version = entry.version
+        if not entry.missing:
+            version += 1
+            moment = datetime.fromtimestamp(now, UTC)
+            events = (
+                observe.not_found(entry.key, version=version, now=moment, labels=entry.labels),
+            )
+            log.warning("poll.not_found")
+        record = PollRecord(
+            key=entry.key,
+            polled_at=now,
+            outcome="not_found",
+            failures=entry.failures + 1,
+            review=entry.review,
+            version=version,
+            missing=True,
+            deliveries=self._route(events),
+        )
+        # A vanished session is polled rarely: it may come back, but it is not news every minute.
+        return record, now + max(entry.interval, 300.0) * (1.0 + 0.1 * self.rng.random())
+
+    async def _auth_failed(self, now: float) -> None:
+        if self.auth_failing:
+            return
+        self.auth_failing = True
+        self._auth_episode += 1
+        self.metrics.auth_failing.set(1)
+        log.error("api.auth_failed", hint="the API token expired or was revoked; set a new one")
+        kind = EventType.API_AUTH_FAILED
+        event = Event(
+            event_id("api", kind, self._auth_episode),
+            kind,
+            datetime.fromtimestamp(now, UTC),
+            None,
+            {},
+            {"message": "The SmarterProctoring API rejected spmon's token."},
+        )
+        await self.store.enqueue(list(self._route((event,))), now)
+        await self.store.set_meta("auth_episode", str(self._auth_episode))
+        await self.store.set_meta("auth_failing", "1")
+        self.on_commit()
+
+    async def _auth_recovered(self) -> None:
+        self.auth_failing = False
+        self.metrics.auth_failing.set(0)
+        log.info("api.auth_recovered")
+        await self.store.set_meta("auth_failing", "0")
+
+    def _route(self, events: Sequence[Event]) -> tuple[tuple[Event, Sequence[str]], ...]:
+        return tuple((event, self.router(event)) for event in events)
+
+    def _next_due(
+        self, entry: Entry, now: float, snapshot: Snapshot, review: rules.ReviewState
+    ) -> float:
+        due = schedule.next_due(now, entry.interval, self.rng.random(), jitter=self.options.jitter)
+        deadline = self._deadline_after(snapshot, review, now)
+        return min(due, deadline) if deadline else due
+
+    def _deadline_after(
+        self, snapshot: Snapshot | None, review: rules.ReviewState, now: float
+    ) -> float | None:
+        if snapshot is None:
+            return None
+        moment = datetime.fromtimestamp(now, UTC)
+        check = rules.next_check(snapshot, review, moment, self.options.policy)
+        return check.timestamp() if check is not None else None
+
+    def _apply(self, entry: Entry, record: PollRecord) -> None:
+        entry.last_poll_at = record.polled_at
+        entry.failures = record.failures
+        entry.version = record.version
+        entry.missing = record.missing
+        if record.review is not None:
+            entry.review = record.review
+        if record.outcome == "ok":
+            entry.snapshot = record.snapshot
+            entry.digest = record.digest
+        if record.deliveries:
+            self.on_commit()
+
+    def _count(self, record: PollRecord, elapsed: float) -> None:
+        m = self.metrics
+        m.polls.labels(record.outcome).inc()
+        m.poll_duration.observe(elapsed)
+        if record.outcome == "ok":
+            m.up.set(1)
+            m.last_success.set(record.polled_at)
+        elif record.outcome != "not_found":
+            m.up.set(0)
+        for event, _ in record.deliveries:
+            field_name = event.data.get("field")
+            if field_name is not None:
+                m.changes.labels(str(field_name)).inc()
+
+
+def _restore_entry(entry: Entry, record: SessionRecord) -> None:
+    entry.snapshot = record.snapshot
+    entry.review = record.review
+    entry.version = record.version
+    entry.digest = record.digest
+    entry.failures = record.failures
+    entry.missing = record.missing
+    entry.last_poll_at = record.last_poll_at

@@ -1,0 +1,399 @@
+"""Configuration: one YAML file plus SPMON_* environment overrides, validated once at start-up.
+
+Every problem becomes one line naming the key (`watches[3].session_sid: ...`), never echoing the
+value: a mistyped token must not end up in a terminal scroll-back or a CI log.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pydantic
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "ConfigError",
+    "Settings",
+    "SinkSettings",
+    "Watch",
+    "load_settings",
+    "parse_duration",
+]
+
+DEFAULT_API_URL = "https://api.smarterproctoring.com"
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+class ConfigError(Exception):
+    """Invalid configuration: `lines` holds one message per offending key."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = list(lines)
+        super().__init__("\n".join(self.lines))
+
+
+def parse_duration(value: object) -> object:
+    """Seconds as a number, or text such as "90s", "5m", "24h", "1d", "250ms"."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError("expected a duration such as 30s, 5m, 24h or a number of seconds")
+        return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class Watch(BaseModel):
+    """One watched exam session."""
+
+    model_config = _STRICT
+    install_sid: Annotated[str, Field(pattern=INSTALL_SID.pattern)]
+    exam_sid: Annotated[str, Field(pattern=EXAM_SID.pattern)]
+    session_sid: Annotated[str, Field(pattern=SESSION_SID.pattern)]
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Free-form labels carried on every alert, e.g. {course: BIO101}."""
+    interval: Annotated[Seconds, Field(gt=0)] | None = None
+    """Poll interval for this session; defaults to poll.interval."""
+
+    @property
+    def key(self) -> SessionKey:
+        return SessionKey(self.install_sid, self.exam_sid, self.session_sid)
+
+
+class ApiSettings(BaseModel):
+    model_config = _STRICT
+    base_url: str = DEFAULT_API_URL
+    """SmarterProctoring API root (the built-in simulator's URL for the demo)."""
+    token: SecretStr | None = None
+    """The API JWT. Prefer SPMON_API__TOKEN or token_file over writing it into the YAML."""
+    token_file: Path | None = None
+    """File holding the JWT (a mounted Kubernetes/Docker secret); read at start-up."""
+    timeout: Annotated[Seconds, Field(gt=0)] = 20.0
+    """Total time budget of one request, connect included."""
+    connect_timeout: Annotated[Seconds, Field(gt=0)] = 10.0
+    concurrency: Annotated[int, Field(gt=0, le=1024)] = 32
+    """Requests in flight at once."""
+    rate_limit: Annotated[float, Field(gt=0)] = 5.0
+    """Requests per second, all sessions together. The API publishes no limit: be polite."""
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    """Extra attempts inside one poll on 5xx, timeouts and connection errors."""
+    naive_date_timezone: str | None = None
+    """Zone to assume for API timestamps without an offset; unset rejects them as invalid."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("naive_date_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError("unknown time zone") from exc
+        return value
+
+
+class PollSettings(BaseModel):
+    model_config = _STRICT
+    interval: Annotated[Seconds, Field(gt=0)] = 60.0
+    """Default time between two polls of one session."""
+    jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.1
+    """Each interval is stretched or shrunk by up to this fraction, so polls stay spread."""
+
+
+class RuleSettings(BaseModel):
+    model_config = _STRICT
+    overdue_repeat: Annotated[Seconds, Field(ge=0)] = 86400.0
+    """Repeat review.overdue this often while a review stays overdue; 0 = never."""
+    due_soon: Annotated[Seconds, Field(ge=0)] = 0.0
+    """Send review.due_soon this long before reviewByDate; 0 = off."""
+
+
+class StateSettings(BaseModel):
+    model_config = _STRICT
+    path: Path = Path("spmon.db")
+    """SQLite file (a lock file and -wal/-shm sit beside it; keep it on a local disk)."""
+
+
+class HttpSettings(BaseModel):
+    model_config = _STRICT
+    listen: str = "127.0.0.1:10317"
+    """host:port for /metrics, /healthz and /readyz; an empty string disables the server."""
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value and not re.match(r"^\[?[\w.:-]*\]?:\d{1,5}$", value):
+            raise ValueError("expected host:port, e.g. 0.0.0.0:10317")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104  # an empty host means all interfaces
+
+
+class LogSettings(BaseModel):
+    model_config = _STRICT
+    format: Literal["auto", "json", "console"] = "auto"
+    """auto = console on a terminal, JSON otherwise."""
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class SinkSettings(BaseModel):
+    """One alert destination."""
+
+    model_config = _STRICT
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+    """Appears in metrics and logs instead of the URL."""
+    type: Literal["webhook", "log"]
+    url: SecretStr | None = None
+    """Endpoint; a secret, since webhook URLs often carry credentials."""
+    secret: SecretStr | None = None
+    """Standard Webhooks signing secret, whsec_<base64>."""
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Extra request headers, e.g. an Authorization bearer."""
+    timeout: Annotated[Seconds, Field(gt=0, le=120)] = 15.0
+    allow_http: bool = False
+    """Permit plain http:// (an in-cluster receiver); https is required otherwise."""
+
+    @pydantic.model_validator(mode="after")
+    def _url_rules(self) -> SinkSettings:
+        if self.type == "log":
+            return self
+        if self.url is None:
+            raise ValueError("url is required for a webhook sink")
+        url = self.url.get_secret_value()
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("url must be http(s)")
+        if url.startswith("http://") and not (self.allow_http or _is_loopback(url)):
+            raise ValueError("url is plain http; use https or set allow_http: true")
+        return self
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_whsec(value.get_secret_value())
+        return value
+
+
+def _is_loopback(url: str) -> bool:
+    return bool(re.match(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)", url))
+
+
+def _check_whsec(text: str) -> None:
+    import base64
+    import binascii
+
+    if not text.startswith("whsec_"):
+        raise ValueError("must start with whsec_")
+    try:
+        raw = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("is not valid base64 after whsec_") from exc
+    if not 24 <= len(raw) <= 64:
+        raise ValueError("must decode to 24-64 bytes")
+
+
+class Settings(BaseSettings):
+    """Everything spmon reads at start-up. Environment (SPMON_*, `__` for nesting) beats YAML."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPMON_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    poll: PollSettings = Field(default_factory=PollSettings)
+    rules: RuleSettings = Field(default_factory=RuleSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    watches: list[Watch] = Field(default_factory=list)
+    """Sessions listed inline."""
+    watch_files: list[Path] = Field(default_factory=list)
+    """YAML (a list of watches) or CSV (install_sid,exam_sid,session_sid[,label columns]) files."""
+    sinks: list[SinkSettings] = Field(default_factory=list)
+    """Alert destinations; with none, alerts go to the log only."""
+
+    @field_validator("sinks")
+    @classmethod
+    def _unique_names(cls, sinks: list[SinkSettings]) -> list[SinkSettings]:
+        names = [sink.name for sink in sinks]
+        if len(names) != len(set(names)):
+            raise ValueError("sink names must be unique")
+        return sinks
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML arrives as init kwargs; the environment must override it, not the reverse.
+        return env_settings, init_settings
+
+    def interval_of(self, watch: Watch) -> float:
+        return watch.interval if watch.interval is not None else self.poll.interval
+
+    def token(self) -> str | None:
+        return self.api.token.get_secret_value() if self.api.token else None
+
+    def capacity_warning(self) -> str | None:
+        """A line when the watch set cannot be polled at its intervals within the rate limit."""
+        needed = sum(1.0 / self.interval_of(watch) for watch in self.watches)
+        if needed <= self.api.rate_limit:
+            return None
+        return (
+            f"{len(self.watches)} watches need {needed:.1f} requests/s at their intervals, "
+            f"above api.rate_limit={self.api.rate_limit:g}: polls will run late "
+            "(raise api.rate_limit or poll.interval)"
+        )
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration with every secret masked, for check-config."""
+        dumped = self.model_dump(mode="json")
+        dumped["watches"] = f"{len(self.watches)} sessions"
+        return dumped
+
+
+def load_settings(config: Path | None = None) -> Settings:
+    """Read YAML + environment + watch files + token file; raise ConfigError on any problem."""
+    from_env = os.environ.get("SPMON_CONFIG")
+    path = config or (Path(from_env) if from_env else None)
+    raw = _read_yaml(path) if path else {}
+    base = path.parent if path else Path.cwd()
+    try:
+        settings = Settings(**raw)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    extra = _read_watch_files(settings.watch_files, base)
+    token = _read_token(settings, base)
+    return settings.model_copy(
+        update={"watches": _dedupe([*settings.watches, *extra]), "api": token}
+    )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"config: cannot read {path} ({exc.strerror})"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError([f"config: {path}{where} is not valid YAML"]) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError([f"config: {path} must hold a mapping of settings"])
+    return loaded
+
+
+def _describe(exc: pydantic.ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = _loc(error["loc"])
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        lines.append(f"{loc}: {message.removeprefix('Value error, ')}")
+    return lines
+
+
+def _loc(parts: Iterable[int | str]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "config"
+
+
+def _read_watch_files(files: list[Path], base: Path) -> list[Watch]:
+    watches: list[Watch] = []
+    problems: list[str] = []
+    for index, name in enumerate(files):
+        path = name if name.is_absolute() else base / name
+        where = f"watch_files[{index}] ({name})"
+        try:
+            rows = _rows(path)
+        except (OSError, ValueError, yaml.YAMLError, csv.Error) as exc:
+            problems.append(f"{where}: cannot read ({getattr(exc, 'strerror', None) or exc})")
+            continue
+        for number, row in rows:
+            try:
+                watches.append(Watch.model_validate(row))
+            except pydantic.ValidationError as exc:
+                problems.extend(f"{where} {number}: {line}" for line in _describe(exc))
+    if problems:
+        raise ConfigError(problems)
+    return watches
+
+
+def _rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        return [(f"line {i + 2}", _csv_watch(row)) for i, row in enumerate(reader)]
+    loaded = yaml.safe_load(text) or []
+    if isinstance(loaded, dict):
+        loaded = loaded.get("watches", [])
+    if not isinstance(loaded, list):
+        raise ValueError("expected a list of watches")
+    return [(f"item {i}", row) for i, row in enumerate(loaded)]
+
+
+def _csv_watch(row: dict[str | Any, str | Any]) -> dict[str, Any]:
+    keys = ("install_sid", "exam_sid", "session_sid")
+    watch: dict[str, Any] = {key: (row.get(key) or "").strip() for key in keys}
+    if row.get("interval"):
+        watch["interval"] = row["interval"]
+    watch["labels"] = {
+        str(k): str(v).strip()
+        for k, v in row.items()
+        if k and k not in {*keys, "interval"} and v not in (None, "")
+    }
+    return watch
+
+
+def _read_token(settings: Settings, base: Path) -> ApiSettings:
+    api = settings.api
+    if api.token is None and api.token_file is not None:
+        path = api.token_file if api.token_file.is_absolute() else base / api.token_file
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError([f"api.token_file: cannot read {path} ({exc.strerror})"]) from None
+        api = api.model_copy(update={"token": SecretStr(text)})
+    if api.token is not None and not api.token.get_secret_value().strip():
+        raise ConfigError(["api.token: is empty"])
+    if api.token is None and api.base_url == DEFAULT_API_URL:
+        raise ConfigError(["api.token: required for the SmarterProctoring API (SPMON_API__TOKEN)"])
+    return api
+
+
+def _dedupe(watches: list[Watch]) -> list[Watch]:
+    """A session listed twice (inline and in an LMS export) is watched once; first entry wins."""
+    seen: dict[SessionKey, Watch] = {}
+    for watch in watches:
+        seen.setdefault(watch.key, watch)
+    return list(seen.values())

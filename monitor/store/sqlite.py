@@ -1,0 +1,421 @@
+"""The embedded state store: one SQLite file in WAL mode, one writer thread, one lock file.
+
+Every call runs a whole transaction on a dedicated thread, so the event loop never blocks on
+disk and there is exactly one writer (SQLite allows no more).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self, TypeVar
+
+from monitor.core.events import Event
+from monitor.core.keys import SessionKey
+from monitor.core.rules import ReviewState
+from monitor.core.snapshot import Snapshot
+from monitor.store.base import (
+    OutboxRow,
+    OutboxStats,
+    PollRecord,
+    SessionRecord,
+    StoreLocked,
+)
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+_OUTBOX_COLUMNS = (
+    "id, event_id, sink, session_sid, payload, created_at, attempts, state, last_error"
+)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _dt(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+class SqliteStore:
+    """`async with SqliteStore(path) as store:` opens, locks and migrates; exit closes."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spmon-sqlite")
+        self._db: sqlite3.Connection | None = None
+        self._lock: IO[str] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._take_lock()
+        try:
+            await self._run(self._open)
+        except BaseException:
+            self._drop_lock()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Shielded: a cancelled shutdown must still checkpoint the WAL and free the lock.
+        await asyncio.shield(self._run(self._close))
+        self._executor.shutdown(wait=True)
+        self._drop_lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _take_lock(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreLocked(
+                f"state file {self.path} is in use by another spmon process (pid {holder}); "
+                "two pollers on one state would alert twice"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def _drop_lock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def _open(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.execute("PRAGMA busy_timeout=5000")
+        self._db = db
+        self._migrate(db)
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        scripts = sorted(
+            (entry.name, entry.read_text(encoding="utf-8"))
+            for entry in resources.files("monitor.store").joinpath("schema").iterdir()
+            if entry.name.endswith(".sql")
+        )
+        for number, (_, sql) in enumerate(scripts, start=1):
+            if number > current:
+                with self._tx(db):
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute(f"PRAGMA user_version={number}")
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+            self._db = None
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _tx(db: sqlite3.Connection) -> Iterator[None]:
+        # IMMEDIATE takes the write lock up front: a deferred BEGIN that reads then writes can
+        # fail with SQLITE_BUSY despite busy_timeout.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    # -- sessions --------------------------------------------------------------------------
+
+    async def load(self) -> list[SessionRecord]:
+        return await self._run(self._load)
+
+    def _load(self) -> list[SessionRecord]:
+        rows = self.db.execute(
+            "SELECT install_sid, exam_sid, session_sid, status, review_required, reviewed,"
+            " review_by_date, url, version, digest, missing, failures, last_poll_at,"
+            " overdue_since, last_overdue_alert, due_soon_for, observed_at FROM session"
+        )
+        return [_session_record(row) for row in rows]
+
+    async def commit(self, records: Sequence[PollRecord]) -> None:
+        """Snapshots, review states and outbox rows of a batch of polls, in one transaction."""
+        await self._run(self._commit, records)
+
+    def _commit(self, records: Sequence[PollRecord]) -> None:
+        db = self.db
+        with self._tx(db):
+            for record in records:
+                if record.snapshot is not None:
+                    self._write_snapshot(db, record)
+                else:
+                    self._write_failure(db, record)
+                self._insert_outbox(db, record.deliveries, record.polled_at)
+
+    def _write_snapshot(self, db: sqlite3.Connection, r: PollRecord) -> None:
+        s, review = r.snapshot, r.review or ReviewState()
+        assert s is not None  # guarded by the caller; narrows the type
+        db.execute(
+            "INSERT INTO session (session_sid, install_sid, exam_sid, status, review_required,"
+            " reviewed, review_by_date, url, payload, digest, version, overdue_since,"
+            " last_overdue_alert, due_soon_for, missing, failures, last_poll_at, last_outcome,"
+            " observed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,?,?,?)"
+            " ON CONFLICT (session_sid) DO UPDATE SET status=excluded.status,"
+            " review_required=excluded.review_required, reviewed=excluded.reviewed,"
+            " review_by_date=excluded.review_by_date, url=excluded.url,"
+            " payload=coalesce(excluded.payload, payload), digest=excluded.digest,"
+            " version=excluded.version, overdue_since=excluded.overdue_since,"
+            " last_overdue_alert=excluded.last_overdue_alert, due_soon_for=excluded.due_soon_for,"
+            " missing=0, failures=0, last_poll_at=excluded.last_poll_at,"
+            " last_outcome=excluded.last_outcome, observed_at=excluded.observed_at",
+            (
+                r.key.session_sid, r.key.install_sid, r.key.exam_sid, s.status,
+                _flag(s.review_required), _flag(s.reviewed), _ts(s.review_by_date), s.url,
+                r.payload, r.digest, r.version, _ts(review.overdue_since),
+                _ts(review.last_overdue_alert), _ts(review.due_soon_for),
+                r.polled_at, r.outcome, r.polled_at,
+            ),
+        )  # fmt: skip
+
+    def _write_failure(self, db: sqlite3.Connection, r: PollRecord) -> None:
+        # The last good snapshot stays; the review state may still move (overdue follows the
+        # clock, not the API), so it is written when the poller passes one.
+        review = r.review or ReviewState()
+        db.execute(
+            "INSERT INTO session (session_sid, install_sid, exam_sid, version, missing, failures,"
+            " last_poll_at, last_outcome, overdue_since, last_overdue_alert, due_soon_for)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (session_sid) DO UPDATE SET version=excluded.version,"
+            " missing=excluded.missing, failures=excluded.failures,"
+            " last_poll_at=excluded.last_poll_at, last_outcome=excluded.last_outcome,"
+            " overdue_since=excluded.overdue_since, last_overdue_alert=excluded.last_overdue_alert,"
+            " due_soon_for=excluded.due_soon_for",
+            (
+                r.key.session_sid, r.key.install_sid, r.key.exam_sid, r.version,
+                int(r.missing), r.failures, r.polled_at, r.outcome,
+                _ts(review.overdue_since), _ts(review.last_overdue_alert), _ts(review.due_soon_for),
+            ),
+        )  # fmt: skip
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    async def enqueue(self, deliveries: Sequence[tuple[Event, Sequence[str]]], now: float) -> None:
+        """Outbox rows for events that belong to no poll (e.g. api.auth_failed)."""
+        await self._run(self._enqueue, deliveries, now)
+
+    def _enqueue(self, deliveries: Sequence[tuple[Event, Sequence[str]]], now: float) -> None:
+        with self._tx(self.db):
+            self._insert_outbox(self.db, deliveries, now)
+
+    @staticmethod
+    def _insert_outbox(
+        db: sqlite3.Connection, deliveries: Sequence[tuple[Event, Sequence[str]]], now: float
+    ) -> None:
+        import json
+
+        for event, sinks in deliveries:
+            body = json.dumps(event.to_wire(), separators=(",", ":")).encode()
+            session = event.key.session_sid if event.key else ""
+            db.executemany(
+                "INSERT OR IGNORE INTO outbox (event_id, sink, session_sid, event_type, payload,"
+                " created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?)",
+                [(event.id, sink, session, str(event.type), body, now, now) for sink in sinks],
+            )
+
+    async def claim(
+        self, sink: str, *, now: float, limit: int, owner: str, lease: float
+    ) -> list[OutboxRow]:
+        """Lease due rows of one sink: only the oldest pending row of each session, so a
+        session's alerts reach a sink in the order they happened. attempts counts at claim, so
+        a row that crashes the process is not retried forever."""
+        return await self._run(self._claim, sink, now, limit, owner, lease)
+
+    def _claim(
+        self, sink: str, now: float, limit: int, owner: str, lease: float
+    ) -> list[OutboxRow]:
+        with self._tx(self.db):
+            rows = self.db.execute(
+                "UPDATE outbox SET lease_owner=?, lease_until=?, attempts=attempts+1"
+                " WHERE id IN (SELECT head FROM (SELECT min(id) AS head FROM outbox"
+                "   WHERE state='pending' AND sink=? GROUP BY session_sid) AS heads"
+                "   JOIN outbox o ON o.id = heads.head"
+                "   WHERE o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)"
+                "   ORDER BY o.id LIMIT ?)"
+                " RETURNING id, event_id, sink, session_sid, payload, created_at, attempts, state,"
+                " last_error",
+                (owner, now + lease, sink, now, now, limit),
+            ).fetchall()
+        return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
+
+    async def mark_delivered(self, row_id: int, *, owner: str, now: float) -> bool:
+        return await self._fenced(
+            "state='delivered', delivered_at=?, last_error=NULL", (now,), row_id, owner
+        )
+
+    async def mark_retry(
+        self, row_id: int, *, owner: str, next_attempt_at: float, error: str
+    ) -> bool:
+        return await self._fenced(
+            "next_attempt_at=?, last_error=?", (next_attempt_at, error[:500]), row_id, owner
+        )
+
+    async def mark_dead(self, row_id: int, *, owner: str, error: str) -> bool:
+        return await self._fenced("state='dead', last_error=?", (error[:500],), row_id, owner)
+
+    async def _fenced(
+        self, assignments: str, args: tuple[Any, ...], row_id: int, owner: str
+    ) -> bool:
+        # Only the current lease holder may finish a row: a worker that outlived its lease must
+        # not overwrite what its successor did.
+        sql = (
+            f"UPDATE outbox SET {assignments}, lease_owner=NULL, lease_until=NULL"  # noqa: S608  # assignments are literals above
+            " WHERE id=? AND lease_owner=? AND state='pending'"
+        )
+        return await self._run(self._write, sql, (*args, row_id, owner))
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> bool:
+        with self._tx(self.db):
+            return self.db.execute(sql, args).rowcount > 0
+
+    async def release(self, owner: str) -> None:
+        """Give back leases at shutdown so the next start delivers at once, not after expiry.
+        The attempt they counted is refunded: it never reached the sink's answer."""
+        await self._run(
+            self._write,
+            "UPDATE outbox SET lease_owner=NULL, lease_until=NULL, attempts=max(attempts-1, 0)"
+            " WHERE lease_owner=? AND state='pending'",
+            (owner,),
+        )
+
+    async def release_all(self) -> None:
+        """At start-up, leases of a previous (killed) process are void: we hold the file lock."""
+        await self._run(
+            self._write,
+            "UPDATE outbox SET lease_owner=NULL, lease_until=NULL WHERE state='pending'"
+            " AND lease_owner IS NOT NULL",
+            (),
+        )
+
+    async def stats(self) -> OutboxStats:
+        return await self._run(self._stats)
+
+    def _stats(self) -> OutboxStats:
+        pending: dict[str, int] = {}
+        dead: dict[str, int] = {}
+        for sink, state, count in self.db.execute(
+            "SELECT sink, state, count(*) FROM outbox WHERE state IN ('pending','dead')"
+            " GROUP BY sink, state"
+        ):
+            (pending if state == "pending" else dead)[sink] = count
+        oldest = self.db.execute(
+            "SELECT min(created_at) FROM outbox WHERE state='pending'"
+        ).fetchone()[0]
+        return OutboxStats(pending, dead, oldest)
+
+    async def rows(self, *, state: str | None, limit: int) -> list[OutboxRow]:
+        return await self._run(self._rows, state, limit)
+
+    def _rows(self, state: str | None, limit: int) -> list[OutboxRow]:
+        where, args = ("WHERE state=?", (state,)) if state else ("", ())
+        cursor = self.db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id LIMIT ?",  # noqa: S608  # fixed fragments
+            (*args, limit),
+        )
+        return [OutboxRow(*row) for row in cursor]
+
+    async def requeue_dead(self, *, sink: str | None, now: float) -> int:
+        where = " AND sink=?" if sink else ""
+        return await self._run(
+            self._count,
+            "UPDATE outbox SET state='pending', attempts=0, next_attempt_at=?,"  # noqa: S608  # fixed fragments
+            f" lease_owner=NULL, lease_until=NULL WHERE state='dead'{where}",
+            (now, sink) if sink else (now,),
+        )
+
+    async def purge(self, *, state: str, sink: str | None) -> int:
+        where = " AND sink=?" if sink else ""
+        return await self._run(
+            self._count,
+            f"DELETE FROM outbox WHERE state=?{where}",  # noqa: S608  # fixed fragments
+            (state, sink) if sink else (state,),
+        )
+
+    def _count(self, sql: str, args: tuple[Any, ...]) -> int:
+        with self._tx(self.db):
+            return self.db.execute(sql, args).rowcount
+
+    # -- misc ------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self._run(
+            lambda: self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._run(
+            self._write,
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
+            " value=excluded.value",
+            (key, value),
+        )
+
+    async def ping(self) -> None:
+        await self._run(lambda: self.db.execute("SELECT 1").fetchone())
+
+
+def _session_record(row: tuple[Any, ...]) -> SessionRecord:
+    (install, exam, sid, status, required, reviewed, review_by, url, version, digest, missing,
+     failures, last_poll, overdue_since, last_alert, due_soon_for, observed_at) = row  # fmt: skip
+    snapshot = None
+    if observed_at is not None:
+        snapshot = Snapshot(status, _bool(required), _bool(reviewed), _dt(review_by), url)
+    return SessionRecord(
+        key=SessionKey(install, exam, sid),
+        snapshot=snapshot,
+        review=ReviewState(_dt(overdue_since), _dt(last_alert), _dt(due_soon_for)),
+        version=version,
+        digest=digest,
+        missing=bool(missing),
+        failures=failures,
+        last_poll_at=last_poll,
+    )
