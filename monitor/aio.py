@@ -28,9 +28,11 @@ async def sleep(delay: float, stop: asyncio.Event) -> bool:
     return True
 
 
-async def guarded(name: str, coro: Coroutine[Any, Any, None], *, eternal: bool = True) -> None:
+async def guarded(
+    name: str, coro: Coroutine[Any, Any, None], *, stop: asyncio.Event | None = None
+) -> None:
     """Run a root task: a crash is logged at once with the task's name and re-raised (so the
-    TaskGroup stops everything); an eternal task that simply returns is worth a warning."""
+    TaskGroup stops everything); a task that returns before `stop` is set is worth a warning."""
     try:
         await coro
     except asyncio.CancelledError:
@@ -38,5 +40,5 @@ async def guarded(name: str, coro: Coroutine[Any, Any, None], *, eternal: bool =
     except Exception:
         log.exception("task.crashed", task=name)
         raise
-    if eternal:
+    if stop is not None and not stop.is_set():
         log.warning("task.exited", task=name)

@@ -224,6 +224,22 @@ class Poller:
             self.committer.close()
             await committer
 
+    async def poll_all(self) -> None:
+        """Poll every watched session once, now (the `once` command)."""
+        committer = asyncio.create_task(self.committer.run(), name="committer")
+        gate = asyncio.Semaphore(self.options.concurrency)
+        now = self.clock()
+
+        async def one(key: SessionKey) -> None:
+            async with gate:
+                await self._guarded_poll(key, now)
+
+        try:
+            await asyncio.gather(*(one(key) for key in list(self.index.entries)))
+        finally:
+            self.committer.close()
+            await committer
+
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self._wake.set()
@@ -259,7 +275,7 @@ class Poller:
             entry = self.index.entries[key]
             self.index.heap.push(key, self.clock() + entry.interval)
         finally:
-            self._inflight -= 1
+            self._inflight = max(0, self._inflight - 1)
             self._wake.set()
 
     # -- one poll --------------------------------------------------------------------------

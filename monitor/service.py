@@ -1,0 +1,229 @@
+"""The composition root: settings → adapters → root tasks; signals; ordered shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from prometheus_client import CollectorRegistry, ProcessCollector
+
+from monitor import aio, server
+from monitor.api import ApiClient, ClientOptions
+from monitor.core import rules
+from monitor.core.backoff import Backoff
+from monitor.core.events import Event
+from monitor.core.token import jwt_expiry
+from monitor.dispatcher import Dispatcher
+from monitor.logs import redactor
+from monitor.metrics import Metrics
+from monitor.poller import Index, Poller, PollerOptions
+from monitor.settings import Settings
+from monitor.sinks import Sink, build_sinks
+from monitor.store import SqliteStore, open_store
+
+__all__ = ["Service", "build", "run"]
+
+log = structlog.get_logger("spmon.service")
+
+LIVENESS_WINDOW = 30.0
+"""A loop that has not ticked for this long is stuck (they tick at least every second)."""
+
+
+@dataclass
+class Service:
+    """The wired-up adapters of one process; built and torn down by `build`."""
+
+    settings: Settings
+    registry: CollectorRegistry
+    metrics: Metrics
+    index: Index
+    store: SqliteStore
+    api: ApiClient
+    sinks: Sequence[Sink]
+    poller: Poller
+    dispatcher: Dispatcher
+    address: str | None = None
+
+    def live(self) -> tuple[bool, dict[str, Any]]:
+        now = time.time()
+        beats = {"poller": self.poller.heartbeat, "dispatcher": self.dispatcher.heartbeat}
+        stale = [name for name, beat in beats.items() if now - beat > LIVENESS_WINDOW]
+        return not stale, {"stale_loops": stale}
+
+    async def ready(self) -> tuple[bool, dict[str, Any]]:
+        try:
+            await asyncio.wait_for(self.store.ping(), timeout=2.0)
+        except Exception:
+            return False, {"store": "unreachable"}
+        attempted = self.index.cycle_attempted or not self.index.entries
+        return attempted, {"store": "ok", "first_poll_attempted": attempted}
+
+
+def _policy(settings: Settings) -> rules.Policy:
+    r = settings.rules
+    return rules.Policy(
+        overdue_repeat=timedelta(seconds=r.overdue_repeat) if r.overdue_repeat > 0 else None,
+        due_soon=timedelta(seconds=r.due_soon) if r.due_soon > 0 else None,
+    )
+
+
+def _register_secrets(settings: Settings) -> None:
+    values = [settings.token()]
+    for sink in settings.sinks:
+        values.append(sink.url.get_secret_value() if sink.url else None)
+        values.append(sink.secret.get_secret_value() if sink.secret else None)
+        values.extend(v.get_secret_value() for v in sink.headers.values())
+    redactor.add(values)
+
+
+@contextlib.asynccontextmanager
+async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator[Service]:
+    """Open every resource in order and close it in reverse, whatever happens in between."""
+    _register_secrets(settings)
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    sinks_names = [s.name for s in settings.sinks] or ["log"]
+    metrics = Metrics(registry, sinks=sinks_names)
+    metrics.token_expiry.set(jwt_expiry(settings.token()) or 0)
+    index = Index()
+    metrics.watch_index(index)
+    async with contextlib.AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(settings.state.path))
+        await store.release_all()
+        api = await stack.enter_async_context(
+            ApiClient(_client_options(settings), on_response=_count_response(metrics))
+        )
+        sinks = build_sinks(settings.sinks)
+        for sink in sinks:
+            stack.push_async_callback(sink.aclose)
+        dispatcher = Dispatcher(store=store, sinks=sinks, metrics=metrics)
+        poller = Poller(
+            api=api,
+            store=store,
+            index=index,
+            metrics=metrics,
+            router=_router(sinks),
+            options=_poller_options(settings),
+            on_commit=dispatcher.notify,
+        )
+        await poller.restore([(w.key, w.labels, settings.interval_of(w)) for w in settings.watches])
+        service = Service(settings, registry, metrics, index, store, api, sinks, poller, dispatcher)
+        if serve_http and settings.http.listen:
+            host, port = settings.http.host_port
+            app = server.make_app(registry, server.Probes(service.live, service.ready))
+            service.address = await stack.enter_async_context(server.serve(app, host, port))
+            log.info("http.listening", address=service.address)
+        yield service
+
+
+def _client_options(settings: Settings) -> ClientOptions:
+    api = settings.api
+    return ClientOptions(
+        base_url=api.base_url,
+        token=settings.token(),
+        timeout=api.timeout,
+        connect_timeout=api.connect_timeout,
+        concurrency=api.concurrency,
+        rate_limit=api.rate_limit,
+        backoff=Backoff(retries=api.retries),
+    )
+
+
+def _poller_options(settings: Settings) -> PollerOptions:
+    zone = settings.api.naive_date_timezone
+    return PollerOptions(
+        concurrency=settings.api.concurrency,
+        jitter=settings.poll.jitter,
+        policy=_policy(settings),
+        naive_tz=ZoneInfo(zone) if zone else None,
+    )
+
+
+def _count_response(metrics: Metrics) -> Callable[[str], None]:
+    def count(code: str) -> None:
+        metrics.api_responses.labels(code).inc()
+
+    return count
+
+
+def _router(sinks: Sequence[Sink]) -> Callable[[Event], Sequence[str]]:
+    names = tuple(sink.name for sink in sinks)
+
+    def route(_event: Event) -> Sequence[str]:
+        return names
+
+    return route
+
+
+async def run(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    grace: float = 20.0,
+    on_ready: Callable[[Service], None] | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT (or `stop`): poll and deliver, then shut down in order —
+    stop intake, finish in-flight polls, one last outbox drain, close the store."""
+    stop = stop or asyncio.Event()
+    async with build(settings) as service:
+        _install_signals(stop)
+        if capacity := settings.capacity_warning():
+            log.warning("config.capacity", message=capacity)
+        log.info("service.started", watched=len(service.index.entries), sinks=len(service.sinks))
+        if on_ready is not None:
+            on_ready(service)
+        await _run_loops(service, stop, grace)
+        log.info("service.draining")
+        await service.dispatcher.drain(deadline=min(10.0, grace / 2))
+    log.info("service.stopped")
+
+
+async def _run_loops(service: Service, stop: asyncio.Event, grace: float) -> None:
+    async with asyncio.TaskGroup() as group:
+        poller = group.create_task(aio.guarded("poller", service.poller.run(stop), stop=stop))
+        dispatch = group.create_task(
+            aio.guarded("dispatcher", service.dispatcher.run(stop), stop=stop)
+        )
+        group.create_task(_shutdown_deadline(stop, (poller, dispatch), grace))
+
+
+async def _shutdown_deadline(
+    stop: asyncio.Event, tasks: Sequence[asyncio.Task[None]], grace: float
+) -> None:
+    await stop.wait()
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        log.warning("service.cancel_straggler", task=task.get_name(), grace=grace)
+        task.cancel(msg="shutdown deadline passed")
+
+
+def _install_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            # A second signal means "now": pending outbox rows are safe in the store.
+            log.warning("service.forced_exit", signal=signal.Signals(signum).name)
+            os._exit(130)
+        log.info("service.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def once(settings: Settings) -> Service:
+    """Poll every watch once, deliver what that caused, and return the service for reporting."""
+    async with build(settings, serve_http=False) as service:
+        await service.poller.poll_all()
+        await service.dispatcher.drain(deadline=min(10.0, settings.api.timeout))
+        return service
