@@ -1,0 +1,157 @@
+"""The API client against the real simulator on loopback, faults included."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from aiohttp import web
+
+from monitor.api import (
+    ApiClient,
+    AuthFailed,
+    BadResponse,
+    ClientOptions,
+    NotFound,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+    Unreachable,
+)
+from monitor.core.backoff import Backoff
+from monitor.core.keys import SessionKey
+from monitor.core.parse import ParseProblem, parse
+from monitor.core.snapshot import Snapshot
+from monitor.simulator import Faults
+
+FAST = Backoff(base=0.01, cap=0.02, retries=2)
+
+
+def client(url: str, *, token: str | None = None, codes: list[str] | None = None, **kw: object) -> ApiClient:
+    options = ClientOptions(base_url=url, token=token, rate_limit=1000, backoff=FAST, **kw)  # type: ignore[arg-type]
+    return ApiClient(options, on_response=(codes.append if codes is not None else lambda _c: None), rng=random.Random(1))
+
+
+async def test_fetches_a_session_with_the_token_header(simulator) -> None:
+    sim = await simulator(2, token="tok-123")
+    codes: list[str] = []
+    async with client(sim.url, token="tok-123", codes=codes) as api:
+        body = await api.fetch(sim.keys[0])
+    parsed = parse(body, sim.keys[0])
+    assert isinstance(parsed, Snapshot)
+    assert codes == ["200"]
+
+
+async def test_missing_or_wrong_token_is_an_auth_failure(simulator) -> None:
+    sim = await simulator(1, token="right")
+    async with client(sim.url, token="wrong") as api:
+        with pytest.raises(AuthFailed) as caught:
+            await api.fetch(sim.keys[0])
+    assert caught.value.status == 401
+    assert "wrong" not in str(caught.value)
+
+
+async def test_unknown_session_is_not_found(simulator) -> None:
+    sim = await simulator(1)
+    sim.sim.remove(sim.keys[0])
+    async with client(sim.url) as api:
+        with pytest.raises(NotFound):
+            await api.fetch(sim.keys[0])
+
+
+async def test_server_errors_are_retried_then_raised(simulator) -> None:
+    sim = await simulator(1, faults=Faults(error_rate=1.0))
+    codes: list[str] = []
+    async with client(sim.url, codes=codes) as api:
+        with pytest.raises(ServerError):
+            await api.fetch(sim.keys[0])
+    assert len(codes) == 3  # first attempt + 2 retries
+    assert all(code.startswith("5") for code in codes)
+
+
+async def test_a_transient_5xx_is_absorbed_by_a_retry(simulator) -> None:
+    sim = await simulator(1)
+    sim.sim.set_status_code(sim.keys[0], 503)
+    codes: list[str] = []
+    async with client(sim.url, codes=codes) as api:
+        task = asyncio.create_task(api.fetch(sim.keys[0]))
+        while not codes:
+            await asyncio.sleep(0.001)
+        sim.sim.set_status_code(sim.keys[0], None)
+        body = await task
+    assert codes[0] == "503" and codes[-1] == "200"
+    assert isinstance(parse(body, sim.keys[0]), Snapshot)
+
+
+async def test_429_pauses_every_request_not_only_the_one(simulator) -> None:
+    sim = await simulator(2, faults=Faults(rate_limit_rate=1.0, retry_after=1))
+    async with client(sim.url) as api:
+        with pytest.raises(RateLimited) as caught:
+            await api.fetch(sim.keys[0])
+        assert caught.value.retry_after == 1.0
+        sim.sim.faults = Faults()
+        served_before = sim.sim.requests
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await api.fetch(sim.keys[1])  # another session: held back by the same pause
+        waited = loop.time() - started
+    assert sim.sim.requests == served_before + 1
+    assert waited >= 0.9  # the pause is Retry-After (1 s) plus jitter, never less
+
+
+async def test_timeouts_are_unreachable_and_retried(simulator) -> None:
+    sim = await simulator(1, faults=Faults(slow_rate=1.0, slow_seconds=1.0))
+    codes: list[str] = []
+    async with client(sim.url, codes=codes, timeout=0.2) as api:
+        with pytest.raises(Unreachable):
+            await api.fetch(sim.keys[0])
+    assert codes == ["timeout"] * 3
+
+
+async def test_connection_refused_is_unreachable(unused_tcp_port: int) -> None:
+    key = SessionKey("AI" + "0" * 32, "EX" + "0" * 32, "ES" + "0" * 32)
+    async with client(f"http://127.0.0.1:{unused_tcp_port}") as api:
+        with pytest.raises(Unreachable) as caught:
+            await api.fetch(key)
+    assert "127.0.0.1" not in str(caught.value) or "connection failed" in str(caught.value)
+
+
+async def test_malformed_bodies_come_back_as_bytes_and_fail_parsing(simulator) -> None:
+    sim = await simulator(1, faults=Faults(malformed_rate=1.0))
+    async with client(sim.url) as api:
+        problems = [parse(await api.fetch(sim.keys[0]), sim.keys[0]) for _ in range(6)]
+    assert all(isinstance(p, ParseProblem) for p in problems)
+
+
+async def test_oversized_bodies_are_not_read(unused_tcp_port: int) -> None:
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for _ in range(40):
+            await resp.write(b"x" * 65536)
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/v1/{tail:.*}", chunked)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+        key = SessionKey("AI" + "0" * 32, "EX" + "0" * 32, "ES" + "0" * 32)
+        async with client(f"http://127.0.0.1:{unused_tcp_port}") as api:
+            with pytest.raises(BadResponse):
+                await api.fetch(key)
+    finally:
+        await runner.cleanup()
+
+
+async def test_other_4xx_is_rejected_without_retry(simulator) -> None:
+    sim = await simulator(1)
+    sim.sim.set_status_code(sim.keys[0], 400)
+    codes: list[str] = []
+    async with client(sim.url, codes=codes) as api:
+        with pytest.raises(RequestRejected):
+            await api.fetch(sim.keys[0])
+    assert codes == ["400"]

@@ -1,0 +1,120 @@
+"""The SQLite store on real files: atomic commits, the lock, outbox claims and fencing."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.core.events import Event, EventType
+from monitor.core.keys import SessionKey
+from monitor.core.rules import ReviewState
+from monitor.core.snapshot import Snapshot
+from monitor.store import PollRecord, SqliteStore, StoreLocked
+
+T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def key(n: int) -> SessionKey:
+    return SessionKey("AI" + "a" * 32, "EX" + "b" * 32, f"ES{n:032x}")
+
+
+def event(k: SessionKey, n: int) -> Event:
+    return Event(f"evt_{k.session_sid[-4:]}_{n}", EventType.STATUS_CHANGED, T, k, {}, {"n": n})
+
+
+def record(k: SessionKey, *events: Event, status: str = "Closed") -> PollRecord:
+    return PollRecord(
+        key=k, polled_at=T.timestamp(), outcome="ok", failures=0,
+        snapshot=Snapshot(status, True, False, T), payload=b"{}", digest=b"d",
+        review=ReviewState(overdue_since=T), version=len(events),
+        deliveries=[(e, ["a", "b"]) for e in events],
+    )  # fmt: skip
+
+
+async def test_a_second_process_on_the_same_file_is_refused(state_path: Path) -> None:
+    async with SqliteStore(state_path):
+        with pytest.raises(StoreLocked, match="in use by another spmon process"):
+            async with SqliteStore(state_path):
+                pass
+    async with SqliteStore(state_path):  # released on exit
+        pass
+
+
+async def test_snapshot_review_state_and_outbox_survive_reopen(state_path: Path) -> None:
+    async with SqliteStore(state_path) as store:
+        await store.commit([record(key(1), event(key(1), 1))])
+    async with SqliteStore(state_path) as store:
+        (loaded,) = await store.load()
+        rows = await store.rows(state="pending", limit=10)
+    assert loaded.snapshot == Snapshot("Closed", True, False, T)
+    assert loaded.review.overdue_since == T
+    assert loaded.version == 1
+    assert sorted(r.sink for r in rows) == ["a", "b"]
+
+
+async def test_a_failing_batch_commits_nothing(state_path: Path) -> None:
+    async with SqliteStore(state_path) as store:
+        good = record(key(1), event(key(1), 1))
+        bad = PollRecord(key(2), T.timestamp(), "ok", 0, snapshot=Snapshot(object(), None, None, None))  # type: ignore[arg-type]
+        with pytest.raises(sqlite3.Error):
+            await store.commit([good, bad])
+        assert await store.load() == []
+        assert await store.rows(state=None, limit=10) == []
+
+
+async def test_the_same_event_is_enqueued_once(state_path: Path) -> None:
+    async with SqliteStore(state_path) as store:
+        e = event(key(1), 1)
+        await store.commit([record(key(1), e)])
+        await store.commit([record(key(1), e)])
+        assert len(await store.rows(state=None, limit=10)) == 2  # one per sink
+
+
+async def test_claim_takes_only_the_head_of_each_session(state_path: Path) -> None:
+    async with SqliteStore(state_path) as store:
+        await store.commit([record(key(1), event(key(1), 1), event(key(1), 2)), record(key(2), event(key(2), 1))])
+        first = await store.claim("a", now=T.timestamp(), limit=10, owner="me", lease=60)
+        assert [r.event_id for r in first] == ["evt_0001_1", "evt_0002_1"]
+        assert await store.claim("a", now=T.timestamp(), limit=10, owner="me", lease=60) == []
+        assert await store.mark_delivered(first[0].id, owner="me", now=T.timestamp())
+        nxt = await store.claim("a", now=T.timestamp(), limit=10, owner="me", lease=60)
+        assert [r.event_id for r in nxt] == ["evt_0001_2"]
+
+
+async def test_only_the_lease_holder_can_finish_a_row(state_path: Path) -> None:
+    async with SqliteStore(state_path) as store:
+        await store.commit([record(key(1), event(key(1), 1))])
+        now = T.timestamp()
+        (row,) = await store.claim("a", now=now, limit=1, owner="old", lease=10)
+        (again,) = await store.claim("a", now=now + 11, limit=1, owner="new", lease=10)
+        assert again.id == row.id and again.attempts == 2
+        assert not await store.mark_delivered(row.id, owner="old", now=now + 12)
+        assert await store.mark_delivered(row.id, owner="new", now=now + 12)
+
+
+async def test_released_leases_are_claimable_at_once(state_path: Path) -> None:
+    async with SqliteStore(state_path) as store:
+        await store.commit([record(key(1), event(key(1), 1))])
+        now = T.timestamp()
+        await store.claim("a", now=now, limit=1, owner="me", lease=60)
+        await store.release("me")
+        (row,) = await store.claim("a", now=now, limit=1, owner="next", lease=60)
+        assert row.attempts == 1  # the released attempt was refunded
+
+
+async def test_dead_rows_can_be_requeued_and_purged(state_path: Path) -> None:
+    async with SqliteStore(state_path) as store:
+        await store.commit([record(key(1), event(key(1), 1))])
+        now = T.timestamp()
+        (row,) = await store.claim("a", now=now, limit=1, owner="me", lease=60)
+        assert await store.mark_dead(row.id, owner="me", error="HTTP 400")
+        stats = await store.stats()
+        assert stats.dead == {"a": 1} and stats.pending == {"b": 1}
+        assert await store.requeue_dead(sink="a", now=now) == 1
+        assert (await store.stats()).dead == {}
+        (row,) = await store.claim("a", now=now, limit=1, owner="me", lease=60)
+        await store.mark_dead(row.id, owner="me", error="HTTP 400")
+        assert await store.purge(state="dead", sink=None) == 1
