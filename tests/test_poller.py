@@ -41,11 +41,20 @@ PollerFactory = Callable[..., Awaitable[Poller]]
 async def make_poller(state_path: Path) -> AsyncIterator[PollerFactory]:
     async with AsyncExitStack() as stack:
 
-        async def create(url: str, keys, *, clock: Clock, policy: rules.Policy | None = None, path: Path = state_path) -> Poller:
+        async def create(
+            url: str,
+            keys,
+            *,
+            clock: Clock,
+            policy: rules.Policy | None = None,
+            path: Path = state_path,
+        ) -> Poller:
             store = await stack.enter_async_context(SqliteStore(path))
             registry = CollectorRegistry()
             metrics = Metrics(registry, sinks=["hook"])
-            options = ClientOptions(base_url=url, token=None, rate_limit=1000, backoff=Backoff(0.01, 0.02, 0))
+            options = ClientOptions(
+                base_url=url, token=None, rate_limit=1000, backoff=Backoff(0.01, 0.02, 0)
+            )
             api = await stack.enter_async_context(ApiClient(options))
             index = Index(clock=clock)
             poller = Poller(
@@ -126,7 +135,9 @@ async def test_invalid_body_keeps_the_last_good_snapshot(simulator, make_poller)
     assert entry.snapshot == good
     assert entry.failures == 1
     assert await outbox(poller) == []
-    assert poller.metrics.registry.get_sample_value("spmon_polls_total", {"outcome": "invalid"}) == 1
+    assert (
+        poller.metrics.registry.get_sample_value("spmon_polls_total", {"outcome": "invalid"}) == 1
+    )
     sim.sim.set(key, reviewRequired=False)
     await poller.poll_all()  # the change is detected once the data is good again
     assert types(await outbox(poller)) == ["session.status_changed"]
@@ -136,7 +147,9 @@ async def test_overdue_fires_at_the_deadline_once_and_resolves_once(simulator, m
     sim = await simulator(1)
     key = sim.keys[0]
     deadline = T0 + timedelta(seconds=20)
-    sim.sim.set(key, status="Closed", reviewRequired=True, reviewed=False, reviewByDate=isoformat(deadline))
+    sim.sim.set(
+        key, status="Closed", reviewRequired=True, reviewed=False, reviewByDate=isoformat(deadline)
+    )
     clock = Clock()
     poller = await make_poller(sim.url, sim.keys, clock=clock)
     await poller.poll_all()
@@ -159,7 +172,9 @@ async def test_overdue_fires_at_the_deadline_once_and_resolves_once(simulator, m
 async def test_overdue_repeats_on_the_configured_interval(simulator, make_poller) -> None:
     sim = await simulator(1)
     key = sim.keys[0]
-    sim.sim.set(key, reviewRequired=True, reviewed=False, reviewByDate=isoformat(T0 - timedelta(hours=1)))
+    sim.sim.set(
+        key, reviewRequired=True, reviewed=False, reviewByDate=isoformat(T0 - timedelta(hours=1))
+    )
     clock = Clock()
     policy = rules.Policy(overdue_repeat=timedelta(hours=1))
     poller = await make_poller(sim.url, sim.keys, clock=clock, policy=policy)

@@ -28,9 +28,15 @@ from monitor.simulator import Faults
 FAST = Backoff(base=0.01, cap=0.02, retries=2)
 
 
-def client(url: str, *, token: str | None = None, codes: list[str] | None = None, **kw: object) -> ApiClient:
+def client(
+    url: str, *, token: str | None = None, codes: list[str] | None = None, **kw: object
+) -> ApiClient:
     options = ClientOptions(base_url=url, token=token, rate_limit=1000, backoff=FAST, **kw)  # type: ignore[arg-type]
-    return ApiClient(options, on_response=(codes.append if codes is not None else lambda _c: None), rng=random.Random(1))
+    return ApiClient(
+        options,
+        on_response=(codes.append if codes is not None else lambda _c: None),
+        rng=random.Random(1),
+    )
 
 
 async def test_fetches_a_session_with_the_token_header(simulator) -> None:

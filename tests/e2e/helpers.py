@@ -36,7 +36,10 @@ class Proc:
                 await asyncio.sleep(0.1)
 
     async def metrics(self) -> str:
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{self.port}/metrics") as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{self.port}/metrics") as resp,
+        ):
             return await resp.text()
 
     def output(self) -> str:
@@ -49,7 +52,9 @@ class Proc:
             return await self.process.wait()
 
 
-def write_config(path: Path, *, api_url: str, watches: list[dict[str, Any]], state: Path, **extra: Any) -> Path:
+def write_config(
+    path: Path, *, api_url: str, watches: list[dict[str, Any]], state: Path, **extra: Any
+) -> Path:
     config: dict[str, Any] = {
         "api": {"base_url": api_url, "rate_limit": 200, "timeout": "5s", "retries": 0},
         "poll": {"interval": "1s", "jitter": 0},
@@ -77,4 +82,6 @@ async def start(config: Path, port: int, log: Path, *, env: dict[str, str] | Non
 def outbox_rows(state: Path) -> list[tuple[str, str, str, int]]:
     """Read the outbox as another process would (WAL allows a concurrent reader)."""
     with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
-        return db.execute("SELECT event_id, event_type, state, attempts FROM outbox ORDER BY id").fetchall()
+        return db.execute(
+            "SELECT event_id, event_type, state, attempts FROM outbox ORDER BY id"
+        ).fetchall()

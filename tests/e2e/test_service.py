@@ -17,12 +17,16 @@ from tests.e2e.helpers import outbox_rows, start, write_config
 pytestmark = pytest.mark.slow
 
 
-async def test_each_expected_event_arrives_once(simulator, receiver, tmp_path: Path, unused_tcp_port: int) -> None:
+async def test_each_expected_event_arrives_once(
+    simulator, receiver, tmp_path: Path, unused_tcp_port: int
+) -> None:
     sim = await simulator(3)
     rec = await receiver()
     a, b, c = sim.keys
     for key in sim.keys:
-        sim.sim.set(key, status="Scheduled", reviewRequired=False, reviewed=False, reviewByDate=None)
+        sim.sim.set(
+            key, status="Scheduled", reviewRequired=False, reviewed=False, reviewByDate=None
+        )
     state = tmp_path / "spmon.db"
     config = write_config(
         tmp_path / "c.yaml", api_url=sim.url, watches=watches_of(sim.keys, course="BIO101"), state=state,
@@ -84,7 +88,10 @@ async def test_sigkill_between_change_and_delivery_loses_nothing(
             await asyncio.sleep(0.05)
     await proc.stop(signal.SIGKILL)
     before = outbox_rows(state)
-    assert {row[1] for row in before} == {"session.status_changed", "session.review_required_changed"}
+    assert {row[1] for row in before} == {
+        "session.status_changed",
+        "session.review_required_changed",
+    }
     assert all(row[2] == "pending" for row in before)
 
     rec = await receiver(port=hook_port)
@@ -103,7 +110,9 @@ async def test_a_second_process_on_the_same_state_refuses_to_start(
     simulator, tmp_path: Path, unused_tcp_port_factory
 ) -> None:
     sim = await simulator(1)
-    config = write_config(tmp_path / "c.yaml", api_url=sim.url, watches=watches_of(sim.keys), state=tmp_path / "s.db")
+    config = write_config(
+        tmp_path / "c.yaml", api_url=sim.url, watches=watches_of(sim.keys), state=tmp_path / "s.db"
+    )
     first = await start(config, unused_tcp_port_factory(), tmp_path / "1.log")
     try:
         await first.wait_ready()

@@ -58,7 +58,9 @@ async def test_snapshot_review_state_and_outbox_survive_reopen(state_path: Path)
 async def test_a_failing_batch_commits_nothing(state_path: Path) -> None:
     async with SqliteStore(state_path) as store:
         good = record(key(1), event(key(1), 1))
-        bad = PollRecord(key(2), T.timestamp(), "ok", 0, snapshot=Snapshot(object(), None, None, None))  # type: ignore[arg-type]
+        bad = PollRecord(
+            key(2), T.timestamp(), "ok", 0, snapshot=Snapshot(object(), None, None, None)
+        )  # type: ignore[arg-type]
         with pytest.raises(sqlite3.Error):
             await store.commit([good, bad])
         assert await store.load() == []
@@ -75,7 +77,9 @@ async def test_the_same_event_is_enqueued_once(state_path: Path) -> None:
 
 async def test_claim_takes_only_the_head_of_each_session(state_path: Path) -> None:
     async with SqliteStore(state_path) as store:
-        await store.commit([record(key(1), event(key(1), 1), event(key(1), 2)), record(key(2), event(key(2), 1))])
+        await store.commit(
+            [record(key(1), event(key(1), 1), event(key(1), 2)), record(key(2), event(key(2), 1))]
+        )
         first = await store.claim("a", now=T.timestamp(), limit=10, owner="me", lease=60)
         assert [r.event_id for r in first] == ["evt_0001_1", "evt_0002_1"]
         assert await store.claim("a", now=T.timestamp(), limit=10, owner="me", lease=60) == []
