@@ -80,6 +80,8 @@ class SqliteStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._lock is None:  # already closed
+            return
         # Shielded: a cancelled shutdown must still checkpoint the WAL and free the lock.
         await asyncio.shield(self._run(self._close))
         self._executor.shutdown(wait=True)
