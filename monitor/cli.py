@@ -7,7 +7,7 @@ import signal
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -16,12 +16,14 @@ import click
 import yaml
 
 from monitor import __version__, logs, service
-from monitor.core import rules
+from monitor.core import render, routing, rules
 from monitor.core.events import isoformat
 from monitor.poller import Entry
-from monitor.settings import ConfigError, Settings, load_settings
+from monitor.settings import ConfigError, Settings, load_settings, parse_duration
 from monitor.simulator import Faults, Simulator, make_keys, serve
 from monitor.store import StoreLocked
+from monitor.store.base import OutboxEntry, SinkState
+from monitor.store.sqlite import SharedSqliteStore
 
 __all__ = ["main"]
 
@@ -80,6 +82,8 @@ def check_config(config: Path | None) -> None:
     click.echo(f"# {len(settings.watches)} watched sessions, {len(settings.sinks)} sinks")
     if warning := settings.capacity_warning():
         click.echo(f"spmon: warning: {warning}", err=True)
+    for line in routing.warnings([sink.route() for sink in settings.sinks]):
+        click.echo(f"spmon: warning: {line}", err=True)
 
 
 @main.command()
@@ -188,6 +192,7 @@ def _watches(sim: Simulator) -> list[dict[str, Any]]:
     "--listen", default="127.0.0.1:8080", show_default=True, help="host:port to serve on."
 )
 @click.option("--change-every", default=30.0, show_default=True)
+@click.option("--static", is_flag=True, help="Sessions never change (benchmarks).")
 @click.option("--token", default=None, help="Require this token header (default: none).")
 @click.option("--error-rate", default=0.0, help="Fraction of 5xx answers.")
 @click.option("--rate-limit-rate", default=0.0, help="Fraction of 429 answers.")
@@ -211,6 +216,7 @@ async def _simulate(opts: dict[str, Any]) -> None:
     sim = Simulator(
         keys,
         seed=opts["seed"],
+        evolve=not opts["static"],
         change_every=opts["change_every"],
         faults=faults,
         token=opts["token"],
@@ -255,3 +261,147 @@ def healthcheck(url: str, timeout: float) -> None:
     except OSError as exc:
         click.echo(f"spmon: unhealthy: {exc}", err=True)
         sys.exit(1)
+
+
+# -- spmon outbox: pending and dead deliveries -------------------------------------------------
+
+DB_OPTION = click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="State file (default: state.path from the configuration).",
+)
+
+
+@main.group()
+def outbox() -> None:
+    """Inspect and repair alert deliveries; safe to run beside a running `spmon run`."""
+
+
+@outbox.command(name="list")
+@CONFIG_OPTION
+@DB_OPTION
+@click.option(
+    "--state",
+    "states",
+    type=click.Choice(["pending", "dead", "delivered"]),
+    multiple=True,
+    help="Rows in this state (repeatable; default: pending and dead).",
+)
+@click.option("--sink", default=None, help="Only this sink.")
+@click.option("--limit", default=100, show_default=True, help="Rows per state at most.")
+def outbox_list(
+    config: Path | None, db: Path | None, states: tuple[str, ...], sink: str | None, limit: int
+) -> None:
+    """Show deliveries, oldest first, with attempts, next attempt and last error."""
+
+    async def read(store: SharedSqliteStore) -> list[OutboxEntry]:
+        found: list[OutboxEntry] = []
+        for state in states or ("pending", "dead"):
+            found += await store.entries(state=state, sink=sink, limit=limit)
+        _print_disabled(await store.sink_states())
+        return sorted(found, key=lambda entry: entry.id)
+
+    entries = _with_store(config, db, read)
+    for line in _outbox_table(entries, datetime.now(UTC).timestamp()):
+        click.echo(line)
+    click.echo(f"{len(entries)} deliveries")
+
+
+@outbox.command(name="retry")
+@CONFIG_OPTION
+@DB_OPTION
+@click.option("--sink", default=None, help="Re-queue this sink's dead deliveries.")
+@click.option("--id", "ids", type=int, multiple=True, help="Re-queue this row (repeatable).")
+@click.option("--all", "everything", is_flag=True, help="Re-queue every dead delivery.")
+def outbox_retry(
+    config: Path | None, db: Path | None, sink: str | None, ids: tuple[int, ...], everything: bool
+) -> None:
+    """Put dead deliveries back in the queue: same event id, a fresh retry schedule."""
+    if not (sink or ids or everything):
+        _fail(["outbox retry: name --sink, --id or --all"])
+    now = datetime.now(UTC).timestamp()
+
+    async def requeue(store: SharedSqliteStore) -> int:
+        if ids:
+            return await store.requeue_rows(list(ids), now=now)
+        return await store.requeue_dead(sink=sink, now=now)
+
+    count = _with_store(config, db, requeue)
+    click.echo(f"re-queued {count} dead deliveries (a running spmon sends them within a second)")
+
+
+@outbox.command(name="purge")
+@CONFIG_OPTION
+@DB_OPTION
+@click.option(
+    "--state", type=click.Choice(["delivered", "dead"]), default="delivered", show_default=True
+)
+@click.option("--sink", default=None, help="Only this sink.")
+@click.option("--older-than", default=None, help="Only rows created longer ago, e.g. 7d.")
+def outbox_purge(
+    config: Path | None, db: Path | None, state: str, sink: str | None, older_than: str | None
+) -> None:
+    """Delete delivered (or dead) rows. Each session's latest overdue/resolved row is kept:
+    it tells the Alertmanager resend loop which alerts are still firing."""
+    before = None
+    if older_than is not None:
+        try:
+            age = parse_duration(older_than)
+        except ValueError as exc:
+            _fail([f"outbox purge: --older-than: {exc}"])
+        assert isinstance(age, float)  # parse_duration turns every string into seconds
+        before = datetime.now(UTC).timestamp() - age
+    keep = sorted(render.ALERT_TYPES)
+
+    async def purge(store: SharedSqliteStore) -> int:
+        return await store.purge_settled(state=state, sink=sink, before=before, keep=keep)
+
+    click.echo(f"purged {_with_store(config, db, purge)} {state} deliveries")
+
+
+def _with_store(
+    config: Path | None, db: Path | None, use: Callable[[SharedSqliteStore], Awaitable[T]]
+) -> T:
+    path = db or _settings(config).state.path
+    if not path.exists():
+        _fail([f"no state file at {path}"])
+
+    async def run() -> T:
+        async with SharedSqliteStore(path) as store:
+            return await use(store)
+
+    return _run(run())
+
+
+def _print_disabled(states: Mapping[str, SinkState]) -> None:
+    for state in states.values():
+        when = isoformat(datetime.fromtimestamp(state.disabled_at, UTC))
+        click.echo(f"sink {state.sink} DISABLED since {when}: {state.reason}", err=True)
+
+
+def _outbox_table(entries: list[OutboxEntry], now: float) -> Iterator[str]:
+    header = ("ID", "STATE", "SINK", "TYPE", "SESSION", "EVENT", "TRIES", "AGE", "NEXT", "ERROR")
+    rows = [header, *(_outbox_row(entry, now) for entry in entries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        yield "  ".join([*cells, row[-1]]).rstrip()
+
+
+def _outbox_row(entry: OutboxEntry, now: float) -> tuple[str, ...]:
+    due = entry.next_attempt_at - now
+    upcoming = ("in " + _human(due)) if due > 0 else "now"
+    return (
+        str(entry.id),
+        entry.state,
+        entry.sink,
+        entry.event_type,
+        entry.session_sid or "-",
+        entry.event_id,
+        str(entry.attempts),
+        _human(max(0.0, now - entry.created_at)),
+        upcoming if entry.state == "pending" else "-",
+        entry.last_error or "",
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -151,6 +151,18 @@ class Metrics:
             registry=registry,
         )
         self._initialise(sinks)
+        self._poll_children = {outcome: self.polls.labels(outcome) for outcome in OUTCOMES}
+        self._response_children: dict[str, Any] = {}
+
+    def poll_outcome(self, outcome: str) -> Any:
+        """The polls_total child for `outcome`; cached because labels() costs more than inc()."""
+        return self._poll_children.get(outcome) or self.polls.labels(outcome)
+
+    def api_response(self, code: str) -> None:
+        child = self._response_children.get(code)
+        if child is None:
+            child = self._response_children[code] = self.api_responses.labels(code)
+        child.inc()
 
     def _initialise(self, sinks: Iterable[str]) -> None:
         # Series exist at 0 from the start, so rate() and absent() behave before the first event.

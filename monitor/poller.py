@@ -24,7 +24,7 @@ from monitor.core.keys import SessionKey
 from monitor.core.parse import ParseProblem, parse
 from monitor.core.snapshot import Snapshot
 from monitor.metrics import IndexSummary, Metrics
-from monitor.store import PollRecord, SessionRecord, SqliteStore
+from monitor.store import Committer, PollRecord, SessionRecord, SqliteStore
 
 __all__ = ["Entry", "Index", "Poller"]
 
@@ -46,6 +46,10 @@ class Entry:
     failures: int = 0
     missing: bool = False
     last_poll_at: float | None = None
+
+
+def _nothing() -> None:
+    return None
 
 
 class Index:
@@ -91,59 +95,6 @@ class Index:
         )
 
 
-class Committer:
-    """Batches concurrent polls' records into one transaction: one fsync for many polls.
-
-    Each record is still atomic with its own events (they are in the same transaction), and a
-    poll is only acknowledged once its transaction has committed.
-    """
-
-    def __init__(self, store: SqliteStore, *, batch: int = 512) -> None:
-        self._store = store
-        self._batch = batch
-        self._queue: asyncio.Queue[tuple[PollRecord, asyncio.Future[None]] | None] = asyncio.Queue()
-
-    async def commit(self, record: PollRecord) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((record, future))
-        await future
-
-    def close(self) -> None:
-        self._queue.put_nowait(None)
-
-    async def run(self) -> None:
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            items = [item]
-            closing = self._drain(items)
-            await self._flush(items)
-            if closing:
-                return
-
-    def _drain(self, items: list[tuple[PollRecord, asyncio.Future[None]]]) -> bool:
-        while len(items) < self._batch and not self._queue.empty():
-            nxt = self._queue.get_nowait()
-            if nxt is None:
-                return True
-            items.append(nxt)
-        return False
-
-    async def _flush(self, items: list[tuple[PollRecord, asyncio.Future[None]]]) -> None:
-        try:
-            await self._store.commit([record for record, _ in items])
-        except Exception as exc:
-            log.error("store.commit_failed", polls=len(items), error=str(exc))
-            for _, future in items:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for _, future in items:
-            if not future.done():
-                future.set_result(None)
-
-
 @dataclass(frozen=True, slots=True)
 class PollerOptions:
     concurrency: int = 32
@@ -178,6 +129,9 @@ class Poller:
         self.heartbeat = 0.0
         self._wake = asyncio.Event()
         self._inflight = 0
+        self._polls: asyncio.TaskGroup | None = None
+        self._stop: asyncio.Event | None = None
+        self._up = -1
         self.auth_failing = False
         self._auth_episode = 0
 
@@ -214,29 +168,34 @@ class Poller:
     # -- the loop --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Poll due sessions until `stop`; in-flight polls finish (and commit) before return."""
         committer = asyncio.create_task(self.committer.run(), name="committer")
         stopper = asyncio.create_task(self._wake_on(stop), name="poller-stop")
+        self._stop = stop
         try:
             async with asyncio.TaskGroup() as polls:
-                await self._dispatch(stop, polls)
+                self._polls = polls
+                await self._tick_until(stop)
         finally:
+            self._polls = None
             stopper.cancel()
             self.committer.close()
             await committer
 
     async def poll_all(self) -> None:
         """Poll every watched session once, now (the `once` command)."""
-        committer = asyncio.create_task(self.committer.run(), name="committer")
-        gate = asyncio.Semaphore(self.options.concurrency)
         now = self.clock()
-
-        async def one(key: SessionKey) -> None:
-            async with gate:
-                await self._guarded_poll(key, now)
-
+        for key in self.index.entries:
+            self.index.heap.push(key, now)
+        stop = asyncio.Event()
+        committer = asyncio.create_task(self.committer.run(), name="committer")
+        self._stop = stop
         try:
-            await asyncio.gather(*(one(key) for key in list(self.index.entries)))
+            async with asyncio.TaskGroup() as polls:
+                self._polls = polls
+                self._launch(now, until=now)
         finally:
+            self._polls = None
             self.committer.close()
             await committer
 
@@ -244,30 +203,42 @@ class Poller:
         await stop.wait()
         self._wake.set()
 
-    async def _dispatch(self, stop: asyncio.Event, polls: asyncio.TaskGroup) -> None:
-        limit = self.options.concurrency
+    async def _tick_until(self, stop: asyncio.Event) -> None:
+        """The timer half of scheduling: start what is due, then sleep until the next due time
+        (at most a second). The other half is `_launch` from a finishing poll, which keeps a
+        busy loop busy without a wake-up per poll."""
         while not stop.is_set():
             now = self.clock()
             self.heartbeat = now
-            free = limit - self._inflight
-            for key, due in self.index.heap.pop_due(now, free) if free > 0 else ():
-                self._inflight += 1
-                polls.create_task(self._guarded_poll(key, due))
-            self._wake.clear()
-            if not stop.is_set():
-                await self._idle(now)
-
-    async def _idle(self, now: float) -> None:
-        if self._inflight >= self.options.concurrency:
-            delay = 1.0
-        else:
+            self._launch(now)
             earliest = self.index.heap.peek()
             delay = 1.0 if earliest is None else min(1.0, max(0.0, earliest - now))
-        await aio.sleep(delay, self._wake)
+            self._wake.clear()
+            if not stop.is_set():
+                await aio.sleep(delay if delay > 0 else 0.01, self._wake)
 
-    async def _guarded_poll(self, key: SessionKey, due: float) -> None:
+    def _launch(self, now: float, *, until: float | None = None) -> None:
+        """Start as many due polls as there are free slots."""
+        polls, stop = self._polls, self._stop
+        free = self.options.concurrency - self._inflight
+        if polls is None or stop is None or stop.is_set() or free <= 0:
+            return
+        for key, due in self.index.heap.pop_due(now if until is None else until, free):
+            self._inflight += 1
+            polls.create_task(self._guarded_poll(key, due, until))
+
+    async def _guarded_poll(self, key: SessionKey, due: float, until: float | None) -> None:
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._inflight -= 1
+                self._launch(self.clock(), until=until)
+
         try:
-            await self.poll(key, due)
+            await self.poll(key, due, fetched=release)
         except Exception:
             # A bug in one poll must not stop the loop: count it, log it, try again later.
             log.exception("poll.crashed", session_sid=key.session_sid)
@@ -275,43 +246,59 @@ class Poller:
             entry = self.index.entries[key]
             self.index.heap.push(key, self.clock() + entry.interval)
         finally:
-            self._inflight = max(0, self._inflight - 1)
-            self._wake.set()
+            release()
 
     # -- one poll --------------------------------------------------------------------------
 
-    async def poll(self, key: SessionKey, due: float) -> str:
-        """Fetch, decide, commit and reschedule one session; returns the outcome label."""
+    async def poll(
+        self, key: SessionKey, due: float, *, fetched: Callable[[], None] = _nothing
+    ) -> str:
+        """Fetch, decide, commit and reschedule one session; returns the outcome label.
+
+        `fetched` is called once the HTTP part is over: the concurrency slot is about requests
+        in flight, and holding it through the group commit would throttle polling to the
+        commit cadence.
+        """
         entry = self.index.entries[key]
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(
-            session_sid=key.session_sid, exam_sid=key.exam_sid
-        ):
-            try:
-                body = await self.api.fetch(key)
-            except ApiError as exc:
-                record, next_due = await self._failed(entry, exc)
-            else:
-                record, next_due = self._fetched(entry, body)
-            self.index.cycle_attempted = True
-            try:
+        try:
+            body = await self.api.fetch(key)
+        except ApiError as exc:
+            record, next_due = await self._failed(entry, exc)
+        else:
+            record, next_due = self._fetched(entry, body)
+        finally:
+            fetched()
+        self.index.cycle_attempted = True
+        if unchanged := record.touch_only:
+            # Same document as last time: nothing to make durable now (the poll time is written
+            # lazily), so no transaction and no waiting.
+            self.committer.touch(key.session_sid, record.polled_at)
+        try:
+            if not unchanged:
                 await self.committer.commit(record)
-            except Exception:  # the Committer logged it; keep the old state and retry soon
-                self.metrics.polls.labels("error").inc()
-                self.index.heap.push(key, self.clock() + min(entry.interval, 30.0))
-                return "error"
-            self._apply(entry, record)
-            self.index.heap.push(key, next_due)
-            if record.outcome == "ok" and self.auth_failing:
-                await self._auth_recovered()
+        except Exception:  # the Committer logged it; keep the old state and retry soon
+            self.metrics.polls.labels("error").inc()
+            self.index.heap.push(key, self.clock() + min(entry.interval, 30.0))
+            return "error"
+        self._apply(entry, record)
+        self.index.heap.push(key, next_due)
+        if record.outcome == "ok" and self.auth_failing:
+            await self._auth_recovered()
         self._count(record, time.perf_counter() - started)
         return record.outcome
 
     def _fetched(self, entry: Entry, body: bytes) -> tuple[PollRecord, float]:
         now = self.clock()
-        parsed = parse(body, entry.key, naive_tz=self.options.naive_tz)
+        digest = hashlib.blake2b(body, digest_size=16).digest()
+        parsed: Snapshot | ParseProblem
+        if digest == entry.digest and entry.snapshot is not None:
+            # Byte-identical to the last valid document: parsing it again cannot say anything new.
+            parsed = entry.snapshot
+        else:
+            parsed = parse(body, entry.key, naive_tz=self.options.naive_tz)
         if isinstance(parsed, ParseProblem):
-            log.warning("poll.invalid_response", problem=str(parsed), field=parsed.field)
+            _log(entry).warning("poll.invalid_response", problem=str(parsed), field=parsed.field)
             return self._keep(entry, now, "invalid")
         moment = datetime.fromtimestamp(now, UTC)
         seen = observe.observe(
@@ -324,7 +311,13 @@ class Poller:
             policy=self.options.policy,
             labels=entry.labels,
         )
-        digest = hashlib.blake2b(body, digest_size=16).digest()
+        unchanged = (
+            digest == entry.digest
+            and not seen.events
+            and seen.review == entry.review
+            and entry.failures == 0
+            and not entry.missing
+        )
         record = PollRecord(
             key=entry.key,
             polled_at=now,
@@ -336,6 +329,7 @@ class Poller:
             review=seen.review,
             version=seen.version,
             deliveries=self._route(seen.events),
+            touch_only=unchanged,
         )
         return record, self._next_due(entry, now, parsed, seen.review)
 
@@ -380,7 +374,7 @@ class Poller:
             record, _ = self._keep(entry, now, exc.outcome)
             return record, now + exc.retry_after
         else:
-            log.warning(
+            _log(entry).warning(
                 "poll.failed", error=str(exc), outcome=exc.outcome, failures=entry.failures + 1
             )
         return self._keep(entry, now, exc.outcome)
@@ -394,7 +388,7 @@ class Poller:
             events = (
                 observe.not_found(entry.key, version=version, now=moment, labels=entry.labels),
             )
-            log.warning("poll.not_found")
+            _log(entry).warning("poll.not_found")
         record = PollRecord(
             key=entry.key,
             polled_at=now,
@@ -467,19 +461,33 @@ class Poller:
         if record.deliveries:
             self.on_commit()
 
+    def _set_up(self, value: int) -> None:
+        if value != self._up:
+            self._up = value
+            self.metrics.up.set(value)
+
     def _count(self, record: PollRecord, elapsed: float) -> None:
         m = self.metrics
-        m.polls.labels(record.outcome).inc()
+        m.poll_outcome(record.outcome).inc()
         m.poll_duration.observe(elapsed)
         if record.outcome == "ok":
-            m.up.set(1)
             m.last_success.set(record.polled_at)
+            self._set_up(1)
         elif record.outcome != "not_found":
-            m.up.set(0)
+            self._set_up(0)
         for event, _ in record.deliveries:
             field_name = event.data.get("field")
             if field_name is not None:
                 m.changes.labels(str(field_name)).inc()
+
+
+def _log(entry: Entry) -> structlog.typing.FilteringBoundLogger:
+    """A logger bound to the session; built only on the paths that log, not on every poll."""
+    key = entry.key
+    bound: structlog.typing.FilteringBoundLogger = log.bind(
+        session_sid=key.session_sid, exam_sid=key.exam_sid, install_sid=key.install_sid
+    )
+    return bound
 
 
 def _restore_entry(entry: Entry, record: SessionRecord) -> None:

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from monitor import aio, server
 from monitor.api import ApiClient, ClientOptions
-from monitor.core import rules
+from monitor.core import routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import Event
 from monitor.core.token import jwt_expiry
@@ -102,16 +102,20 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
         api = await stack.enter_async_context(
             ApiClient(_client_options(settings), on_response=_count_response(metrics))
         )
+        redactor.add(value for sink in settings.sinks for value in sink.secret_values())
         sinks = build_sinks(settings.sinks)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
-        dispatcher = Dispatcher(store=store, sinks=sinks, metrics=metrics)
+        watched = frozenset(watch.session_sid for watch in settings.watches)
+        dispatcher = Dispatcher(
+            store=store, sinks=sinks, metrics=metrics, watched=watched.__contains__
+        )
         poller = Poller(
             api=api,
             store=store,
             index=index,
             metrics=metrics,
-            router=_router(sinks),
+            router=_router(settings),
             options=_poller_options(settings),
             on_commit=dispatcher.notify,
         )
@@ -149,16 +153,20 @@ def _poller_options(settings: Settings) -> PollerOptions:
 
 
 def _count_response(metrics: Metrics) -> Callable[[str], None]:
-    def count(code: str) -> None:
-        metrics.api_responses.labels(code).inc()
-
-    return count
+    return metrics.api_response
 
 
-def _router(sinks: Sequence[Sink]) -> Callable[[Event], Sequence[str]]:
-    names = tuple(sink.name for sink in sinks)
+def _router(settings: Settings) -> Callable[[Event], Sequence[str]]:
+    """Each event to the sinks whose filters take it (else the default sinks); with no sinks
+    configured, everything goes to the log sink."""
+    routes = [sink.route() for sink in settings.sinks] or [routing.Route("log")]
+    router = routing.Router(routes)
 
-    def route(_event: Event) -> Sequence[str]:
+    def route(event: Event) -> Sequence[str]:
+        names = router(event)
+        if not names:
+            # check-config warns about these; the log keeps a trace of what went nowhere.
+            log.info("event.unrouted", type=str(event.type), event_id=event.id)
         return names
 
     return route

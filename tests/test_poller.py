@@ -125,7 +125,7 @@ async def test_a_date_spelled_differently_is_not_a_change(simulator, make_poller
 async def test_invalid_body_keeps_the_last_good_snapshot(simulator, make_poller) -> None:
     sim = await simulator(1)
     key = sim.keys[0]
-    sim.sim.set(key, status="Scheduled")
+    sim.sim.set(key, status="Scheduled", reviewRequired=False)
     poller = await make_poller(sim.url, sim.keys, clock=Clock())
     await poller.poll_all()
     good = poller.index.entries[key].snapshot

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor.store.base import OutboxRow, OutboxStats, PollRecord, SessionRecord, StoreLocked
+from monitor.store.batch import Committer
 from monitor.store.sqlite import SqliteStore
 
 __all__ = [
+    "Committer",
     "OutboxRow",
     "OutboxStats",
     "PollRecord",

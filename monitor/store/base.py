@@ -12,10 +12,12 @@ from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
 
 __all__ = [
+    "OutboxEntry",
     "OutboxRow",
     "OutboxStats",
     "PollRecord",
     "SessionRecord",
+    "SinkState",
     "StateStore",
     "StoreLocked",
 ]
@@ -58,6 +60,8 @@ class PollRecord:
     version: int = 0
     missing: bool = False
     deliveries: Sequence[tuple[Event, Sequence[str]]] = field(default_factory=tuple)
+    touch_only: bool = False
+    """Nothing but the poll time changed: the store may skip rewriting the row."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +84,38 @@ class OutboxStats:
     oldest_pending_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One outbox row as `spmon outbox list` shows it."""
+
+    id: int
+    event_id: str
+    sink: str
+    session_sid: str
+    event_type: str
+    state: str
+    attempts: int
+    created_at: float
+    next_attempt_at: float
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SinkState:
+    """A sink its receiver turned away (410), and for which configuration."""
+
+    sink: str
+    fingerprint: str
+    disabled_at: float
+    reason: str
+
+
 class StateStore(Protocol):
     async def load(self) -> list[SessionRecord]: ...
 
-    async def commit(self, records: Sequence[PollRecord]) -> None: ...
+    async def commit(
+        self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
+    ) -> None: ...
 
     async def enqueue(
         self, deliveries: Sequence[tuple[Event, Sequence[str]]], now: float
@@ -110,6 +142,34 @@ class StateStore(Protocol):
     async def requeue_dead(self, *, sink: str | None, now: float) -> int: ...
 
     async def purge(self, *, state: str, sink: str | None) -> int: ...
+
+    async def unclaim(self, row_id: int, *, owner: str, next_attempt_at: float) -> bool: ...
+
+    async def claim_probe(
+        self, sink: str, *, now: float, owner: str, lease: float
+    ) -> tuple[OutboxRow, float] | None: ...
+
+    async def expedite(self, sink: str, *, now: float) -> int: ...
+
+    async def firing(self, sink: str, *, fire: str, resolve: str) -> list[OutboxRow]: ...
+
+    async def sink_states(self) -> dict[str, SinkState]: ...
+
+    async def disable_sink(
+        self, sink: str, *, fingerprint: str, reason: str, now: float
+    ) -> None: ...
+
+    async def enable_sink(self, sink: str) -> bool: ...
+
+    async def entries(
+        self, *, state: str | None, sink: str | None, limit: int
+    ) -> list[OutboxEntry]: ...
+
+    async def requeue_rows(self, ids: Sequence[int], *, now: float) -> int: ...
+
+    async def purge_settled(
+        self, *, state: str, sink: str | None, before: float | None, keep: Sequence[str]
+    ) -> int: ...
 
     async def get_meta(self, key: str) -> str | None: ...
 

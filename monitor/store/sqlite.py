@@ -24,18 +24,24 @@ from monitor.core.keys import SessionKey
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
 from monitor.store.base import (
+    OutboxEntry,
     OutboxRow,
     OutboxStats,
     PollRecord,
     SessionRecord,
+    SinkState,
     StoreLocked,
 )
 
-__all__ = ["SqliteStore"]
+__all__ = ["SharedSqliteStore", "SqliteStore"]
 
 T = TypeVar("T")
 _OUTBOX_COLUMNS = (
     "id, event_id, sink, session_sid, payload, created_at, attempts, state, last_error"
+)
+_ENTRY_COLUMNS = (
+    "id, event_id, sink, session_sid, event_type, state, attempts, created_at, next_attempt_at,"
+    " last_error"
 )
 
 
@@ -179,13 +185,21 @@ class SqliteStore:
         )
         return [_session_record(row) for row in rows]
 
-    async def commit(self, records: Sequence[PollRecord]) -> None:
-        """Snapshots, review states and outbox rows of a batch of polls, in one transaction."""
-        await self._run(self._commit, records)
+    async def commit(
+        self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
+    ) -> None:
+        """Snapshots, review states and outbox rows of a batch of polls, in one transaction;
+        `touched` are (poll time, session sid) of polls that changed nothing else."""
+        await self._run(self._commit, records, touched)
 
-    def _commit(self, records: Sequence[PollRecord]) -> None:
+    def _commit(self, records: Sequence[PollRecord], touched: Sequence[tuple[float, str]]) -> None:
         db = self.db
         with self._tx(db):
+            if touched:
+                db.executemany(
+                    "UPDATE session SET last_poll_at=?, last_outcome='ok' WHERE session_sid=?",
+                    touched,
+                )
             for record in records:
                 if record.snapshot is not None:
                     self._write_snapshot(db, record)
@@ -385,6 +399,131 @@ class SqliteStore:
         with self._tx(self.db):
             return self.db.execute(sql, args).rowcount
 
+    # -- delivery: pacing, alert state, disabled sinks, operator commands --------------------
+
+    async def unclaim(self, row_id: int, *, owner: str, next_attempt_at: float) -> bool:
+        """Give one claimed row back untried (its sink is paused): the attempt is refunded."""
+        return await self._run(
+            self._write,
+            "UPDATE outbox SET lease_owner=NULL, lease_until=NULL, attempts=max(attempts-1, 0),"
+            " next_attempt_at=? WHERE id=? AND lease_owner=? AND state='pending'",
+            (next_attempt_at, row_id, owner),
+        )
+
+    async def claim_probe(
+        self, sink: str, *, now: float, owner: str, lease: float
+    ) -> tuple[OutboxRow, float] | None:
+        """Lease the sink's pending row that is due soonest, due or not, with when it was due:
+        one probe of a sink that is down. Still a session's oldest row, so order holds."""
+        return await self._run(self._claim_probe, sink, now, owner, lease)
+
+    def _claim_probe(
+        self, sink: str, now: float, owner: str, lease: float
+    ) -> tuple[OutboxRow, float] | None:
+        with self._tx(self.db):
+            found = self.db.execute(
+                "SELECT o.id, o.next_attempt_at FROM (SELECT min(id) AS head FROM outbox"
+                "   WHERE state='pending' AND sink=? GROUP BY session_sid) AS heads"
+                " JOIN outbox o ON o.id = heads.head"
+                " WHERE o.lease_until IS NULL OR o.lease_until < ?"
+                " ORDER BY o.next_attempt_at, o.id LIMIT 1",
+                (sink, now),
+            ).fetchone()
+            if found is None:
+                return None
+            row = self.db.execute(
+                "UPDATE outbox SET lease_owner=?, lease_until=?, attempts=attempts+1 WHERE id=?"  # noqa: S608  # fixed fragments
+                f" RETURNING {_OUTBOX_COLUMNS}",
+                (owner, now + lease, found[0]),
+            ).fetchone()
+        return OutboxRow(*row), float(found[1])
+
+    async def expedite(self, sink: str, *, now: float) -> int:
+        """A sink came back: rows backed off while it was down are due now, not in 2 hours."""
+        return await self._run(
+            self._count,
+            "UPDATE outbox SET next_attempt_at=? WHERE sink=? AND state='pending'"
+            " AND next_attempt_at > ? AND lease_owner IS NULL",
+            (now, sink, now),
+        )
+
+    async def firing(self, sink: str, *, fire: str, resolve: str) -> list[OutboxRow]:
+        """Per session, the latest not-dead row of type `fire` or `resolve` sent to `sink`,
+        where that row is a `fire`: the alerts that are still on (derived, so restart-safe)."""
+        return await self._run(self._firing, sink, fire, resolve)
+
+    def _firing(self, sink: str, fire: str, resolve: str) -> list[OutboxRow]:
+        cursor = self.db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT max(id) FROM outbox"  # noqa: S608  # fixed fragments
+            " WHERE sink=? AND event_type IN (?, ?) AND state != 'dead' GROUP BY session_sid)"
+            " AND event_type=? ORDER BY id",
+            (sink, fire, resolve, fire),
+        )
+        return [OutboxRow(*row) for row in cursor]
+
+    async def sink_states(self) -> dict[str, SinkState]:
+        rows = await self._run(
+            lambda: self.db.execute(
+                "SELECT sink, fingerprint, disabled_at, reason FROM sink_state"
+            ).fetchall()
+        )
+        return {row[0]: SinkState(*row) for row in rows}
+
+    async def disable_sink(self, sink: str, *, fingerprint: str, reason: str, now: float) -> None:
+        await self._run(
+            self._write,
+            "INSERT INTO sink_state (sink, fingerprint, disabled_at, reason) VALUES (?,?,?,?)"
+            " ON CONFLICT (sink) DO UPDATE SET fingerprint=excluded.fingerprint,"
+            " disabled_at=excluded.disabled_at, reason=excluded.reason",
+            (sink, fingerprint, now, reason[:500]),
+        )
+
+    async def enable_sink(self, sink: str) -> bool:
+        return await self._run(self._write, "DELETE FROM sink_state WHERE sink=?", (sink,))
+
+    async def entries(
+        self, *, state: str | None, sink: str | None, limit: int
+    ) -> list[OutboxEntry]:
+        """Outbox rows for people: oldest first, filtered by state and sink."""
+        return await self._run(self._entries, state, sink, limit)
+
+    def _entries(self, state: str | None, sink: str | None, limit: int) -> list[OutboxEntry]:
+        where, args = _filters(state=state, sink=sink)
+        cursor = self.db.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM outbox {where} ORDER BY id LIMIT ?",  # noqa: S608  # fixed fragments
+            (*args, limit),
+        )
+        return [OutboxEntry(*row) for row in cursor]
+
+    async def requeue_rows(self, ids: Sequence[int], *, now: float) -> int:
+        """Dead rows by id back to pending with a fresh schedule (same event id)."""
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        return await self._run(
+            self._count,
+            "UPDATE outbox SET state='pending', attempts=0, next_attempt_at=?, lease_owner=NULL,"  # noqa: S608  # placeholders only
+            f" lease_until=NULL WHERE state='dead' AND id IN ({marks})",
+            (now, *ids),
+        )
+
+    async def purge_settled(
+        self, *, state: str, sink: str | None, before: float | None, keep: Sequence[str]
+    ) -> int:
+        """Delete delivered or dead rows, except each session's latest row of the `keep` types
+        per sink: the resend loop reads which alerts are firing from exactly those rows."""
+        if state not in ("delivered", "dead"):
+            raise ValueError("only delivered or dead rows can be purged")
+        where, args = _filters(state=state, sink=sink)
+        if before is not None:
+            where, args = f"{where} AND created_at < ?", (*args, before)
+        marks = ",".join("?" * len(keep)) or "NULL"
+        sql = (
+            f"DELETE FROM outbox {where} AND id NOT IN (SELECT max(id) FROM outbox"  # noqa: S608  # fixed fragments
+            f" WHERE event_type IN ({marks}) AND state != 'dead' GROUP BY sink, session_sid)"
+        )
+        return await self._run(self._count, sql, (*args, *keep))
+
     # -- misc ------------------------------------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
@@ -403,6 +542,25 @@ class SqliteStore:
 
     async def ping(self) -> None:
         await self._run(lambda: self.db.execute("SELECT 1").fetchone())
+
+
+def _filters(*, state: str | None, sink: str | None) -> tuple[str, tuple[Any, ...]]:
+    clauses = [(clause, value) for clause, value in (("state=?", state), ("sink=?", sink)) if value]
+    if not clauses:
+        return "WHERE 1=1", ()
+    return "WHERE " + " AND ".join(c for c, _ in clauses), tuple(v for _, v in clauses)
+
+
+class SharedSqliteStore(SqliteStore):
+    """The same file opened *beside* a running service, for operator commands (`spmon outbox`):
+    no process lock, since SQLite's own locking (WAL, BEGIN IMMEDIATE, busy_timeout) already
+    serialises the few writes these commands make against the service's."""
+
+    def _take_lock(self) -> None:
+        return None
+
+    def _drop_lock(self) -> None:
+        return None
 
 
 def _session_record(row: tuple[Any, ...]) -> SessionRecord:

@@ -1,0 +1,169 @@
+"""Poll throughput and memory: spmon's real poll loop vs a bare aiohttp loop, side by side.
+
+The simulator runs in its own process; each client runs in its own process too, so CPU time
+and peak RSS are the client's alone. Two rounds per client: the first baselines every session
+(all rows inserted), the second is the steady state (same data, digests compared).
+
+    python bench/poll_throughput.py              # 1,000 / 10,000 / 100,000 sessions
+    python bench/poll_throughput.py --sizes 2000 # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SEED = 11
+CONCURRENCY = 32
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def bare_child(url: str, n: int) -> dict[str, Any]:
+    import aiohttp
+
+    from monitor.simulator import make_keys
+
+    keys = make_keys(n, seed=SEED)
+    base_rss = rss_mb()
+    rounds = []
+    sem = asyncio.Semaphore(CONCURRENCY)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as http:
+
+        async def one(path: str) -> None:
+            async with sem, http.get(url + path) as resp:
+                await resp.json()
+
+        for _ in range(2):
+            cpu, wall = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(one(k.path) for k in keys))
+            rounds.append({"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall})
+    return {"rounds": rounds, "rss": rss_mb(), "base_rss": base_rss}
+
+
+async def spmon_child(url: str, n: int) -> dict[str, Any]:
+    from monitor import logs, service
+    from monitor.settings import Settings
+    from monitor.simulator import make_keys
+
+    logs.configure("json", "warning", stream=open(os.devnull, "w"))  # noqa: SIM115
+    keys = make_keys(n, seed=SEED)
+    base_rss = rss_mb()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            api={"base_url": url, "rate_limit": 1e6, "concurrency": CONCURRENCY, "retries": 0},
+            poll={"interval": 3600},
+            state={"path": Path(tmp) / "bench.db"},
+            http={"listen": ""},
+            watches=[
+                {"install_sid": k.install_sid, "exam_sid": k.exam_sid, "session_sid": k.session_sid}
+                for k in keys
+            ],
+        )
+        del keys
+        async with service.build(settings, serve_http=False) as svc:
+            rounds = [await _spmon_round(svc, n, target) for target in (n, 2 * n)]
+    return {"rounds": rounds, "rss": rss_mb(), "base_rss": base_rss}
+
+
+async def _spmon_round(svc: Any, n: int, target: int) -> dict[str, float]:
+    polls = svc.metrics.polls
+    now = time.time()
+    for key in svc.index.entries:
+        svc.index.heap.push(key, now)
+    stop = asyncio.Event()
+    cpu, wall = time.process_time(), time.perf_counter()
+    task = asyncio.create_task(svc.poller.run(stop))
+    while sum(polls.labels(o)._value.get() for o in ("ok", "invalid", "error")) < target:
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    result = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}
+    failed = n * (target // n) - polls.labels("ok")._value.get()
+    if failed:
+        result["failed"] = failed
+    return result
+
+
+def run_child(kind: str, url: str, n: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--url", url, "--n", str(n)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(n: int) -> list[str]:
+    port = free_port()
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "simulate", "--static", "--sessions", str(n),
+         "--seed", str(SEED), "--listen", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert sim.stderr is not None
+        sim.stderr.readline()  # "spmon simulate: N sessions at URL" once it is serving
+        url = f"http://127.0.0.1:{port}"
+        bare = run_child("bare", url, n)
+        spmon = run_child("spmon", url, n)
+    finally:
+        sim.terminate()
+        sim.wait()
+    return report(n, bare, spmon)
+
+
+def report(n: int, bare: dict[str, Any], spmon: dict[str, Any]) -> list[str]:
+    lines = []
+    for i, name in enumerate(("baseline", "steady")):
+        b, s = bare["rounds"][i], spmon["rounds"][i]
+        b_cpu, s_cpu = 1000 * b["cpu"] / n, 1000 * s["cpu"] / n
+        lines.append(
+            f"{n:>7}  {name:<8}  bare {n / b['wall']:>7.0f}/s {b_cpu:6.3f} cpu-s/1k   "
+            f"spmon {n / s['wall']:>7.0f}/s {s_cpu:6.3f} cpu-s/1k   ratio {s_cpu / b_cpu:4.2f}"
+            + (f"  FAILED {s['failed']}" if s.get("failed") else "")
+        )
+    per = (spmon["rss"] - spmon["base_rss"]) * 1024 / n
+    lines.append(
+        f"{n:>7}  memory    bare peak {bare['rss']:.0f} MB   spmon peak {spmon['rss']:.0f} MB "
+        f"({per:.2f} KB per watched session above the {spmon['base_rss']:.0f} MB start)"
+    )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
+    parser.add_argument("--child", choices=["bare", "spmon"])
+    parser.add_argument("--url")
+    parser.add_argument("--n", type=int)
+    args = parser.parse_args()
+    if args.child:
+        child = bare_child if args.child == "bare" else spmon_child
+        print(json.dumps(asyncio.run(child(args.url, args.n))))
+        return
+    print(f"poll throughput, concurrency {CONCURRENCY}, simulator in its own process, {os.cpu_count()} cores")
+    for n in args.sizes:
+        for line in measure(n):
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
