@@ -53,7 +53,7 @@ def parse_retry_after(
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # isdigit alone accepts "²"
         seconds = float(text)
     else:
         try:

@@ -79,7 +79,8 @@ class Event:
         return {
             "type": str(self.type),
             "timestamp": isoformat(self.observed_at),
-            "data": {"id": self.id, "session": session, **self.data},
+            # The envelope's own keys come last: no data key may replace the idempotency key.
+            "data": {**self.data, "id": self.id, "session": session},
         }
 
     @classmethod

@@ -147,7 +147,10 @@ def parse_instant(
         if naive_tz is None:
             return ParseProblem("date-time has no timezone (set api.naive_date_timezone)")
         parsed = parsed.replace(tzinfo=naive_tz)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. year 9999 at a negative offset: not a real deadline
+        return ParseProblem("date-time is out of range")
 
 
 def _problem_from(exc: pydantic.ValidationError) -> ParseProblem:

@@ -82,7 +82,8 @@ def next_due(now: float, interval: float, u: float, *, jitter: float = 0.1) -> f
 def retry_due(now: float, interval: float, failures: int, u: float, *, cap: float = 300.0) -> float:
     """After `failures` consecutive failed polls, wait longer (full jitter, at most `cap`).
 
-    Never sooner than half an interval, so a failing session is not polled faster than a healthy one.
+    Never sooner than half an interval, so a failure does not turn into a burst of polls; for
+    intervals above twice the cap, that floor wins over the cap.
     """
     ceiling = min(cap, max(interval, 1.0) * 2.0 ** min(failures, 16))
     return now + max(interval / 2.0, ceiling * u)

@@ -1,0 +1,352 @@
+"""observe(): one poll's events with deterministic ids; Event wire form (invariants 2, 3, 4)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import strategies
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.core import rules
+from monitor.core.events import Event, EventType, event_id, isoformat
+from monitor.core.keys import SessionKey
+from monitor.core.observe import Observation, not_found, observe, wire_value
+from monitor.core.snapshot import Snapshot
+
+KEY = SessionKey("AI" + "1a" * 16, "EX" + "2b" * 16, "ES" + "3c" * 16)
+OTHER_KEY = SessionKey("AI" + "1a" * 16, "EX" + "2b" * 16, "ES" + "4d" * 16)
+D = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+NOW = D - timedelta(hours=6)
+POLICY = rules.Policy(overdue_repeat=timedelta(hours=24))
+LABELS = {"course": "CHEM101", "team": "proctoring"}
+A = Snapshot("Scheduled", True, False, D, "https://app.example/s/1")
+B = replace(A, status="Closed")
+OVERDUE_NOW = D + timedelta(minutes=90)
+
+WIRE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
+
+
+def look(
+    previous: Snapshot | None,
+    current: Snapshot,
+    *,
+    review: rules.ReviewState = rules.ReviewState(),  # noqa: B008 — a frozen value, safe to share
+    version: int = 0,
+    now: datetime = NOW,
+    key: SessionKey = KEY,
+) -> Observation:
+    return observe(
+        key,
+        previous,
+        current,
+        review=review,
+        version=version,
+        now=now,
+        policy=POLICY,
+        labels=LABELS,
+    )
+
+
+# ── first sighting (invariant 3) ─────────────────────────────────────────────────────────────
+
+
+def test_first_sighting_is_a_baseline_without_events() -> None:
+    seen = look(None, A)
+    assert seen == Observation(rules.ReviewState(), 0, ())
+
+
+def test_first_sighting_already_overdue_reports_overdue() -> None:
+    """Overdue is a state, not a change: a session first seen past its deadline is overdue."""
+    seen = look(None, A, now=OVERDUE_NOW)
+    assert [event.type for event in seen.events] == [EventType.REVIEW_OVERDUE]
+    assert seen.version == 1
+    assert seen.review.overdue_since == OVERDUE_NOW
+    event = seen.events[0]
+    assert event.data["overdue_seconds"] == 90 * 60
+    assert event.data["review_by_date"] == "2024-03-01T12:00:00Z"
+    assert "field" not in event.data
+
+
+# ── change events ────────────────────────────────────────────────────────────────────────────
+
+
+def test_status_change_event_carries_field_previous_and_current() -> None:
+    seen = look(A, B, version=7)
+    assert seen.version == 8
+    (event,) = seen.events
+    assert event.type is EventType.STATUS_CHANGED
+    assert event.key == KEY
+    assert event.labels == LABELS
+    assert event.observed_at == NOW
+    assert event.id == event_id(KEY.session_sid, 8, EventType.STATUS_CHANGED)
+    assert event.data == {
+        "field": "status",
+        "previous": "Scheduled",
+        "current": "Closed",
+        "status": "Closed",
+        "review_required": True,
+        "reviewed": False,
+        "review_by_date": "2024-03-01T12:00:00Z",
+        "overdue_seconds": 0.0,
+        "url": "https://app.example/s/1",
+    }
+
+
+def test_date_change_is_reported_in_wire_form() -> None:
+    moved = replace(A, review_by_date=D + timedelta(days=1))
+    (event,) = look(A, moved).events
+    assert event.type is EventType.REVIEW_BY_DATE_CHANGED
+    assert event.data["previous"] == "2024-03-01T12:00:00Z"
+    assert event.data["current"] == "2024-03-02T12:00:00Z"
+
+
+def test_format_only_date_difference_emits_nothing() -> None:
+    same = replace(A, review_by_date=D.astimezone(timezone(timedelta(hours=7))))
+    assert look(A, same, version=3) == Observation(rules.ReviewState(), 3, ())
+
+
+def test_several_changes_in_one_poll_share_a_version_with_distinct_ids() -> None:
+    after = Snapshot("Closed", False, False, D + timedelta(days=1))
+    seen = look(A, after, version=4)
+    assert seen.version == 5
+    assert [event.type for event in seen.events] == [
+        EventType.STATUS_CHANGED,
+        EventType.REVIEW_REQUIRED_CHANGED,
+        EventType.REVIEW_BY_DATE_CHANGED,
+    ]
+    assert len({event.id for event in seen.events}) == 3
+
+
+def test_change_and_overdue_in_one_poll() -> None:
+    seen = look(A, B, now=OVERDUE_NOW, version=1)
+    assert [event.type for event in seen.events] == [
+        EventType.STATUS_CHANGED,
+        EventType.REVIEW_OVERDUE,
+    ]
+    assert {event.observed_at for event in seen.events} == {OVERDUE_NOW}
+    assert len({event.id for event in seen.events}) == 2
+
+
+def test_resolution_is_an_event() -> None:
+    entered = look(A, A, now=OVERDUE_NOW)
+    done = replace(A, reviewed=True)
+    seen = look(A, done, review=entered.review, version=entered.version, now=OVERDUE_NOW)
+    assert [event.type for event in seen.events] == [EventType.REVIEW_OVERDUE_RESOLVED]
+    assert seen.review.overdue_since is None
+    assert seen.version == entered.version + 1
+
+
+# ── ids (invariant 2) ────────────────────────────────────────────────────────────────────────
+
+
+def test_same_inputs_give_the_same_ids() -> None:
+    """A transition detected again after a crash (same version) gets the same ids."""
+    first = look(A, B, version=2, now=OVERDUE_NOW)
+    again = look(A, B, version=2, now=OVERDUE_NOW)
+    assert first == again
+    assert [event.id for event in first.events] == [event.id for event in again.events]
+
+
+def test_ids_differ_across_versions() -> None:
+    at_two = look(A, B, version=2).events[0]
+    at_three = look(A, B, version=3).events[0]
+    assert at_two.type == at_three.type
+    assert at_two.id != at_three.id
+
+
+def test_ids_differ_across_sessions() -> None:
+    assert look(A, B, key=KEY).events[0].id != look(A, B, key=OTHER_KEY).events[0].id
+
+
+def test_flapping_status_gets_a_new_id_every_time() -> None:
+    """A→B→A→B: four commits, four versions, four distinct ids."""
+    review, version, previous = rules.ReviewState(), 0, A
+    ids = []
+    for step, current in enumerate((B, A, B, A)):
+        seen = look(
+            previous, current, review=review, version=version, now=NOW + timedelta(minutes=step)
+        )
+        (event,) = seen.events
+        ids.append(event.id)
+        review, version, previous = seen.review, seen.version, current
+    assert version == 4
+    assert len(set(ids)) == 4
+
+
+def test_event_id_shape() -> None:
+    value = event_id(KEY.session_sid, 1, EventType.STATUS_CHANGED)
+    assert re.fullmatch(r"evt_[0-9a-f]{32}", value)
+    assert "." not in value  # Standard Webhooks: ids must not contain "."
+    assert value == event_id(KEY.session_sid, 1, "session.status_changed")
+
+
+@settings(deadline=None)
+@given(
+    previous=st.one_of(st.none(), strategies.snapshots()),
+    current=strategies.snapshots(),
+    review=strategies.review_states(),
+    version=st.integers(min_value=0, max_value=10**6),
+    now=strategies.aware_instants,
+    policy=strategies.policies(),
+    key=strategies.session_keys,
+)
+def test_version_bumps_exactly_when_events_are_emitted(
+    previous: Snapshot | None,
+    current: Snapshot,
+    review: rules.ReviewState,
+    version: int,
+    now: datetime,
+    policy: rules.Policy,
+    key: SessionKey,
+) -> None:
+    seen = observe(
+        key, previous, current, review=review, version=version, now=now, policy=policy, labels={}
+    )
+    assert seen.version == (version + 1 if seen.events else version)
+    assert len({event.id for event in seen.events}) == len(seen.events)
+    assert all(event.key == key and event.observed_at == now for event in seen.events)
+    again = observe(
+        key, previous, current, review=review, version=version, now=now, policy=policy, labels={}
+    )
+    assert again == seen
+    if previous is None:
+        assert not any("field" in event.data for event in seen.events)
+
+
+def test_not_found_event() -> None:
+    event = not_found(KEY, version=3, now=NOW, labels=LABELS)
+    assert event.type is EventType.SESSION_NOT_FOUND
+    assert event.id == not_found(KEY, version=3, now=NOW + timedelta(hours=1), labels={}).id
+    assert event.id != not_found(KEY, version=4, now=NOW, labels=LABELS).id
+    assert event.id != event_id(KEY.session_sid, 3, EventType.STATUS_CHANGED)
+    assert event.key == KEY
+    assert event.labels == LABELS
+    assert event.data == {}
+
+
+# ── wire form ────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("moment", "wire"),
+    [
+        (datetime(2024, 3, 1, 12, 0, tzinfo=UTC), "2024-03-01T12:00:00Z"),
+        (datetime(2024, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC), "2024-03-01T12:00:00.250000Z"),
+        (datetime(2024, 3, 1, 19, 0, tzinfo=timezone(timedelta(hours=7))), "2024-03-01T12:00:00Z"),
+        (datetime(2024, 3, 1, 7, 0, tzinfo=timezone(timedelta(hours=-5))), "2024-03-01T12:00:00Z"),
+    ],
+)
+def test_isoformat_is_rfc3339_utc_with_z(moment: datetime, wire: str) -> None:
+    assert isoformat(moment) == wire
+    assert wire_value(moment) == wire
+
+
+@pytest.mark.parametrize("value", [None, "Closed", True, False, 3, 1.5])
+def test_wire_value_passes_json_through(value: object) -> None:
+    assert wire_value(value) == value
+
+
+def test_to_wire_is_the_standard_webhooks_envelope() -> None:
+    (event,) = look(A, B).events
+    wire = event.to_wire()
+    assert set(wire) == {"type", "timestamp", "data"}
+    assert wire["type"] == "session.status_changed"
+    assert wire["timestamp"] == "2024-03-01T06:00:00Z"
+    assert wire["data"]["id"] == event.id
+    assert wire["data"]["session"] == {
+        "install_sid": KEY.install_sid,
+        "exam_sid": KEY.exam_sid,
+        "session_sid": KEY.session_sid,
+        "labels": LABELS,
+    }
+    assert wire["data"]["field"] == "status"
+    assert json.loads(json.dumps(wire)) == wire
+
+
+def test_keyless_event_has_a_null_session() -> None:
+    event = Event("evt_x", EventType.API_AUTH_FAILED, NOW, None, data={"status": 401})
+    wire = event.to_wire()
+    assert wire["data"] == {"id": "evt_x", "session": None, "status": 401}
+    assert Event.from_wire(wire) == event
+
+
+_wire_data = st.dictionaries(
+    st.text(min_size=1, max_size=10).filter(lambda name: name not in {"id", "session"}),
+    strategies.json_blobs,
+    max_size=5,
+)
+
+
+_labels = st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> Event:
+    key = draw(st.one_of(st.none(), strategies.session_keys))
+    # Labels belong to the session: a keyless event (api.auth_failed) has none to carry.
+    labels = {} if key is None else draw(_labels)
+    return Event(
+        id=draw(st.from_regex(r"evt_[0-9a-f]{32}", fullmatch=True)),
+        type=draw(st.sampled_from(EventType)),
+        observed_at=draw(strategies.aware_instants).astimezone(draw(strategies.offsets)),
+        key=key,
+        labels=labels,
+        data=draw(_wire_data),
+    )
+
+
+@settings(deadline=None)
+@given(event=events())
+def test_wire_round_trip(event: Event) -> None:
+    wire = json.loads(json.dumps(event.to_wire()))
+    back = Event.from_wire(wire)
+    assert back == event
+    assert back.observed_at.tzinfo is UTC
+    assert WIRE_TIMESTAMP.fullmatch(wire["timestamp"])
+    assert back.to_wire() == wire
+
+
+@settings(deadline=None)
+@given(
+    previous=strategies.snapshots(),
+    current=strategies.snapshots(),
+    now=strategies.aware_instants,
+    tz=strategies.offsets,
+)
+def test_observed_events_survive_the_outbox(
+    previous: Snapshot, current: Snapshot, now: datetime, tz: timezone
+) -> None:
+    """Every event observe() builds is JSON on the wire, with a Z timestamp, and reads back equal."""
+    seen = observe(
+        KEY,
+        previous,
+        current,
+        review=rules.ReviewState(),
+        version=0,
+        now=now.astimezone(tz),
+        policy=POLICY,
+        labels=LABELS,
+    )
+    for event in seen.events:
+        wire: Mapping[str, Any] = json.loads(json.dumps(event.to_wire()))
+        assert WIRE_TIMESTAMP.fullmatch(wire["timestamp"])
+        dates = [wire["data"]["review_by_date"]]
+        if event.type is EventType.REVIEW_BY_DATE_CHANGED:
+            dates += [wire["data"]["previous"], wire["data"]["current"]]
+        assert all(date is None or WIRE_TIMESTAMP.fullmatch(date) for date in dates)
+        assert Event.from_wire(wire) == event
+
+
+@pytest.mark.parametrize("reserved", ["id", "session"])
+def test_data_cannot_shadow_the_envelope(reserved: str) -> None:
+    event = Event("evt_real", EventType.STATUS_CHANGED, NOW, KEY, data={reserved: "from data"})
+    wire = event.to_wire()
+    assert wire["data"]["id"] == "evt_real"
+    assert wire["data"]["session"]["session_sid"] == KEY.session_sid
