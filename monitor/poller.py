@@ -40,7 +40,7 @@ class Entry:
     labels: Mapping[str, str]
     interval: float
     snapshot: Snapshot | None = None
-    review: rules.ReviewState = field(default_factory=rules.ReviewState)
+    review: rules.ReviewState = rules.NO_REVIEW
     version: int = 0
     digest: bytes | None = None
     failures: int = 0

@@ -7,8 +7,11 @@ value: a mistyped token must not end up in a terminal scroll-back or a CI log.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,9 +19,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from monitor.core import render, routing
+from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
 
 __all__ = [
@@ -58,14 +71,29 @@ Seconds = Annotated[float, BeforeValidator(parse_duration)]
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-class Watch(BaseModel):
-    """One watched exam session."""
+_NO_LABELS: dict[str, str] = {}
 
-    model_config = _STRICT
+
+def _compact_labels(labels: dict[str, str]) -> dict[str, str]:
+    # 100,000 watches mostly share a few label keys and values; one copy of each string and one
+    # empty dict keep the watch list small.
+    if not labels:
+        return _NO_LABELS
+    return {sys.intern(k): sys.intern(v) for k, v in labels.items()}
+
+
+@pydantic.dataclasses.dataclass(slots=True, frozen=True, config=ConfigDict(extra="forbid"))
+class Watch:
+    """One watched exam session.
+
+    A slotted pydantic dataclass rather than a BaseModel: a process may hold 100,000 of these,
+    and a model instance costs about ten times the memory.
+    """
+
     install_sid: Annotated[str, Field(pattern=INSTALL_SID.pattern)]
     exam_sid: Annotated[str, Field(pattern=EXAM_SID.pattern)]
     session_sid: Annotated[str, Field(pattern=SESSION_SID.pattern)]
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Annotated[dict[str, str], AfterValidator(_compact_labels)] = Field(default_factory=dict)
     """Free-form labels carried on every alert, e.g. {course: BIO101}."""
     interval: Annotated[Seconds, Field(gt=0)] | None = None
     """Poll interval for this session; defaults to poll.interval."""
@@ -73,6 +101,9 @@ class Watch(BaseModel):
     @property
     def key(self) -> SessionKey:
         return SessionKey(self.install_sid, self.exam_sid, self.session_sid)
+
+
+_WATCH = pydantic.TypeAdapter(Watch)
 
 
 class ApiSettings(BaseModel):
@@ -161,33 +192,79 @@ class LogSettings(BaseModel):
 
 
 class SinkSettings(BaseModel):
-    """One alert destination."""
+    """One alert destination: where, how it is signed, which events it takes, how fast."""
 
     model_config = _STRICT
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
     """Appears in metrics and logs instead of the URL."""
-    type: Literal["webhook", "log"]
+    type: Literal["webhook", "slack", "alertmanager", "log"]
     url: SecretStr | None = None
-    """Endpoint; a secret, since webhook URLs often carry credentials."""
+    """Endpoint (Alertmanager: its base URL); a secret, since URLs often carry credentials."""
     secret: SecretStr | None = None
     """Standard Webhooks signing secret, whsec_<base64>."""
+    secrets: list[SecretStr] = Field(default_factory=list)
+    """More signing secrets: during a rotation every one signs (one `v1,` entry each)."""
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     """Extra request headers, e.g. an Authorization bearer."""
     timeout: Annotated[Seconds, Field(gt=0, le=120)] = 15.0
+    """Total time budget of one delivery, connect included."""
     allow_http: bool = False
     """Permit plain http:// (an in-cluster receiver); https is required otherwise."""
+    events: list[Annotated[str, Field(min_length=1)]] | None = None
+    """Glob patterns over event types (`review.*`); unset takes every type."""
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    """Watch labels an event must carry (values are globs), e.g. {course: BIO101}."""
+    default: bool = False
+    """Take every event that no other sink took (and nothing else)."""
+    concurrency: Annotated[int, Field(ge=1, le=64)] | None = None
+    """Deliveries in flight at once (default 4; Slack and Alertmanager 1)."""
+    rate_limit: Annotated[float, Field(gt=0)] | None = None
+    """Deliveries per second (Slack default and maximum: 1)."""
+    retry_schedule: list[Annotated[Seconds, Field(ge=0)]] | None = None
+    """Delay of each attempt after the previous one; default the Standard Webhooks schedule
+    (0, 5s, 5m, 30m, 2h, 5h, 10h, 10h). After the last one fails, the delivery is dead."""
+    retry_jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.1
+    """Each retry delay is stretched or shrunk by up to this fraction."""
+    breaker_failures: Annotated[int, Field(ge=1)] = 5
+    """Consecutive failures after which the sink is treated as down: one probe at a time."""
+    breaker_cooldown: Annotated[Seconds, Field(gt=0)] = 30.0
+    """Time between probes while the sink is down."""
+    resend_interval: Annotated[Seconds, Field(gt=0)] = 60.0
+    """Alertmanager: re-post firing alerts this often; each is valid for 4 × this."""
+    alert_labels: dict[str, str] = Field(default_factory=dict)
+    """Alertmanager: extra labels on every alert, e.g. {severity: page}."""
 
     @pydantic.model_validator(mode="after")
     def _url_rules(self) -> SinkSettings:
         if self.type == "log":
             return self
         if self.url is None:
-            raise ValueError("url is required for a webhook sink")
+            raise ValueError(f"url is required for a {self.type} sink")
         url = self.url.get_secret_value()
         if not url.startswith(("https://", "http://")):
             raise ValueError("url must be http(s)")
         if url.startswith("http://") and not (self.allow_http or _is_loopback(url)):
             raise ValueError("url is plain http; use https or set allow_http: true")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _type_rules(self) -> SinkSettings:
+        own = {
+            "webhook": {"secret", "secrets"},
+            "alertmanager": {"resend_interval", "alert_labels"},
+        }
+        for kind, fields in own.items():
+            misplaced = sorted(fields & self.model_fields_set) if self.type != kind else []
+            if misplaced:
+                raise ValueError(f"{', '.join(misplaced)} only applies to {kind} sinks")
+        if self.type == "slack" and (self.concurrency or 1) > 1:
+            raise ValueError("concurrency must be 1 for a Slack webhook (one post at a time)")
+        if self.type == "slack" and (self.rate_limit or 1.0) > 1.0:
+            raise ValueError("rate_limit must be at most 1 for a Slack webhook (1 message/s)")
+        if self.default and (self.events is not None or self.match_labels):
+            raise ValueError("a default sink takes what no other sink took; it has no filters")
+        if self.retry_schedule is not None and not self.retry_schedule:
+            raise ValueError("retry_schedule needs at least one step")
         return self
 
     @field_validator("secret")
@@ -196,6 +273,67 @@ class SinkSettings(BaseModel):
         if value is not None:
             _check_whsec(value.get_secret_value())
         return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _whsecs(cls, values: list[SecretStr]) -> list[SecretStr]:
+        for value in values:
+            _check_whsec(value.get_secret_value())
+        return values
+
+    def signing_secrets(self) -> list[str]:
+        """`secret` first, then `secrets`; each one signs every delivery."""
+        listed = [self.secret, *self.secrets] if self.secret else list(self.secrets)
+        return [value.get_secret_value() for value in listed]
+
+    def secret_values(self) -> list[str]:
+        """Everything the log redactor must never let through for this sink."""
+        url = [self.url.get_secret_value()] if self.url else []
+        return [
+            *url,
+            *self.signing_secrets(),
+            *(v.get_secret_value() for v in self.headers.values()),
+        ]
+
+    @property
+    def effective_concurrency(self) -> int:
+        return self.concurrency or (4 if self.type == "webhook" else 1)
+
+    @property
+    def effective_rate(self) -> float | None:
+        return self.rate_limit or (1.0 if self.type == "slack" else None)
+
+    def schedule(self) -> Schedule:
+        steps = self.retry_schedule
+        return Schedule(
+            tuple(steps) if steps is not None else DELIVERY_SCHEDULE.steps, self.retry_jitter
+        )
+
+    def route(self) -> routing.Route:
+        return routing.Route(
+            sink=self.name,
+            events=tuple(self.events) if self.events is not None else ("*",),
+            labels=dict(self.match_labels),
+            default=self.default,
+            accepts=render.ALERT_TYPES if self.type == "alertmanager" else None,
+        )
+
+    def fingerprint(self) -> str:
+        """A digest of the whole entry, secrets included: a sink disabled by a 410 stays
+        disabled across restarts until this changes (a new URL, a new secret...)."""
+        dumped = _reveal(self.model_dump())
+        text = json.dumps(dumped, sort_keys=True, default=str)
+        return hashlib.sha256(b"spmon-sink\x00" + text.encode()).hexdigest()[:16]
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {str(k): _reveal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reveal(item) for item in value]
+    return value
 
 
 def _is_loopback(url: str) -> bool:
@@ -316,7 +454,8 @@ def _describe(exc: pydantic.ValidationError) -> list[str]:
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
         loc = _loc(error["loc"])
-        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        unknown = error["type"] in {"extra_forbidden", "unexpected_keyword_argument"}
+        message = "unknown key" if unknown else error["msg"]
         lines.append(f"{loc}: {message.removeprefix('Value error, ')}")
     return lines
 
@@ -341,7 +480,7 @@ def _read_watch_files(files: list[Path], base: Path) -> list[Watch]:
             continue
         for number, row in rows:
             try:
-                watches.append(Watch.model_validate(row))
+                watches.append(_WATCH.validate_python(row))
             except pydantic.ValidationError as exc:
                 problems.extend(f"{where} {number}: {line}" for line in _describe(exc))
     if problems:

@@ -35,5 +35,7 @@ class SessionKey(NamedTuple):
             ("session_sid", SESSION_SID, self.session_sid),
         )
         return [
-            f"{name} must match {rx.pattern}" for name, rx, value in checks if not rx.fullmatch(value)
+            f"{name} must match {rx.pattern}"
+            for name, rx, value in checks
+            if not rx.fullmatch(value)
         ]

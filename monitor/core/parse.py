@@ -7,6 +7,7 @@ kept, detail blobs of any JSON shape) and strict where a wrong type would mislea
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -125,7 +126,8 @@ def parse(
     if isinstance(review_by, ParseProblem):
         return ParseProblem(review_by.reason, "reviewByDate")
     return Snapshot(
-        status=payload.status,
+        # A handful of statuses across 100,000 sessions: keep one copy of each string.
+        status=sys.intern(payload.status) if payload.status else payload.status,
         review_required=payload.reviewRequired,
         reviewed=payload.reviewed,
         review_by_date=review_by,

@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from monitor.core.events import EventType
 from monitor.core.snapshot import Snapshot
 
-__all__ = ["Policy", "ReviewState", "evaluate", "is_due_soon", "is_overdue", "next_check"]
+__all__ = [
+    "NO_REVIEW",
+    "Policy",
+    "ReviewState",
+    "evaluate",
+    "is_due_soon",
+    "is_overdue",
+    "next_check",
+]
 
 # Overdue means strictly past the deadline, so a check scheduled exactly at it would still
 # see "not yet"; one millisecond later it is decided.
@@ -34,6 +42,10 @@ class ReviewState:
     last_overdue_alert: datetime | None = None
     due_soon_for: datetime | None = None
     """The deadline a due-soon warning was already sent for (a moved deadline warns again)."""
+
+
+NO_REVIEW = ReviewState()
+"""The state of a review nobody has alerted on; shared, since most sessions are in it."""
 
 
 def is_overdue(snapshot: Snapshot, now: datetime) -> bool:
