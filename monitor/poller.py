@@ -48,6 +48,10 @@ class Entry:
     last_poll_at: float | None = None
 
 
+MAX_BACKLOG = 1024
+"""Fetched polls waiting for their transaction, at most (about 3 MB of payloads)."""
+
+
 def _nothing() -> None:
     return None
 
@@ -126,6 +130,7 @@ class Poller:
         self.clock = clock
         self.rng = rng or random.Random()
         self.committer = Committer(store)
+        self.committer.flushed = lambda: self._launch(self.clock())
         self.heartbeat = 0.0
         self._wake = asyncio.Event()
         self._inflight = 0
@@ -222,6 +227,10 @@ class Poller:
         polls, stop = self._polls, self._stop
         free = self.options.concurrency - self._inflight
         if polls is None or stop is None or stop.is_set() or free <= 0:
+            return
+        if self.committer.backlog >= MAX_BACKLOG:
+            # The disk is behind the network: each waiting record holds a whole payload, so
+            # stop fetching until a transaction lands (it calls _launch again).
             return
         for key, due in self.index.heap.pop_due(now if until is None else until, free):
             self._inflight += 1

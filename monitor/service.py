@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import time
@@ -120,6 +121,10 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
             on_commit=dispatcher.notify,
         )
         await poller.restore([(w.key, w.labels, settings.interval_of(w)) for w in settings.watches])
+        # The watch set and index are long-lived; moving them out of the collector's reach
+        # keeps full collections from walking 100,000 sessions' objects again and again.
+        gc.collect()
+        gc.freeze()
         service = Service(settings, registry, metrics, index, store, api, sinks, poller, dispatcher)
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
