@@ -71,7 +71,8 @@ async def test_sigkill_between_change_and_delivery_loses_nothing(
     sim = await simulator(2)
     hook_port, http_port = unused_tcp_port_factory(), unused_tcp_port_factory()
     key = sim.keys[0]
-    sim.sim.set(key, status="Scheduled", reviewRequired=False)
+    for k in sim.keys:  # no deadline anywhere: only the change below may raise events
+        sim.sim.set(k, status="Scheduled", reviewRequired=False, reviewed=False, reviewByDate=None)
     state = tmp_path / "spmon.db"
     url = f"http://127.0.0.1:{hook_port}/hook"  # nobody listens yet: deliveries fail
     config = write_config(
