@@ -1,30 +1,132 @@
 """Drains the outbox to the sinks: claim → deliver → mark, per sink, at least once.
 
-Each sink has its own loop, so a slow or dead receiver delays nobody else. Rows keep their
-event id across every retry and restart; a sink's rows of one session go out in order.
+Each sink is a *lane* with its own loop, concurrency slots, pace, circuit breaker and HTTP pool,
+so a slow or dead receiver delays nobody else and never the poller. Rows keep their event id
+across every retry and restart; a sink's rows of one session go out in order (the store only
+hands out a session's oldest pending row).
+
+Failure handling, in order of scope:
+- one delivery fails → that row is retried on the sink's schedule (Svix: 0, 5 s, 5 min, 30 min,
+  2 h, 5 h, 10 h, 10 h ± jitter), later if the receiver sent Retry-After; then dead-lettered;
+- a 4xx other than 408/429 → that row is dead at once, with the reason;
+- Retry-After (429/503) → the whole sink pauses until then (the limit is the receiver's);
+- `breaker_failures` failures in a row → the sink is down: its rows wait (their schedules are
+  not burnt) and one probe goes out per cooldown; the first success brings every backed-off
+  row forward, so a receiver that comes back gets its backlog at once, not hours later;
+- 410 Gone → the sink is disabled, loudly, until its configuration changes (state persisted).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
 from monitor import aio
-from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
-from monitor.core.events import Event
+from monitor.core import render
+from monitor.core.events import Event, EventType
 from monitor.metrics import Metrics
-from monitor.sinks import Delivered, Outcome, Rejected, RetryLater, Sink
+from monitor.sinks import Delivered, Gone, Outcome, Rejected, Resending, RetryLater, Sink
 from monitor.store import OutboxRow, SqliteStore
 
 __all__ = ["Dispatcher"]
 
 log = structlog.get_logger("spmon.dispatcher")
+
+_IDLE = 1.0
+"""Longest sleep of an idle lane: rows whose retry time arrives are picked up this late."""
+_OVERDUE, _RESOLVED = str(EventType.REVIEW_OVERDUE), str(EventType.REVIEW_OVERDUE_RESOLVED)
+
+
+@dataclass
+class _Pacer:
+    """Starts at most one delivery per `interval`, and none before `paused_until`."""
+
+    interval: float
+    next_at: float = 0.0
+    paused_until: float = 0.0
+
+    def pause(self, until: float) -> None:
+        self.paused_until = max(self.paused_until, until)
+
+    def reserve(self, now: float) -> float:
+        """Take the next start slot; seconds to wait for it."""
+        start = max(now, self.next_at, self.paused_until)
+        self.next_at = start + self.interval
+        return start - now
+
+
+@dataclass
+class _Breaker:
+    """Consecutive transport/5xx failures; at `threshold` the sink counts as down."""
+
+    threshold: int
+    cooldown: float
+    failures: int = 0
+    probe_at: float = 0.0
+    probing: bool = False
+
+    @property
+    def open(self) -> bool:
+        return self.failures >= self.threshold
+
+    def may_probe(self, now: float) -> bool:
+        return self.open and not self.probing and now >= self.probe_at
+
+    def failed(self, now: float) -> bool:
+        """Count one failure; True when this one opened the breaker."""
+        self.failures += 1
+        self.probing = False
+        if self.open:
+            self.probe_at = now + self.cooldown
+        return self.failures == self.threshold
+
+    def succeeded(self) -> bool:
+        """The receiver answered; True when the sink was down until now."""
+        was_open = self.open
+        self.failures, self.probing = 0, False
+        return was_open
+
+
+@dataclass(eq=False)
+class _Lane:
+    sink: Sink
+    pacer: _Pacer
+    breaker: _Breaker
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    inflight: set[asyncio.Task[None]] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Alertmanager: a resend never interleaves with a delivery (a stale "firing" re-post
+    landing after a resolve would re-open the alert)."""
+    disabled: str | None = None
+    resending: bool = False
+    """The sink is a Resending one (checked once: runtime Protocol checks are slow)."""
+
+    @property
+    def name(self) -> str:
+        return self.sink.name
+
+    @property
+    def host(self) -> str:
+        return str(getattr(self.sink, "host", "?"))
+
+    def serial(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self.lock if self.resending else contextlib.nullcontext()
+
+
+def _lane(sink: Sink) -> _Lane:
+    limits = sink.limits
+    pacer = _Pacer(1.0 / limits.rate if limits.rate else 0.0)
+    breaker = _Breaker(limits.breaker_failures, limits.breaker_cooldown)
+    return _Lane(sink, pacer, breaker, resending=isinstance(sink, Resending))
 
 
 class Dispatcher:
@@ -34,31 +136,47 @@ class Dispatcher:
         store: SqliteStore,
         sinks: Sequence[Sink],
         metrics: Metrics,
-        schedule: Schedule = DELIVERY_SCHEDULE,
         lease: float = 60.0,
         batch: int = 64,
+        settle: float = 5.0,
+        watched: Callable[[str], bool] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.store, self.sinks, self.metrics = store, list(sinks), metrics
-        self.schedule = schedule
         self.lease = lease
         self.batch = batch
+        self.settle = settle
+        """At stop, in-flight deliveries get this long to finish before they are cancelled."""
+        self.watched = watched
+        """Alertmanager resends skip sessions no longer watched (their alert then expires)."""
         self.clock = clock
         self.rng = rng or random.Random()
         self.owner = f"spmon-{uuid.uuid4().hex[:12]}"
         self.heartbeat = 0.0
-        self._wake = {sink.name: asyncio.Event() for sink in self.sinks}
+        self._lanes = [_lane(sink) for sink in self.sinks]
+        self._restored = False
 
     def notify(self) -> None:
         """New rows were committed: look now instead of at the next tick."""
-        for event in self._wake.values():
-            event.set()
+        for lane in self._lanes:
+            lane.wake.set()
+
+    def status(self) -> dict[str, str]:
+        """Each sink's state: up, paused (Retry-After), down (breaker open) or disabled."""
+        now = self.clock()
+        return {lane.name: _status(lane, now) for lane in self._lanes}
+
+    # -- lifecycle -----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        await self._restore()
         async with asyncio.TaskGroup() as group:
-            for sink in self.sinks:
-                group.create_task(self._sink_loop(sink, stop), name=f"sink-{sink.name}")
+            for lane in self._lanes:
+                group.create_task(self._lane_loop(lane, stop), name=f"sink-{lane.name}")
+                if isinstance(lane.sink, Resending):
+                    resend = self._resend_loop(lane, lane.sink, stop)
+                    group.create_task(resend, name=f"resend-{lane.name}")
             group.create_task(self._stats_loop(stop), name="outbox-stats")
             group.create_task(self._wake_on(stop), name="dispatcher-stop")
 
@@ -67,60 +185,155 @@ class Dispatcher:
         self.notify()
 
     async def drain(self, deadline: float) -> None:
-        """At shutdown: one last pass over due rows, bounded by `deadline` seconds; then give
-        back every lease so the next start resends at once. Nothing is lost either way."""
+        """At shutdown (or `spmon once`): deliver what is due, bounded by `deadline` seconds;
+        then give back every lease so the next start resends at once. Nothing is lost."""
         try:
             async with asyncio.timeout(deadline):
-                await asyncio.gather(*(self._pass(sink) for sink in self.sinks))
+                await self._restore()
+                await asyncio.gather(*(self._drain_lane(lane) for lane in self._lanes))
         except TimeoutError:
             log.warning("dispatcher.drain_timeout", deadline=deadline)
         finally:
-            await asyncio.shield(self.store.release(self.owner))
+            await asyncio.shield(self._abandon())
             await self._refresh_stats()
 
-    async def _sink_loop(self, sink: Sink, stop: asyncio.Event) -> None:
-        wake = self._wake[sink.name]
+    async def _drain_lane(self, lane: _Lane) -> None:
+        while True:
+            claimed = await self._fill(lane)
+            if lane.inflight:
+                await asyncio.wait(set(lane.inflight), return_when=asyncio.FIRST_COMPLETED)
+            elif not claimed:
+                return
+
+    async def _abandon(self) -> None:
+        """Cancel what is still in flight and release our leases (attempts refunded)."""
+        tasks = [task for lane in self._lanes for task in lane.inflight]
+        for task in tasks:
+            task.cancel(msg="dispatcher stopping")
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.store.release(self.owner)
+
+    async def _restore(self) -> None:
+        """Apply disabled states from earlier runs: same config → still disabled."""
+        if self._restored:
+            return
+        self._restored = True
+        states = await self.store.sink_states()
+        for lane in self._lanes:
+            state = states.get(lane.name)
+            if state is not None and state.fingerprint == lane.sink.fingerprint:
+                lane.disabled = state.reason
+                log.error(
+                    "sink.disabled",
+                    sink=lane.name,
+                    host=lane.host,
+                    reason=state.reason,
+                    hint=_DISABLED_HINT,
+                )
+            elif state is not None:
+                await self.store.enable_sink(lane.name)
+                log.warning("sink.reenabled", sink=lane.name, why="its configuration changed")
+            self.metrics.sink_disabled.labels(lane.name).set(int(lane.disabled is not None))
+
+    # -- one lane ------------------------------------------------------------------------
+
+    async def _lane_loop(self, lane: _Lane, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self.heartbeat = self.clock()
-            wake.clear()
+            lane.wake.clear()
             try:
-                busy = await self._pass(sink)
+                claimed = await self._fill(lane)
             except Exception:
-                log.exception("dispatcher.pass_failed", sink=sink.name)
-                busy = False
-            if not busy:
-                await aio.sleep(1.0, wake)
+                log.exception("dispatcher.pass_failed", sink=lane.name)
+                claimed = 0
+            if not claimed:
+                await aio.sleep(self._idle(lane), lane.wake)
+        await self._settle(lane)
 
-    async def _pass(self, sink: Sink) -> bool:
-        """Claim and deliver one batch; True when there may be more due right now."""
+    def _idle(self, lane: _Lane) -> float:
+        """Sleep until the next thing that could change: a pause ending, a probe falling due."""
+        now = self.clock()
+        wakeups = [lane.pacer.paused_until, lane.breaker.probe_at if lane.breaker.open else 0.0]
+        soonest = min((moment - now for moment in wakeups if moment > now), default=_IDLE)
+        return max(0.01, min(_IDLE, soonest))
+
+    async def _settle(self, lane: _Lane) -> None:
+        if lane.inflight:
+            _, late = await asyncio.wait(set(lane.inflight), timeout=self.settle)
+            for task in late:
+                task.cancel(msg="shutdown: delivery took longer than the settle time")
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _fill(self, lane: _Lane) -> int:
+        """Claim as many due rows as the lane has free slots; start a delivery for each."""
+        now = self.clock()
+        if lane.disabled is not None or lane.pacer.paused_until > now:
+            return 0
+        if lane.breaker.open:
+            return await self._probe(lane, now)
+        free = lane.sink.limits.concurrency - len(lane.inflight)
+        if free <= 0:
+            return 0
         rows = await self.store.claim(
-            sink.name, now=self.clock(), limit=self.batch, owner=self.owner, lease=self.lease
+            lane.name, now=now, limit=min(free, self.batch), owner=self.owner, lease=self.lease
         )
-        if not rows:
+        for row in rows:
+            self._spawn(lane, row, None)
+        return len(rows)
+
+    async def _probe(self, lane: _Lane, now: float) -> int:
+        if not lane.breaker.may_probe(now) or lane.inflight:
+            return 0
+        found = await self.store.claim_probe(lane.name, now=now, owner=self.owner, lease=self.lease)
+        if found is None:
+            lane.breaker.probe_at = now + lane.breaker.cooldown
+            return 0
+        lane.breaker.probing = True
+        self._spawn(lane, *found)
+        return 1
+
+    def _spawn(self, lane: _Lane, row: OutboxRow, probe_due: float | None) -> None:
+        task = asyncio.create_task(
+            self._deliver(lane, row, probe_due), name=f"deliver-{lane.name}-{row.id}"
+        )
+        lane.inflight.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            lane.inflight.discard(finished)
+            lane.wake.set()
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, lane: _Lane, row: OutboxRow, probe_due: float | None) -> None:
+        with structlog.contextvars.bound_contextvars(
+            sink=lane.name, event_id=row.event_id, attempt=row.attempts
+        ):
+            try:
+                if not await self._paced(lane, row):
+                    return
+                async with lane.serial():
+                    outcome = await self._attempt(lane, row)
+                    await self._outcome(lane, row, outcome, probe_due)
+            except Exception:
+                # The row stays leased: release at shutdown or lease expiry brings it back.
+                log.exception("delivery.crashed")
+            finally:
+                if probe_due is not None:
+                    lane.breaker.probing = False  # whatever happened, the next probe may go
+
+    async def _paced(self, lane: _Lane, row: OutboxRow) -> bool:
+        """Wait for the lane's next start slot; a long wait (a Retry-After pause) gives the
+        row back untried instead of holding its lease."""
+        now = self.clock()
+        wait = lane.pacer.reserve(now)
+        if wait > self.lease / 4:
+            await self.store.unclaim(row.id, owner=self.owner, next_attempt_at=now + wait)
             return False
-        limit = asyncio.Semaphore(sink.concurrency)
-
-        async def one(row: OutboxRow) -> None:
-            async with limit:
-                await self._deliver(sink, row)
-
-        await asyncio.gather(*(one(row) for row in rows))
+        if wait > 0:
+            await asyncio.sleep(wait)
         return True
 
-    async def _deliver(self, sink: Sink, row: OutboxRow) -> None:
-        with structlog.contextvars.bound_contextvars(
-            sink=sink.name, event_id=row.event_id, attempt=row.attempts
-        ):
-            outcome = await self._attempt(sink, row)
-            now = self.clock()
-            if isinstance(outcome, Delivered):
-                await self._delivered(sink, row, now)
-            elif isinstance(outcome, RetryLater):
-                await self._retry(sink, row, outcome, now)
-            else:
-                await self._dead(sink, row, outcome.reason)
-
-    async def _attempt(self, sink: Sink, row: OutboxRow) -> Outcome:
+    async def _attempt(self, lane: _Lane, row: OutboxRow) -> Outcome:
         try:
             event = Event.from_wire(json.loads(row.payload))
         except (ValueError, KeyError, TypeError) as exc:
@@ -128,49 +341,152 @@ class Dispatcher:
         try:
             # Sinks time out on their own; this bound only guards against a sink that forgets.
             async with asyncio.timeout(self.lease / 2):
-                return await sink.deliver(event, row.payload, now=self.clock())
+                return await lane.sink.deliver(event, row.payload, now=self.clock())
         except TimeoutError:
             return RetryLater("delivery timed out")
         except Exception as exc:
             log.exception("sink.crashed")
             return RetryLater(f"sink raised {type(exc).__name__}")
 
-    async def _delivered(self, sink: Sink, row: OutboxRow, now: float) -> None:
+    async def _outcome(
+        self, lane: _Lane, row: OutboxRow, outcome: Outcome, probe_due: float | None
+    ) -> None:
+        now = self.clock()
+        if isinstance(outcome, Delivered):
+            await self._delivered(lane, row, now)
+        elif isinstance(outcome, RetryLater) and probe_due is not None:
+            await self._probe_failed(lane, row, outcome, now, probe_due)
+        elif isinstance(outcome, RetryLater):
+            await self._retry(lane, row, outcome, now)
+        elif isinstance(outcome, Rejected):
+            await self._answered(lane, now)
+            await self._dead(lane, row, outcome.reason)
+        else:
+            await self._dead(lane, row, outcome.reason)
+            await self._disable(lane, outcome, now)
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    async def _delivered(self, lane: _Lane, row: OutboxRow, now: float) -> None:
         if await self.store.mark_delivered(row.id, owner=self.owner, now=now):
-            self.metrics.notifications.labels(sink.name, "delivered").inc()
-            self.metrics.notification_latency.labels(sink.name).observe(
+            self.metrics.notifications.labels(lane.name, "delivered").inc()
+            self.metrics.notification_latency.labels(lane.name).observe(
                 max(0.0, now - row.created_at)
             )
             log.debug("delivery.delivered")
-            self.notify_sink(sink)
+        await self._answered(lane, now)
 
-    async def _retry(self, sink: Sink, row: OutboxRow, outcome: RetryLater, now: float) -> None:
-        delay = self.schedule.delay(row.attempts, self.rng.random())
+    async def _answered(self, lane: _Lane, now: float) -> None:
+        """The receiver is up (it answered): close the breaker; after an outage, bring the
+        rows that backed off meanwhile forward to now."""
+        if lane.breaker.succeeded():
+            moved = await self.store.expedite(lane.name, now=now)
+            log.info("sink.recovered", sink=lane.name, host=lane.host, expedited=moved)
+            lane.wake.set()
+
+    async def _retry(self, lane: _Lane, row: OutboxRow, outcome: RetryLater, now: float) -> None:
+        self._failed(lane, outcome, now)
+        schedule = lane.sink.limits.schedule
+        delay = schedule.delay(row.attempts, self.rng.random())
         if delay is None:
-            await self._dead(sink, row, f"retries exhausted; last: {outcome.reason}")
+            await self._dead(lane, row, f"retries exhausted; last: {outcome.reason}")
             return
-        if outcome.after is not None:
-            delay = max(delay, outcome.after)
-        self.metrics.notifications.labels(sink.name, "failed").inc()
+        delay = max(delay, outcome.after or 0.0)
+        self.metrics.notifications.labels(lane.name, "failed").inc()
         log.warning(
             "delivery.failed",
             reason=outcome.reason,
-            attempt=f"{row.attempts}/{len(self.schedule.steps)}",
+            attempt=f"{row.attempts}/{len(schedule.steps)}",
             retry_in=round(delay, 1),
         )
         await self.store.mark_retry(
             row.id, owner=self.owner, next_attempt_at=now + delay, error=outcome.reason
         )
 
-    async def _dead(self, sink: Sink, row: OutboxRow, reason: str) -> None:
-        if await self.store.mark_dead(row.id, owner=self.owner, error=reason):
-            self.metrics.notifications.labels(sink.name, "dead").inc()
-            log.error("delivery.dead_lettered", reason=reason)
-            self.notify_sink(sink)
+    async def _probe_failed(
+        self, lane: _Lane, row: OutboxRow, outcome: RetryLater, now: float, due: float
+    ) -> None:
+        """Still down: the probe does not count against the row's schedule (it was early)."""
+        self._failed(lane, outcome, now)
+        self.metrics.notifications.labels(lane.name, "failed").inc()
+        log.info("sink.still_down", reason=outcome.reason, next_probe_in=lane.breaker.cooldown)
+        await self.store.unclaim(row.id, owner=self.owner, next_attempt_at=max(due, now))
 
-    def notify_sink(self, sink: Sink) -> None:
-        # The session's next row (held back for ordering) may be deliverable now.
-        self._wake[sink.name].set()
+    def _failed(self, lane: _Lane, outcome: RetryLater, now: float) -> None:
+        if outcome.after is not None:
+            # Throttled: the receiver is alive and asked the whole sink to wait.
+            lane.pacer.pause(now + outcome.after)
+            lane.breaker.failures = 0
+            return
+        if lane.breaker.failed(now):
+            log.error(
+                "sink.down",
+                sink=lane.name,
+                host=lane.host,
+                failures=lane.breaker.failures,
+                reason=outcome.reason,
+                hint="deliveries wait (nothing is dropped); one probe per cooldown until it answers",
+                cooldown=lane.breaker.cooldown,
+            )
+
+    async def _dead(self, lane: _Lane, row: OutboxRow, reason: str) -> None:
+        if await self.store.mark_dead(row.id, owner=self.owner, error=reason):
+            self.metrics.notifications.labels(lane.name, "dead").inc()
+            log.error(
+                "delivery.dead_lettered",
+                reason=reason,
+                hint=f"kept in the store; `spmon outbox retry --sink {lane.name}` re-sends it",
+            )
+
+    async def _disable(self, lane: _Lane, outcome: Gone, now: float) -> None:
+        lane.disabled = outcome.reason
+        await self.store.disable_sink(
+            lane.name, fingerprint=lane.sink.fingerprint, reason=outcome.reason, now=now
+        )
+        self.metrics.sink_disabled.labels(lane.name).set(1)
+        log.error(
+            "sink.disabled",
+            sink=lane.name,
+            host=lane.host,
+            reason=outcome.reason,
+            hint=_DISABLED_HINT,
+        )
+
+    # -- Alertmanager resends --------------------------------------------------------------
+
+    async def _resend_loop(self, lane: _Lane, sink: Resending, stop: asyncio.Event) -> None:
+        """Re-post every firing alert each resend_interval, first thing after a start too:
+        a restart must not leave Alertmanager to expire alerts that are still true."""
+        while not stop.is_set():
+            try:
+                await self._resend(lane, sink)
+            except Exception:
+                log.exception("alerts.resend_failed", sink=lane.name)
+            await aio.sleep(sink.resend_interval, stop)
+
+    async def _resend(self, lane: _Lane, sink: Resending) -> None:
+        if lane.disabled is not None:
+            return
+        async with lane.lock:
+            rows = await self.store.firing(lane.name, fire=_OVERDUE, resolve=_RESOLVED)
+            events = [event for event in map(_event, rows) if event and self._watched(event)]
+            if not events:
+                return
+            now = self.clock()
+            outcome = await sink.resend(events, now=now)
+        if isinstance(outcome, Delivered):
+            log.debug("alerts.resent", sink=lane.name, alerts=len(events))
+            await self._answered(lane, now)
+        else:
+            reason = getattr(outcome, "reason", "?")
+            log.warning("alerts.resend_failed", sink=lane.name, alerts=len(events), reason=reason)
+
+    def _watched(self, event: Event) -> bool:
+        if event.key is None:
+            return False
+        return self.watched is None or self.watched(event.key.session_sid)
+
+    # -- gauges --------------------------------------------------------------------------
 
     async def _stats_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -188,3 +504,26 @@ class Dispatcher:
             self.metrics.outbox_dead.labels(name).set(stats.dead.get(name, 0))
         oldest = stats.oldest_pending_at
         self.metrics.outbox_oldest_age.set(max(0.0, self.clock() - oldest) if oldest else 0.0)
+
+
+_DISABLED_HINT = (
+    "the receiver answered 410 Gone, so nothing more is sent to this sink; its pending "
+    "deliveries are kept. Fix the sink's configuration (a changed url or secret re-enables "
+    "it at the next start), then `spmon outbox retry --sink NAME` re-sends dead-lettered ones"
+)
+
+
+def _status(lane: _Lane, now: float) -> str:
+    if lane.disabled is not None:
+        return "disabled"
+    if lane.breaker.open:
+        return "down"
+    return "paused" if lane.pacer.paused_until > now else "up"
+
+
+def _event(row: OutboxRow) -> Event | None:
+    try:
+        event = Event.from_wire(json.loads(row.payload))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return event if str(event.type) in render.ALERT_TYPES else None

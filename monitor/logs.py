@@ -90,7 +90,9 @@ def _shared(fmt: Literal["json", "console"]) -> list[Processor]:
 def _renderer(fmt: Literal["json", "console"]) -> Processor:
     if fmt == "json":
         return structlog.processors.JSONRenderer()
-    return structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    return structlog.dev.ConsoleRenderer(
+        exception_formatter=structlog.dev.plain_traceback, sort_keys=False
+    )
 
 
 def configure(

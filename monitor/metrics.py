@@ -145,6 +145,12 @@ class Metrics:
         self.outbox_dead = Gauge(
             f"{NS}_outbox_dead", "Dead-lettered deliveries.", ["sink"], registry=registry
         )
+        self.sink_disabled = Gauge(
+            f"{NS}_sink_disabled",
+            "1 while a sink is disabled (its receiver answered 410 Gone); a config change resets it.",
+            ["sink"],
+            registry=registry,
+        )
         self.outbox_oldest_age = Gauge(
             f"{NS}_outbox_oldest_pending_age_seconds",
             "Age of the oldest pending delivery (0 when none).",
@@ -176,6 +182,7 @@ class Metrics:
             self.notification_latency.labels(sink)
             self.outbox_pending.labels(sink)
             self.outbox_dead.labels(sink)
+            self.sink_disabled.labels(sink)
 
     def watch_index(self, view: IndexView) -> None:
         self.registry.register(IndexCollector(view))

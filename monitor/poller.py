@@ -256,6 +256,7 @@ class Poller:
             self.index.heap.push(key, self.clock() + entry.interval)
         finally:
             release()
+            self.index.cycle_attempted = True
 
     # -- one poll --------------------------------------------------------------------------
 
@@ -278,7 +279,6 @@ class Poller:
             record, next_due = self._fetched(entry, body)
         finally:
             fetched()
-        self.index.cycle_attempted = True
         if unchanged := record.touch_only:
             # Same document as last time: nothing to make durable now (the poll time is written
             # lazily), so no transaction and no waiting.

@@ -139,12 +139,16 @@ def alert(
 
 
 def _alert_labels(event: Event, extra: Mapping[str, str]) -> dict[str, str]:
-    found = {_label_name(k): v for k, v in {**event.labels, **extra}.items() if v}
+    """alertname and the sids first (they cannot be overridden), then the configured extra
+    labels, then the watch labels; empty values are dropped (Alertmanager ignores them)."""
+    found = {"alertname": ALERTNAME}
     if event.key is not None:
-        found["install"] = event.key.install_sid
-        found["exam"] = event.key.exam_sid
-        found["session"] = event.key.session_sid
-    found["alertname"] = ALERTNAME
+        found.update(
+            install=event.key.install_sid, exam=event.key.exam_sid, session=event.key.session_sid
+        )
+    for name, value in {**event.labels, **extra}.items():
+        if value:
+            found.setdefault(_label_name(name), value)
     return found
 
 

@@ -5,17 +5,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitor.settings import SinkSettings
-from monitor.sinks.base import Delivered, Outcome, Rejected, RetryLater, Sink
+from monitor.sinks.alertmanager import AlertmanagerSink
+from monitor.sinks.base import (
+    Delivered,
+    Gone,
+    Limits,
+    Outcome,
+    Rejected,
+    Resending,
+    RetryLater,
+    Sink,
+)
 from monitor.sinks.log import LogSink
+from monitor.sinks.slack import SlackSink
 from monitor.sinks.webhook import WebhookSink
 
 __all__ = [
+    "AlertmanagerSink",
     "Delivered",
+    "Gone",
+    "Limits",
     "LogSink",
     "Outcome",
     "Rejected",
+    "Resending",
     "RetryLater",
     "Sink",
+    "SlackSink",
     "WebhookSink",
     "build_sinks",
 ]
@@ -28,14 +44,42 @@ def build_sinks(configs: Sequence[SinkSettings]) -> list[Sink]:
     return [_build(config) for config in configs]
 
 
+def _limits(config: SinkSettings) -> Limits:
+    return Limits(
+        concurrency=config.effective_concurrency,
+        rate=config.effective_rate,
+        schedule=config.schedule(),
+        breaker_failures=config.breaker_failures,
+        breaker_cooldown=config.breaker_cooldown,
+    )
+
+
 def _build(config: SinkSettings) -> Sink:
+    name, limits, timeout = config.name, _limits(config), config.timeout
     if config.type == "log":
-        return LogSink(config.name)
+        return LogSink(name, limits=limits)
     assert config.url is not None  # SinkSettings validation guarantees it
+    url, fingerprint = config.url.get_secret_value(), config.fingerprint()
+    headers = {k: v.get_secret_value() for k, v in config.headers.items()}
+    if config.type == "slack":
+        return SlackSink(name, url=url, timeout=timeout, limits=limits, fingerprint=fingerprint)
+    if config.type == "alertmanager":
+        return AlertmanagerSink(
+            name,
+            url=url,
+            headers=headers,
+            timeout=timeout,
+            resend_interval=config.resend_interval,
+            labels=config.alert_labels,
+            limits=limits,
+            fingerprint=fingerprint,
+        )
     return WebhookSink(
-        config.name,
-        url=config.url.get_secret_value(),
-        secrets=[config.secret.get_secret_value()] if config.secret else [],
-        headers={k: v.get_secret_value() for k, v in config.headers.items()},
-        timeout=config.timeout,
+        name,
+        url=url,
+        secrets=config.signing_secrets(),
+        headers=headers,
+        timeout=timeout,
+        limits=limits,
+        fingerprint=fingerprint,
     )

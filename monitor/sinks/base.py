@@ -1,13 +1,31 @@
-"""What every alert destination promises: deliver one event, say how it went."""
+"""What every alert destination promises: deliver one event, say how it went.
+
+A sink classifies its receiver's answer once (an `Outcome`); the dispatcher owns what follows:
+retry timing, dead letters, pausing or disabling the sink. A sink never raises for a failed
+delivery and never puts its URL, secrets or headers into a reason string.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
 from monitor.core.events import Event
 
-__all__ = ["Delivered", "Outcome", "Rejected", "RetryLater", "Sink"]
+__all__ = [
+    "SERIAL",
+    "SLACK",
+    "Delivered",
+    "Gone",
+    "Limits",
+    "Outcome",
+    "Rejected",
+    "Resending",
+    "RetryLater",
+    "Sink",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +35,8 @@ class Delivered:
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
-    """A transient failure; `after` is the receiver's Retry-After in seconds, when it gave one."""
+    """A transient failure. `after` is the receiver's Retry-After in seconds when it gave one:
+    it throttles the whole sink (Slack's limit is per webhook, not per message)."""
 
     reason: str
     after: float | None = None
@@ -25,21 +44,61 @@ class RetryLater:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A permanent failure: retrying the same request cannot succeed, so it is dead-lettered."""
+    """A permanent failure of this request (a 4xx): retrying it cannot succeed, so it is
+    dead-lettered at once with the reason."""
 
     reason: str
 
 
-Outcome = Delivered | RetryLater | Rejected
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The receiver wants no more deliveries at all (410; Slack's 404/410 for a deleted or
+    archived channel): the sink is disabled until its configuration changes."""
+
+    reason: str
+
+
+Outcome = Delivered | RetryLater | Rejected | Gone
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How hard the dispatcher may push one sink; each sink has its own, so a slow or dead
+    receiver only ever uses up its own budget."""
+
+    concurrency: int = 4
+    """Deliveries in flight at once."""
+    rate: float | None = None
+    """Deliveries started per second; None is unlimited."""
+    schedule: Schedule = DELIVERY_SCHEDULE
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
+
+
+SERIAL = Limits(concurrency=1)
+"""One delivery at a time (Alertmanager, the log)."""
+SLACK = Limits(concurrency=1, rate=1.0)
+"""Slack's posting limit: about one message per second per webhook."""
 
 
 class Sink(Protocol):
     name: str
-    concurrency: int
-    """Deliveries in flight at once for this sink."""
+    limits: Limits
+    fingerprint: str
+    """Digest of the sink's configuration: a disabled sink stays disabled until it changes."""
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:
         """Send one event. `body` is the exact JSON stored in the outbox; `now` is epoch seconds."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Resending(Protocol):
+    """A sink whose receiver forgets what is not repeated (Alertmanager resolves an alert that
+    is not re-posted before its endsAt): the dispatcher re-posts what is still firing."""
+
+    resend_interval: float
+
+    async def resend(self, events: Sequence[Event], *, now: float) -> Outcome: ...

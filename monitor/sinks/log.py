@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import structlog
 
+from monitor.core import render
 from monitor.core.events import Event
-from monitor.sinks.base import Delivered, Outcome
+from monitor.sinks.base import SERIAL, Delivered, Limits, Outcome
 
 __all__ = ["LogSink"]
 
@@ -13,24 +16,22 @@ log = structlog.get_logger("spmon.alert")
 
 
 class LogSink:
-    concurrency = 1
+    host = "log"
 
-    def __init__(self, name: str = "log") -> None:
+    def __init__(self, name: str = "log", *, limits: Limits = SERIAL) -> None:
         self.name = name
+        self.limits = limits
+        self.fingerprint = ""
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:
-        data = event.data
+        # The summary comes first: it is what a person watching `spmon demo` reads.
         log.info(
             "alert",
+            summary=render.text(event, datetime.fromtimestamp(now, UTC)),
             type=str(event.type),
-            event_id=event.id,
             session_sid=event.key.session_sid if event.key else None,
             labels=dict(event.labels) or None,
-            field=data.get("field"),
-            previous=data.get("previous"),
-            current=data.get("current"),
-            review_by_date=data.get("review_by_date"),
-            overdue_seconds=data.get("overdue_seconds") or None,
+            event_id=event.id,
         )
         return Delivered()
 

@@ -7,15 +7,11 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
-import aiohttp
-
-from monitor.core.backoff import parse_retry_after
 from monitor.core.events import Event
-from monitor.sinks.base import Delivered, Outcome, Rejected, RetryLater
+from monitor.sinks.base import Limits, Outcome, RetryLater
+from monitor.sinks.http import HttpClient, classify
 
-__all__ = ["WebhookSink", "classify", "sign"]
-
-_READ_CAP = 64 * 1024
+__all__ = ["WebhookSink", "sign"]
 
 
 def sign(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -33,25 +29,12 @@ def sign(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> st
     return " ".join(parts)
 
 
-def classify(status: int, retry_after: str | None, *, now: float) -> Outcome:
-    """Map a receiver's status to what the dispatcher does next (Standard Webhooks semantics)."""
-    from datetime import UTC, datetime
-
-    if 200 <= status < 300:
-        return Delivered()
-    reason = f"HTTP {status}"
-    if 300 <= status < 400:
-        return RetryLater(f"{reason}: redirects are not followed, fix the URL")
-    if status in (408, 429) or status >= 500:
-        wait = parse_retry_after(retry_after, datetime.fromtimestamp(now, UTC), cap=3600.0)
-        return RetryLater(reason, wait)
-    if status == 410:
-        return Rejected(f"{reason}: receiver is gone")
-    return Rejected(reason)
-
-
 class WebhookSink:
-    """POST the event envelope with Standard Webhooks headers; never follow redirects."""
+    """POST the stored envelope bytes with Standard Webhooks headers; never follow redirects.
+
+    `webhook-id` is the event id, the same on every attempt and after every restart, so the
+    receiver can de-duplicate; `webhook-timestamp` is this attempt's, so it can reject replays.
+    """
 
     def __init__(
         self,
@@ -61,40 +44,34 @@ class WebhookSink:
         secrets: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
         timeout: float = 15.0,
-        concurrency: int = 4,
+        limits: Limits | None = None,
+        fingerprint: str = "",
     ) -> None:
         self.name = name
-        self.concurrency = concurrency
-        self._url = url
+        self.limits = limits = limits or Limits()
+        self.fingerprint = fingerprint
         self._secrets = tuple(secrets)
         self._headers = dict(headers or {})
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 5.0)),
-            connector=aiohttp.TCPConnector(limit=concurrency),
-            trust_env=False,
-        )
+        self._http = HttpClient(url, timeout=timeout, concurrency=limits.concurrency)
+        self.host = self._http.host
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:
-        timestamp = int(now)
+        reply = await self._http.post(body, self.headers(event.id, int(now), body))
+        if isinstance(reply, RetryLater):
+            return reply
+        return classify(reply, now=now)
+
+    def headers(self, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+        """Configured extras first, so none can override the signature headers."""
         headers = {
             **self._headers,
             "content-type": "application/json",
-            "webhook-id": event.id,
+            "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
         }
         if self._secrets:
-            headers["webhook-signature"] = sign(self._secrets, event.id, timestamp, body)
-        try:
-            async with self._session.post(
-                self._url, data=body, headers=headers, allow_redirects=False
-            ) as resp:
-                await resp.content.read(_READ_CAP)
-                return classify(resp.status, resp.headers.get("Retry-After"), now=now)
-        except TimeoutError:
-            return RetryLater("timed out")
-        except aiohttp.ClientError as exc:
-            # Only the class name: aiohttp's message would carry the URL, which is a secret.
-            return RetryLater(f"connection failed ({type(exc).__name__})")
+            headers["webhook-signature"] = sign(self._secrets, msg_id, timestamp, body)
+        return headers
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._http.aclose()

@@ -277,31 +277,6 @@ class SqliteStore:
                 [(event.id, sink, session, str(event.type), body, now, now) for sink in sinks],
             )
 
-    async def claim(
-        self, sink: str, *, now: float, limit: int, owner: str, lease: float
-    ) -> list[OutboxRow]:
-        """Lease due rows of one sink: only the oldest pending row of each session, so a
-        session's alerts reach a sink in the order they happened. attempts counts at claim, so
-        a row that crashes the process is not retried forever."""
-        return await self._run(self._claim, sink, now, limit, owner, lease)
-
-    def _claim(
-        self, sink: str, now: float, limit: int, owner: str, lease: float
-    ) -> list[OutboxRow]:
-        with self._tx(self.db):
-            rows = self.db.execute(
-                "UPDATE outbox SET lease_owner=?, lease_until=?, attempts=attempts+1"
-                " WHERE id IN (SELECT head FROM (SELECT min(id) AS head FROM outbox"
-                "   WHERE state='pending' AND sink=? GROUP BY session_sid) AS heads"
-                "   JOIN outbox o ON o.id = heads.head"
-                "   WHERE o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)"
-                "   ORDER BY o.id LIMIT ?)"
-                " RETURNING id, event_id, sink, session_sid, payload, created_at, attempts, state,"
-                " last_error",
-                (owner, now + lease, sink, now, now, limit),
-            ).fetchall()
-        return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
-
     async def mark_delivered(self, row_id: int, *, owner: str, now: float) -> bool:
         return await self._fenced(
             "state='delivered', delivered_at=?, last_error=NULL", (now,), row_id, owner
@@ -409,6 +384,32 @@ class SqliteStore:
             " next_attempt_at=? WHERE id=? AND lease_owner=? AND state='pending'",
             (next_attempt_at, row_id, owner),
         )
+
+    async def claim(
+        self, sink: str, *, now: float, limit: int, owner: str, lease: float
+    ) -> list[OutboxRow]:
+        """Lease due rows of one sink: only the oldest pending row of each session, so a
+        session's alerts reach a sink in the order they happened. attempts counts at claim, so
+        a row that crashes the process is not retried forever. The query walks pending rows in
+        id order and stops at `limit`, so its cost follows `limit`, not the backlog."""
+        return await self._run(self._claim, sink, now, limit, owner, lease)
+
+    def _claim(
+        self, sink: str, now: float, limit: int, owner: str, lease: float
+    ) -> list[OutboxRow]:
+        with self._tx(self.db):
+            rows = self.db.execute(
+                "UPDATE outbox SET lease_owner=?, lease_until=?, attempts=attempts+1"  # noqa: S608  # fixed fragments
+                " WHERE id IN (SELECT o.id FROM outbox o"
+                "   WHERE o.state='pending' AND o.sink=? AND o.next_attempt_at <= ?"
+                "   AND (o.lease_until IS NULL OR o.lease_until < ?)"
+                "   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state='pending'"
+                "     AND p.sink=o.sink AND p.session_sid=o.session_sid AND p.id < o.id)"
+                "   ORDER BY o.id LIMIT ?)"
+                f" RETURNING {_OUTBOX_COLUMNS}",
+                (owner, now + lease, sink, now, now, limit),
+            ).fetchall()
+        return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
 
     async def claim_probe(
         self, sink: str, *, now: float, owner: str, lease: float

@@ -10,3 +10,7 @@ CREATE TABLE sink_state (
 -- The latest overdue/resolved row of each session per sink: which alerts are still firing
 -- (the Alertmanager resend loop) without scanning the whole outbox.
 CREATE INDEX outbox_alerts ON outbox (sink, event_type, session_sid, id);
+
+-- Pending rows of a sink in id order, for claim(): it walks them oldest first and stops
+-- after `limit` heads, so a claim costs what it returns, not the size of the backlog.
+CREATE INDEX outbox_pending_heads ON outbox (sink, id) WHERE state = 'pending';

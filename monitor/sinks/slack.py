@@ -1,0 +1,51 @@
+"""Slack incoming webhooks: one Block Kit message per event, at most one post at a time.
+
+The URL is the credential (never logged). Slack allows about one message per second per
+webhook; the dispatcher paces this sink (its Limits) and pauses it on a 429's Retry-After.
+Slack has no idempotency key, so a crash between Slack's 200 and our commit shows a duplicate:
+the window is one SQLite commit wide, and documented.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from monitor.core import render
+from monitor.core.events import Event
+from monitor.sinks.base import SLACK, Limits, Outcome, RetryLater
+from monitor.sinks.http import HttpClient, classify
+
+__all__ = ["SlackSink"]
+
+# 404 channel_not_found / no_service and 410 channel_is_archived: every later post would fail
+# too, so the sink is disabled; 400 invalid_payload and 403 action_prohibited are per message.
+_GONE = frozenset({404, 410})
+
+
+class SlackSink:
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str,
+        timeout: float = 15.0,
+        limits: Limits = SLACK,
+        fingerprint: str = "",
+    ) -> None:
+        self.name = name
+        self.limits = limits
+        self.fingerprint = fingerprint
+        self._http = HttpClient(url, timeout=timeout, concurrency=1)
+        self.host = self._http.host
+
+    async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:
+        message = render.slack_message(event, datetime.fromtimestamp(now, UTC))
+        payload = json.dumps(message, separators=(",", ":")).encode()
+        reply = await self._http.post(payload, {"content-type": "application/json"})
+        if isinstance(reply, RetryLater):
+            return reply
+        return classify(reply, now=now, gone=_GONE, detail=True)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,222 @@
+"""A real Alertmanager (Debian's prometheus-alertmanager) on loopback: an overdue review on the
+fake API becomes an active ExamReviewOverdue alert, stays active through resends and a restart
+of spmon, and is resolved (Alertmanager notifies "resolved") once the review is done."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks"))
+from sinkkit import Receiver  # the shared receiver kit lives beside the sink tests
+
+from monitor import service
+from monitor.settings import Settings
+from monitor.simulator import Simulator, make_keys, serve
+
+BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(BINARY is None, reason="prometheus-alertmanager is not installed"),
+]
+
+
+@pytest.fixture
+def notified() -> Receiver:
+    return Receiver()
+
+
+@pytest.fixture
+async def alertmanager(tmp_path: Path, notified: Receiver) -> AsyncIterator[str]:
+    """Alertmanager on 127.0.0.1 (port chosen by itself), clustering off, notifying
+    `notified` of firing and resolved alerts; yields its base URL."""
+    await notified.start()
+    config = {
+        "route": {
+            "receiver": "test",
+            "group_by": ["session"],
+            "group_wait": "0s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [
+            {
+                "name": "test",
+                "webhook_configs": [{"url": notified.url + "/am", "send_resolved": True}],
+            }
+        ],
+    }
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(config))
+    log_path = tmp_path / "am.log"
+    assert BINARY is not None
+    with log_path.open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            BINARY,
+            f"--config.file={tmp_path / 'am.yml'}",
+            f"--storage.path={tmp_path / 'am-data'}",
+            "--web.listen-address=127.0.0.1:0",
+            "--cluster.listen-address=",  # empty: no gossip port, no peers
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = await _listening(log_path, proc)
+        await _ready(url)
+        yield url
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            async with asyncio.timeout(10):
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        await notified.stop()
+
+
+async def _listening(log: Path, proc: asyncio.subprocess.Process) -> str:
+    """Alertmanager picked its own port (":0"); it logs which."""
+    async with asyncio.timeout(30):
+        while True:
+            text = await asyncio.to_thread(log.read_text, encoding="utf-8", errors="replace")
+            found = re.search(r'msg="Listening on" address=([\d.]+:\d+)', text)
+            if found:
+                return f"http://{found.group(1)}"
+            assert proc.returncode is None, f"alertmanager exited:\n{text}"
+            await asyncio.sleep(0.05)
+
+
+async def _ready(url: str) -> None:
+    async with aiohttp.ClientSession() as http, asyncio.timeout(30):
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(url + "/-/ready") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+
+
+async def active_alerts(url: str) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.get(url + "/api/v2/alerts") as resp:
+        assert resp.status == 200
+        found: list[dict[str, Any]] = await resp.json()
+        return found
+
+
+async def wait_for_alert(url: str, session_sid: str, predicate: Any) -> dict[str, Any] | None:
+    async with asyncio.timeout(45):
+        while True:
+            ours = [
+                a for a in await active_alerts(url) if a["labels"].get("session") == session_sid
+            ]
+            if predicate(ours[0] if ours else None):
+                return ours[0] if ours else None
+            await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def spmon(settings: Settings) -> AsyncIterator[service.Service]:
+    """`spmon run` in this process (against the in-process fake API) until the block ends."""
+    stop = asyncio.Event()
+    ready: asyncio.Future[service.Service] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(service.run(settings, stop=stop, on_ready=ready.set_result))
+    try:
+        yield await asyncio.wait_for(asyncio.shield(ready), 30)
+    finally:
+        stop.set()
+        await task
+
+
+def notifications(receiver: Receiver, session_sid: str) -> list[str]:
+    states = []
+    for hit in receiver.hits:
+        body = json.loads(hit.body)
+        states += [a["status"] for a in body["alerts"] if a["labels"].get("session") == session_sid]
+    return states
+
+
+async def test_an_overdue_review_fires_in_alertmanager_and_resolves_when_done(
+    alertmanager: str, notified: Receiver, tmp_path: Path
+) -> None:
+    keys = make_keys(2, seed=3)
+    late, fine = keys
+    sim = Simulator(keys, evolve=False)
+    due = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sim.set(late, status="Closed", reviewRequired=True, reviewed=False, reviewByDate=due)
+    sim.set(fine, status="Closed", reviewRequired=False, reviewed=False, reviewByDate=None)
+    async with serve(sim) as api_url:
+        settings = Settings(
+            api={"base_url": api_url, "rate_limit": 50},
+            poll={"interval": 0.3},
+            rules={"overdue_repeat": 0},
+            state={"path": tmp_path / "spmon.db"},
+            http={"listen": ""},
+            watches=[
+                {**k._asdict(), "labels": {"course": "BIO101"}}
+                for k in keys  # type: ignore[dict-item]
+            ],
+            sinks=[
+                {
+                    "name": "am",
+                    "type": "alertmanager",
+                    "url": alertmanager,
+                    "resend_interval": "2s",
+                    "alert_labels": {"severity": "page"},
+                },
+                {"name": "log", "type": "log", "default": True},
+            ],
+        )
+        async with spmon(settings):
+            alert = await wait_for_alert(alertmanager, late.session_sid, lambda a: a is not None)
+            assert alert is not None
+            assert alert["status"]["state"] == "active"
+            assert alert["labels"] == {
+                "alertname": "ExamReviewOverdue",
+                "install": late.install_sid,
+                "exam": late.exam_sid,
+                "session": late.session_sid,
+                "course": "BIO101",
+                "severity": "page",
+            }
+            assert alert["annotations"]["summary"] == "Exam review overdue: course=BIO101"
+            assert alert["startsAt"].startswith(due[:-1])
+            assert alert["generatorURL"].endswith(late.session_sid)
+            first_end = alert["endsAt"]
+            await wait_for_alert(
+                alertmanager, late.session_sid, lambda a: a and a["endsAt"] > first_end
+            )
+
+        # A restart: the new process re-posts the firing alert from its outbox at once.
+        before = (await wait_for_alert(alertmanager, late.session_sid, bool))["endsAt"]  # type: ignore[index]
+        async with spmon(settings):
+            await wait_for_alert(
+                alertmanager, late.session_sid, lambda a: a and a["endsAt"] > before
+            )
+            assert not [
+                a
+                for a in await active_alerts(alertmanager)
+                if a["labels"]["session"] == fine.session_sid
+            ]
+
+            sim.set(late, reviewed=True, reviewCompletedDate=datetime.now(UTC).isoformat())
+            await wait_for_alert(alertmanager, late.session_sid, lambda a: a is None)
+            await notified.until(
+                lambda r: "resolved" in notifications(r, late.session_sid),
+                what="Alertmanager's resolved notification",
+            )
+    assert notifications(notified, late.session_sid)[0] == "firing"

@@ -1,0 +1,65 @@
+"""The Slack sink against a loopback endpoint that answers the way Slack's webhooks do."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from sinkkit import Hit, Receiver, Respond, make_event
+
+from monitor.core.events import EventType
+from monitor.sinks import Delivered, Gone, Rejected, RetryLater, SlackSink
+
+MakeReceiver = Callable[..., Awaitable[Receiver]]
+
+
+def slack_says(status: int, text: str, headers: dict[str, str] | None = None) -> Respond:
+    async def respond(_hit: Hit) -> web.StreamResponse:
+        return web.Response(status=status, text=text, headers=headers)
+
+    return respond
+
+
+async def post(url: str) -> object:
+    sink = SlackSink("slack", url=url)
+    event = make_event(1, 1, kind=EventType.REVIEW_OVERDUE)
+    try:
+        return await sink.deliver(event, b"{}", now=time.time())
+    finally:
+        await sink.aclose()
+
+
+async def test_posts_a_block_kit_message_without_webhook_headers(endpoint: MakeReceiver) -> None:
+    server = await endpoint(slack_says(200, "ok"))
+    assert await post(server.url + "/services/T000/B000/XXXX") == Delivered()
+    (hit,) = server.hits
+    message = hit.json()
+    assert isinstance(message, dict)
+    assert message["text"].startswith("Review overdue — course=BIO101")
+    assert message["blocks"][0]["type"] == "header"
+    assert "webhook-signature" not in hit.headers
+    assert hit.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "expected"),
+    [
+        (404, "channel_not_found", Gone("HTTP 404 channel_not_found: the receiver is gone")),
+        (410, "channel_is_archived", Gone("HTTP 410 channel_is_archived: the receiver is gone")),
+        (400, "invalid_payload", Rejected("HTTP 400 invalid_payload")),
+        (403, "action_prohibited", Rejected("HTTP 403 action_prohibited")),
+        (500, "rollup_error", RetryLater("HTTP 500 rollup_error")),
+    ],
+)
+async def test_slack_errors_are_classified_with_slacks_words(
+    endpoint: MakeReceiver, status: int, text: str, expected: object
+) -> None:
+    server = await endpoint(slack_says(status, text))
+    assert await post(server.url) == expected
+
+
+async def test_429_carries_retry_after(endpoint: MakeReceiver) -> None:
+    server = await endpoint(slack_says(429, "rate_limited", {"Retry-After": "3"}))
+    assert await post(server.url) == RetryLater("HTTP 429 rate_limited", 3.0)
