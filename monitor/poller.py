@@ -23,6 +23,8 @@ from monitor.core.events import Event, EventType, event_id
 from monitor.core.keys import SessionKey
 from monitor.core.parse import ParseProblem, parse
 from monitor.core.snapshot import Snapshot
+from monitor.core.token import jwt_expiry
+from monitor.logs import redactor
 from monitor.metrics import IndexSummary, Metrics
 from monitor.store import Committer, PollRecord, SessionRecord, SqliteStore
 
@@ -105,6 +107,7 @@ class PollerOptions:
     jitter: float = 0.1
     policy: rules.Policy = field(default_factory=rules.Policy)
     naive_tz: tzinfo | None = None
+    auth_retry: float = 60.0
 
 
 class Poller:
@@ -120,6 +123,7 @@ class Poller:
         router: Router,
         options: PollerOptions,
         on_commit: Callable[[], None] = lambda: None,
+        token_source: Callable[[], str | None] = lambda: None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -127,6 +131,8 @@ class Poller:
         self.router = router
         self.options = options
         self.on_commit = on_commit
+        self.token_source = token_source
+        self._auth_probe_at = 0.0
         self.clock = clock
         self.rng = rng or random.Random()
         self.committer = Committer(store)
@@ -228,6 +234,14 @@ class Poller:
         free = self.options.concurrency - self._inflight
         if polls is None or stop is None or stop.is_set() or free <= 0:
             return
+        if self.auth_failing:
+            # The token is shared: polling every session would only collect 401s. One probe
+            # at a time, every auth_retry; the others wait (poll lag shows it).
+            if now < self._auth_probe_at or self._inflight:
+                return
+            self._auth_probe_at = now + self.options.auth_retry
+            self._reload_token()
+            free = 1
         if self.committer.backlog >= MAX_BACKLOG:
             # The disk is behind the network: each waiting record holds a whole payload, so
             # stop fetching until a transaction lands (it calls _launch again).
@@ -415,6 +429,7 @@ class Poller:
         if self.auth_failing:
             return
         self.auth_failing = True
+        self._auth_probe_at = now + self.options.auth_retry
         self._auth_episode += 1
         self.metrics.auth_failing.set(1)
         log.error("api.auth_failed", hint="the API token expired or was revoked; set a new one")
@@ -431,6 +446,14 @@ class Poller:
         await self.store.set_meta("auth_episode", str(self._auth_episode))
         await self.store.set_meta("auth_failing", "1")
         self.on_commit()
+
+    def _reload_token(self) -> None:
+        fresh = self.token_source()
+        if fresh and fresh != self.api.token:
+            redactor.add([fresh])
+            self.api.set_token(fresh)
+            self.metrics.token_expiry.set(jwt_expiry(fresh) or 0)
+            log.info("api.token_reloaded")
 
     async def _auth_recovered(self) -> None:
         self.auth_failing = False

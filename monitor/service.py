@@ -119,6 +119,7 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
             router=_router(settings),
             options=_poller_options(settings),
             on_commit=dispatcher.notify,
+            token_source=settings.fresh_token,
         )
         await poller.restore([(w.key, w.labels, settings.interval_of(w)) for w in settings.watches])
         # The watch set and index are long-lived; moving them out of the collector's reach
@@ -154,6 +155,7 @@ def _poller_options(settings: Settings) -> PollerOptions:
         jitter=settings.poll.jitter,
         policy=_policy(settings),
         naive_tz=ZoneInfo(zone) if zone else None,
+        auth_retry=settings.api.auth_retry,
     )
 
 

@@ -123,6 +123,8 @@ class ApiSettings(BaseModel):
     """Requests per second, all sessions together. The API publishes no limit: be polite."""
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     """Extra attempts inside one poll on 5xx, timeouts and connection errors."""
+    auth_retry: Annotated[Seconds, Field(gt=0)] = 60.0
+    """While the API rejects the token, one probe poll this often instead of every session."""
     naive_date_timezone: str | None = None
     """Zone to assume for API timestamps without an offset; unset rejects them as invalid."""
 
@@ -399,6 +401,17 @@ class Settings(BaseSettings):
     def token(self) -> str | None:
         return self.api.token.get_secret_value() if self.api.token else None
 
+    def fresh_token(self) -> str | None:
+        """The token file as it is now (a rotated Kubernetes secret), or None if unreadable.
+        JWTs expire: reading the file again on an auth failure saves a restart."""
+        path = self.api.token_file
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
     def capacity_warning(self) -> str | None:
         """A line when the watch set cannot be polled at its intervals within the rate limit."""
         needed = sum(1.0 / self.interval_of(watch) for watch in self.watches)
@@ -522,7 +535,7 @@ def _read_token(settings: Settings, base: Path) -> ApiSettings:
             text = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError([f"api.token_file: cannot read {path} ({exc.strerror})"]) from None
-        api = api.model_copy(update={"token": SecretStr(text)})
+        api = api.model_copy(update={"token": SecretStr(text), "token_file": path})
     if api.token is not None and not api.token.get_secret_value().strip():
         raise ConfigError(["api.token: is empty"])
     if api.token is None and api.base_url == DEFAULT_API_URL:

@@ -129,3 +129,41 @@ async def test_probes_stay_green_while_the_token_is_rejected(simulator, state_pa
     assert codes == [200, 200]
     assert "spmon_api_auth_failing 1.0" in metrics
     assert 'spmon_polls_total{outcome="auth_failed"}' in metrics
+
+
+async def test_a_rotated_token_file_is_picked_up_and_401s_stay_few(
+    simulator, tmp_path: Path
+) -> None:
+    sim = await simulator(20, token="new-token")
+    token_file = tmp_path / "token"
+    token_file.write_text("old-token\n", encoding="utf-8")
+    base = settings_for(sim.url, sim.keys, tmp_path / "s.db")
+    settings = base.model_copy(
+        update={"api": base.api.model_copy(update={"token_file": token_file, "auth_retry": 0.2})}
+    )
+
+    async def sample(
+        svc: service.Service, name: str, labels: dict[str, str] | None = None
+    ) -> float:
+        return svc.registry.get_sample_value(name, labels or {}) or 0.0
+
+    async def check(svc: service.Service) -> tuple[float, float]:
+        async with asyncio.timeout(10):
+            while await sample(svc, "spmon_api_auth_failing") != 1:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(2.0)  # two seconds of a rejected token
+        refused = await sample(svc, "spmon_api_responses_total", {"code": "401"})
+        token_file.write_text("new-token\n", encoding="utf-8")  # the secret is rotated
+        async with asyncio.timeout(10):
+            while await sample(svc, "spmon_api_auth_failing") != 0:
+                await asyncio.sleep(0.05)
+        async with asyncio.timeout(10):
+            while await sample(svc, "spmon_polls_total", {"outcome": "ok"}) < 20:
+                await asyncio.sleep(0.05)
+        return refused, await sample(svc, "spmon_polls_total", {"outcome": "ok"})
+
+    refused, ok = await run_until(settings, check)
+    # Ungated, 20 sessions retrying every 0.5-1 s would collect 40+ refusals in two seconds;
+    # gated, it is the first wave plus one probe per 0.2 s.
+    assert refused <= 20 + 2.0 / 0.2 + 2
+    assert ok >= 20

@@ -72,12 +72,12 @@ class ApiClient:
             max(options.rate_limit, 1.0), max(options.rate_limit, 1.0) / options.rate_limit
         )
         self._paused_until = 0.0
+        self._auth: dict[str, str] = {}
+        self.set_token(options.token)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
         headers = {"Accept": "application/json", "User-Agent": "spmon"}
-        if self.options.token:
-            headers["token"] = self.options.token
         self._session = aiohttp.ClientSession(
             headers=headers,
             connector=aiohttp.TCPConnector(
@@ -104,6 +104,14 @@ class ApiClient:
         if self._session is not None:
             await asyncio.shield(self._session.close())
             self._session = None
+
+    def set_token(self, token: str | None) -> None:
+        """Use `token` from the next request on (a rotated token, without a restart)."""
+        self._auth = {"token": token} if token else {}
+
+    @property
+    def token(self) -> str | None:
+        return self._auth.get("token")
 
     async def fetch(self, key: SessionKey) -> bytes:
         """The session document's raw bytes; raises an ApiError subclass on failure."""
@@ -142,7 +150,7 @@ class ApiClient:
         assert self._session is not None  # fetch outside `async with` is a bug
         # A plain string: joining against a base_url costs a yarl parse per request.
         url = self.options.base_url + key.path
-        async with self._session.get(url, allow_redirects=False) as resp:
+        async with self._session.get(url, headers=self._auth, allow_redirects=False) as resp:
             self._on_response(str(resp.status))
             if resp.status == 200:
                 return await _read_capped(resp)
