@@ -15,6 +15,8 @@ from aiohttp import web
 
 from monitor.core.keys import SessionKey
 from monitor.simulator import Faults, Simulator, make_keys, serve
+from tests.sinks.sinkkit import Receiver as ScriptedReceiver
+from tests.sinks.sinkkit import Respond
 
 
 @pytest.fixture(autouse=True)
@@ -118,6 +120,22 @@ async def receiver() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
             return rec
 
         yield create
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[Callable[..., Awaitable[ScriptedReceiver]]]:
+    """`await endpoint(respond)` → a started scripted receiver; all are stopped at teardown."""
+    made: list[ScriptedReceiver] = []
+
+    async def create(respond: Respond | None = None) -> ScriptedReceiver:
+        server = ScriptedReceiver(respond) if respond is not None else ScriptedReceiver()
+        made.append(server)
+        await server.start()
+        return server
+
+    yield create
+    for server in made:
+        await server.stop()
 
 
 @pytest.fixture

@@ -7,19 +7,22 @@ here depends on how fast the machine is.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "sinks"))
-from sinkkit import (  # the shared receiver kit lives beside the sink tests
+from monitor.core.backoff import Schedule
+from monitor.core.events import Event, EventType
+from monitor.dispatcher import Dispatcher
+from monitor.metrics import Metrics
+from monitor.sinks import AlertmanagerSink, Limits, WebhookSink
+from monitor.store import SqliteStore
+from tests.sinks.sinkkit import (
     SECRET,
     Hit,
     Receiver,
@@ -30,30 +33,8 @@ from sinkkit import (  # the shared receiver kit lives beside the sink tests
     verifier,
 )
 
-from monitor.core.backoff import Schedule
-from monitor.core.events import Event, EventType
-from monitor.dispatcher import Dispatcher
-from monitor.metrics import Metrics
-from monitor.sinks import AlertmanagerSink, Limits, WebhookSink
-from monitor.store import SqliteStore
-
 MakeReceiver = Callable[..., Awaitable[Receiver]]
 FAST = Schedule((0.0, 0.1, 0.1, 0.1, 0.1, 0.1), jitter=0.0)
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[MakeReceiver]:
-    made: list[Receiver] = []
-
-    async def create(respond: Respond | None = None) -> Receiver:
-        server = Receiver(respond) if respond is not None else Receiver()
-        made.append(server)
-        await server.start()
-        return server
-
-    yield create
-    for server in made:
-        await server.stop()
 
 
 def scripted(*statuses: int, headers: dict[str, str] | None = None) -> Respond:

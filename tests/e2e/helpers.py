@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
+
+from monitor import service
+from monitor.settings import Settings
 
 
 @dataclass
@@ -50,6 +55,19 @@ class Proc:
             self.process.send_signal(sig)
         async with asyncio.timeout(within):
             return await self.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def in_process(settings: Settings) -> AsyncIterator[service.Service]:
+    """`spmon run` in this process until the block ends (then SIGTERM-like: stop and drain)."""
+    stop = asyncio.Event()
+    ready: asyncio.Future[service.Service] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(service.run(settings, stop=stop, on_ready=ready.set_result))
+    try:
+        yield await asyncio.wait_for(asyncio.shield(ready), 30)
+    finally:
+        stop.set()
+        await task
 
 
 def write_config(

@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,12 +19,10 @@ import aiohttp
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks"))
-from sinkkit import Receiver  # the shared receiver kit lives beside the sink tests
-
-from monitor import service
 from monitor.settings import Settings
 from monitor.simulator import Simulator, make_keys, serve
+from tests.e2e.helpers import in_process
+from tests.sinks.sinkkit import Receiver
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 pytestmark = [
@@ -129,19 +126,6 @@ async def wait_for_alert(url: str, session_sid: str, predicate: Any) -> dict[str
             await asyncio.sleep(0.1)
 
 
-@contextlib.asynccontextmanager
-async def spmon(settings: Settings) -> AsyncIterator[service.Service]:
-    """`spmon run` in this process (against the in-process fake API) until the block ends."""
-    stop = asyncio.Event()
-    ready: asyncio.Future[service.Service] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(service.run(settings, stop=stop, on_ready=ready.set_result))
-    try:
-        yield await asyncio.wait_for(asyncio.shield(ready), 30)
-    finally:
-        stop.set()
-        await task
-
-
 def notifications(receiver: Receiver, session_sid: str) -> list[str]:
     states = []
     for hit in receiver.hits:
@@ -181,7 +165,7 @@ async def test_an_overdue_review_fires_in_alertmanager_and_resolves_when_done(
                 {"name": "log", "type": "log", "default": True},
             ],
         )
-        async with spmon(settings):
+        async with in_process(settings):
             alert = await wait_for_alert(alertmanager, late.session_sid, lambda a: a is not None)
             assert alert is not None
             assert alert["status"]["state"] == "active"
@@ -203,7 +187,7 @@ async def test_an_overdue_review_fires_in_alertmanager_and_resolves_when_done(
 
         # A restart: the new process re-posts the firing alert from its outbox at once.
         before = (await wait_for_alert(alertmanager, late.session_sid, bool))["endsAt"]  # type: ignore[index]
-        async with spmon(settings):
+        async with in_process(settings):
             await wait_for_alert(
                 alertmanager, late.session_sid, lambda a: a and a["endsAt"] > before
             )

@@ -19,12 +19,10 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks"))
-from sinkkit import SECRET, SECRET_OLD, Hit, Receiver, verifier
 from standardwebhooks.webhooks import Webhook
 
 from monitor.simulator import Simulator, make_keys, serve
+from tests.sinks.sinkkit import SECRET, SECRET_OLD, Hit, Receiver, verifier
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 SESSIONS = 8

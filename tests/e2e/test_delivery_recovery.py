@@ -5,36 +5,20 @@ every alert too, each with the id it had from the start, in order per session.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks"))
-from sinkkit import SECRET, Hit, Receiver, bound_socket, verifier
-
 from monitor import service
 from monitor.settings import Settings
 from monitor.simulator import Simulator, make_keys, serve
 from monitor.store.base import OutboxEntry
+from tests.e2e.helpers import in_process
+from tests.sinks.sinkkit import SECRET, Hit, Receiver, bound_socket, verifier
 
 pytestmark = pytest.mark.timeout(120)
 SESSIONS = 5
-
-
-@contextlib.asynccontextmanager
-async def spmon(settings: Settings) -> AsyncIterator[service.Service]:
-    stop = asyncio.Event()
-    ready: asyncio.Future[service.Service] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(service.run(settings, stop=stop, on_ready=ready.set_result))
-    try:
-        yield await asyncio.wait_for(asyncio.shield(ready), 30)
-    finally:
-        stop.set()
-        await task
 
 
 async def until_polled(svc: service.Service, sim: Simulator, status: str) -> None:
@@ -93,7 +77,7 @@ async def test_a_sink_that_was_down_receives_everything_with_the_same_ids(tmp_pa
                     },
                 ],
             )
-            async with spmon(settings) as svc:
+            async with in_process(settings) as svc:
                 await until_polled(svc, sim, "Scheduled")
                 # Connection refused: the steady sink is served all the same.
                 for key in keys:

@@ -5,19 +5,16 @@ and after a 429 nothing is posted before Retry-After has passed."""
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks"))
-from sinkkit import Hit, Receiver, make_event, running
-
 from monitor.core.backoff import Schedule
 from monitor.sinks import Limits, SlackSink
 from monitor.store import SqliteStore
+from tests.sinks.sinkkit import Hit, Receiver, make_event, running
 
 pytestmark = pytest.mark.timeout(90)
 WINDOW = 1.5  # stricter than Slack's 1/s, so the 429 path is exercised on every other post

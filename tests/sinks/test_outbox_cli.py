@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sinkkit import make_event
 
 from monitor.cli import main
 from monitor.core.events import EventType
 from monitor.store import SqliteStore
+from tests.sinks.sinkkit import make_event
 
 
 async def _prepare(path: Path) -> None:

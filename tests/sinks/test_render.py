@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sinkkit import make_event, make_key
 
 from monitor.core import render
 from monitor.core.events import Event, EventType
+from tests.sinks.sinkkit import make_event, make_key
 
 DETECTED = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
 DUE = "2026-11-18T08:00:00Z"

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
-from sinkkit import Hit, Receiver, Respond, make_event
 
 from monitor.core.events import EventType
 from monitor.sinks import Delivered, Gone, Rejected, RetryLater, SlackSink
+from tests.sinks.sinkkit import Hit, Receiver, Respond, make_event
 
 MakeReceiver = Callable[..., Awaitable[Receiver]]
 

@@ -11,12 +11,20 @@ from email.utils import format_datetime
 
 import pytest
 from aiohttp import web
-from sinkkit import SECRET, SECRET_OLD, Hit, Receiver, bound_socket, make_event, verifier
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from monitor.core.events import Event
 from monitor.sinks import Delivered, Gone, Rejected, RetryLater, WebhookSink
 from monitor.sinks.webhook import sign
+from tests.sinks.sinkkit import (
+    SECRET,
+    SECRET_OLD,
+    Hit,
+    Receiver,
+    bound_socket,
+    make_event,
+    verifier,
+)
 
 MakeReceiver = Callable[..., Awaitable[Receiver]]
 
