@@ -200,13 +200,27 @@ def _grafana_to_promql(expr: str) -> str:
 
 
 def _dashboard_queries_find_data(base: str) -> None:
+    # rate() needs two scrapes inside its window: on a loaded machine the first seconds of
+    # a run may not have them yet, so an empty answer is retried before it counts.
     dashboard = load_json(DEPLOY / "grafana" / "dashboards" / "spmon.json")
-    empty = []
-    for where, expr in dashboard_exprs(dashboard):
-        if expr.startswith("label_values("):
-            continue
-        query = urllib.parse.quote(_grafana_to_promql(expr))
-        result = _api(base, f"/api/v1/query?query={query}")["result"]
-        if not result:
-            empty.append(f"{where}: {expr}")
-    assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
+    queries = [
+        (where, expr)
+        for where, expr in dashboard_exprs(dashboard)
+        if not expr.startswith("label_values(")
+    ]
+    empty: list[str] = []
+
+    def all_have_data() -> bool:
+        empty[:] = [
+            f"{where}: {expr}"
+            for where, expr in queries
+            if not _api(
+                base, f"/api/v1/query?query={urllib.parse.quote(_grafana_to_promql(expr))}"
+            )["result"]
+        ]
+        return not empty
+
+    try:
+        wait_until("every dashboard query to find data", all_have_data, timeout=30, every=1.0)
+    except AssertionError:
+        raise AssertionError("dashboard queries without data:\n" + "\n".join(empty)) from None
