@@ -222,14 +222,7 @@ class Dispatcher:
         for lane in self._lanes:
             state = states.get(lane.name)
             if state is not None and state.fingerprint == lane.sink.fingerprint:
-                lane.disabled = state.reason
-                log.error(
-                    "sink.disabled",
-                    sink=lane.name,
-                    host=lane.host,
-                    reason=state.reason,
-                    hint=_DISABLED_HINT,
-                )
+                self._announce_disabled(lane, state.reason)
             elif state is not None:
                 await self.store.enable_sink(lane.name)
                 log.warning("sink.reenabled", sink=lane.name, why="its configuration changed")
@@ -439,17 +432,16 @@ class Dispatcher:
             )
 
     async def _disable(self, lane: _Lane, outcome: Gone, now: float) -> None:
-        lane.disabled = outcome.reason
         await self.store.disable_sink(
             lane.name, fingerprint=lane.sink.fingerprint, reason=outcome.reason, now=now
         )
+        self._announce_disabled(lane, outcome.reason)
+
+    def _announce_disabled(self, lane: _Lane, reason: str) -> None:
+        lane.disabled = reason
         self.metrics.sink_disabled.labels(lane.name).set(1)
         log.error(
-            "sink.disabled",
-            sink=lane.name,
-            host=lane.host,
-            reason=outcome.reason,
-            hint=_DISABLED_HINT,
+            "sink.disabled", sink=lane.name, host=lane.host, reason=reason, hint=_DISABLED_HINT
         )
 
     # -- Alertmanager resends --------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -128,8 +128,3 @@ def configure(
     root.setLevel(max(numeric, logging.INFO))
     # aiohttp's access log would print every scrape; the server disables it, this is belt and braces.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
-def bound(**context: Any) -> MutableMapping[str, Any]:
-    """Context for `structlog.contextvars.bound_contextvars` with None values dropped."""
-    return {key: value for key, value in context.items() if value is not None}

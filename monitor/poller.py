@@ -167,14 +167,8 @@ class Poller:
         due = schedule.first_due(now, entry.interval, self.rng.random())
         if entry.last_poll_at is not None:
             due = max(now, min(due, entry.last_poll_at + entry.interval))
-        return min(due, self._deadline(entry, now) or due)
-
-    def _deadline(self, entry: Entry, now: float) -> float | None:
-        if entry.snapshot is None:
-            return None
-        moment = datetime.fromtimestamp(now, UTC)
-        check = rules.next_check(entry.snapshot, entry.review, moment, self.options.policy)
-        return check.timestamp() if check is not None else None
+        deadline = self._deadline_after(entry.snapshot, entry.review, now)
+        return min(due, deadline) if deadline else due
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -265,7 +259,7 @@ class Poller:
         except Exception:
             # A bug in one poll must not stop the loop: count it, log it, try again later.
             log.exception("poll.crashed", session_sid=key.session_sid)
-            self.metrics.polls.labels("error").inc()
+            self.metrics.poll_outcome("error").inc()
             entry = self.index.entries[key]
             self.index.heap.push(key, self.clock() + entry.interval)
         finally:
@@ -301,7 +295,7 @@ class Poller:
             if not unchanged:
                 await self.committer.commit(record)
         except Exception:  # the Committer logged it; keep the old state and retry soon
-            self.metrics.polls.labels("error").inc()
+            self.metrics.poll_outcome("error").inc()
             self.index.heap.push(key, self.clock() + min(entry.interval, 30.0))
             return "error"
         self._apply(entry, record)
@@ -323,17 +317,7 @@ class Poller:
         if isinstance(parsed, ParseProblem):
             _log(entry).warning("poll.invalid_response", problem=str(parsed), field=parsed.field)
             return self._keep(entry, now, "invalid")
-        moment = datetime.fromtimestamp(now, UTC)
-        seen = observe.observe(
-            entry.key,
-            entry.snapshot,
-            parsed,
-            review=entry.review,
-            version=entry.version,
-            now=moment,
-            policy=self.options.policy,
-            labels=entry.labels,
-        )
+        seen = self._observe(entry, parsed, now)
         unchanged = (
             digest == entry.digest
             and not seen.events
@@ -356,22 +340,25 @@ class Poller:
         )
         return record, self._next_due(entry, now, parsed, seen.review)
 
+    def _observe(self, entry: Entry, current: Snapshot, now: float) -> observe.Observation:
+        return observe.observe(
+            entry.key,
+            entry.snapshot,
+            current,
+            review=entry.review,
+            version=entry.version,
+            now=datetime.fromtimestamp(now, UTC),
+            policy=self.options.policy,
+            labels=entry.labels,
+        )
+
     def _keep(self, entry: Entry, now: float, outcome: str) -> tuple[PollRecord, float]:
         """A failed poll: the last good snapshot stays, but overdue still follows the clock."""
         failures = entry.failures + 1
         review, version = entry.review, entry.version
         events: tuple[Event, ...] = ()
         if entry.snapshot is not None:
-            seen = observe.observe(
-                entry.key,
-                entry.snapshot,
-                entry.snapshot,
-                review=entry.review,
-                version=entry.version,
-                now=datetime.fromtimestamp(now, UTC),
-                policy=self.options.policy,
-                labels=entry.labels,
-            )
+            seen = self._observe(entry, entry.snapshot, now)
             review, version, events = seen.review, seen.version, seen.events
         record = PollRecord(
             key=entry.key,

@@ -78,12 +78,7 @@ def _policy(settings: Settings) -> rules.Policy:
 
 
 def _register_secrets(settings: Settings) -> None:
-    values = [settings.token()]
-    for sink in settings.sinks:
-        values.append(sink.url.get_secret_value() if sink.url else None)
-        values.append(sink.secret.get_secret_value() if sink.secret else None)
-        values.extend(v.get_secret_value() for v in sink.headers.values())
-    redactor.add(values)
+    redactor.add([settings.token(), *(v for sink in settings.sinks for v in sink.secret_values())])
 
 
 @contextlib.asynccontextmanager
@@ -101,9 +96,8 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
         store = await stack.enter_async_context(open_store(settings.state.path))
         await store.release_all()
         api = await stack.enter_async_context(
-            ApiClient(_client_options(settings), on_response=_count_response(metrics))
+            ApiClient(_client_options(settings), on_response=metrics.api_response)
         )
-        redactor.add(value for sink in settings.sinks for value in sink.secret_values())
         sinks = build_sinks(settings.sinks)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
@@ -157,10 +151,6 @@ def _poller_options(settings: Settings) -> PollerOptions:
         naive_tz=ZoneInfo(zone) if zone else None,
         auth_retry=settings.api.auth_retry,
     )
-
-
-def _count_response(metrics: Metrics) -> Callable[[str], None]:
-    return metrics.api_response
 
 
 def _router(settings: Settings) -> Callable[[Event], Sequence[str]]:

@@ -67,18 +67,17 @@ class Committer:
             except TimeoutError:
                 await self._flush([])
                 continue
-            items: list[Item] = []
-            closing = item is None or self._take(item, items)
+            if item is None:
+                await self._flush([])
+                return
+            items = [item]
+            closing = self._drain(items)
             if not closing and len(items) < self._batch:
                 await asyncio.sleep(self._linger)
                 closing = self._drain(items)
             await self._flush(items)
             if closing:
                 return
-
-    def _take(self, item: Item, items: list[Item]) -> bool:
-        items.append(item)
-        return self._drain(items)
 
     def _drain(self, items: list[Item]) -> bool:
         while len(items) < self._batch and not self._queue.empty():
