@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import sqlite3
 import sys
 import tempfile
 import urllib.request
@@ -13,12 +15,12 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+import structlog
 import yaml
 
 from monitor import __version__, logs, service
-from monitor.core import render, routing, rules
+from monitor.core import checkup, render, routing
 from monitor.core.events import isoformat
-from monitor.poller import Entry
 from monitor.settings import ConfigError, Settings, load_settings, parse_duration
 from monitor.simulator import Faults, Simulator, make_keys, serve
 from monitor.store import StoreLocked
@@ -28,6 +30,7 @@ from monitor.store.sqlite import SharedSqliteStore
 __all__ = ["main"]
 
 T = TypeVar("T")
+log = structlog.get_logger("spmon.cli")
 EXIT_CONFIG = 2
 CONFIG_OPTION = click.option(
     "--config",
@@ -88,55 +91,35 @@ def check_config(config: Path | None) -> None:
 
 @main.command()
 @CONFIG_OPTION
-def once(config: Path | None) -> None:
-    """Poll every watch once, print a table, exit 1 if any review is overdue (for cron)."""
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@click.option(
+    "--dry-run", is_flag=True, help="Poll and print, but send nothing and change no state."
+)
+def once(config: Path | None, as_json: bool, dry_run: bool) -> None:
+    """Poll every watch once and report, for cron and monitoring systems.
+
+    Exit 0 OK, 1 a review is overdue, 2 configuration error, 3 unknown (some watch could not
+    be polled OK in this run). Logs go to stderr; stdout carries only the report.
+    """
     settings = _settings(config)
     logs.configure(settings.log.format, "warning")
-    done = _run(service.once(settings))
-    now = datetime.now(UTC)
-    rows = list(done.index.entries.values())
-    for line in _table(rows, now):
-        click.echo(line)
-    overdue = sum(1 for e in rows if e.snapshot and rules.is_overdue(e.snapshot, now))
-    click.echo(f"{len(rows)} sessions, {overdue} overdue reviews")
-    sys.exit(1 if overdue else 0)
-
-
-def _table(entries: list[Entry], now: datetime) -> Iterator[str]:
-    header = ("SESSION", "LABELS", "STATUS", "REVIEW", "REVIEW BY", "OVERDUE", "LAST POLL")
-    rows = [header, *(_row(entry, now) for entry in entries)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        yield "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-
-
-def _row(entry: Entry, now: datetime) -> tuple[str, ...]:
-    snap = entry.snapshot
-    labels = ",".join(f"{k}={v}" for k, v in sorted(entry.labels.items())) or "-"
-    outcome = "ok" if entry.failures == 0 and snap else ("not found" if entry.missing else "failed")
-    if snap is None:
-        return (entry.key.session_sid, labels, "-", "-", "-", "-", outcome)
-    review = "done" if snap.reviewed else ("required" if snap.review_required else "not required")
-    deadline = isoformat(snap.review_by_date) if snap.review_by_date else "-"
-    late = ""
-    if rules.is_overdue(snap, now) and snap.review_by_date is not None:
-        late = _human((now - snap.review_by_date).total_seconds()) + " late"
-    return (
-        entry.key.session_sid,
-        labels,
-        snap.status or "-",
-        review,
-        deadline,
-        late or "no",
-        outcome,
-    )
-
-
-def _human(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
+    try:
+        report = asyncio.run(service.once(settings, dry_run=dry_run))
+    except StoreLocked as exc:
+        _fail([f"UNKNOWN: {exc}", "`spmon once --dry-run` works beside a running spmon"], 3)
+    except sqlite3.Error as exc:
+        _fail([f"state file {settings.state.path}: {exc}"])
+    except Exception:
+        # Exit 1 would claim an overdue review: a crash is unknown, never "overdue" or "OK".
+        log.exception("once.crashed")
+        _fail(["UNKNOWN: internal error (see the log above)"], checkup.Exit.UNKNOWN)
+    if as_json:
+        click.echo(json.dumps(report.document(), indent=2))
+    else:
+        for line in report.table():
+            click.echo(line)
+        click.echo(report.summary())
+    sys.exit(report.exit)
 
 
 @main.command()
@@ -145,7 +128,7 @@ def _human(seconds: float) -> str:
 @click.option("--interval", default=5.0, show_default=True, help="Poll interval in seconds.")
 def demo(sessions: int, change_every: float, interval: float) -> None:
     """Run spmon against the built-in simulator; alerts appear here within a minute."""
-    logs.configure("console" if sys.stdout.isatty() else "json", "info")
+    logs.configure("auto", "info")
     asyncio.run(_demo(sessions, change_every, interval))
 
 
@@ -392,7 +375,7 @@ def _outbox_table(entries: list[OutboxEntry], now: float) -> Iterator[str]:
 
 def _outbox_row(entry: OutboxEntry, now: float) -> tuple[str, ...]:
     due = entry.next_attempt_at - now
-    upcoming = ("in " + _human(due)) if due > 0 else "now"
+    upcoming = ("in " + checkup.human(due)) if due > 0 else "now"
     return (
         str(entry.id),
         entry.state,
@@ -401,7 +384,7 @@ def _outbox_row(entry: OutboxEntry, now: float) -> tuple[str, ...]:
         entry.session_sid or "-",
         entry.event_id,
         str(entry.attempts),
-        _human(max(0.0, now - entry.created_at)),
+        checkup.human(max(0.0, now - entry.created_at)),
         upcoming if entry.state == "pending" else "-",
         entry.last_error or "",
     )

@@ -101,8 +101,12 @@ def configure(
     *,
     stream: TextIO | None = None,
 ) -> None:
-    """Route structlog and stdlib logging through one redacting chain to `stream` (stdout)."""
-    out = stream or sys.stdout
+    """Route structlog and stdlib logging through one redacting chain to `stream` (stderr).
+
+    stderr for every command: stdout belongs to what a command prints (`once`'s report,
+    `check-config`'s YAML), and container runtimes collect both streams alike.
+    """
+    out = stream or sys.stderr
     chosen: Literal["json", "console"] = (
         ("console" if out.isatty() else "json") if fmt == "auto" else fmt
     )

@@ -141,6 +141,7 @@ class Poller:
         self._wake = asyncio.Event()
         self._inflight = 0
         self._polls: asyncio.TaskGroup | None = None
+        self._outcomes: dict[SessionKey, str] | None = None
         self._stop: asyncio.Event | None = None
         self._up = -1
         self.auth_failing = False
@@ -187,22 +188,28 @@ class Poller:
             self.committer.close()
             await committer
 
-    async def poll_all(self) -> None:
-        """Poll every watched session once, now (the `once` command)."""
+    async def poll_all(self) -> dict[SessionKey, str]:
+        """Poll every watched session once, now (the `once` command); returns each polled
+        session's outcome. A session missing from the answer was not polled (e.g. while the
+        token is rejected only one probe goes out)."""
         now = self.clock()
         for key in self.index.entries:
             self.index.heap.push(key, now)
         stop = asyncio.Event()
         committer = asyncio.create_task(self.committer.run(), name="committer")
         self._stop = stop
+        outcomes: dict[SessionKey, str] = {}
+        self._outcomes = outcomes
         try:
             async with asyncio.TaskGroup() as polls:
                 self._polls = polls
                 self._launch(now, until=now)
         finally:
             self._polls = None
+            self._outcomes = None
             self.committer.close()
             await committer
+        return outcomes
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -254,8 +261,9 @@ class Poller:
                 self._inflight -= 1
                 self._launch(self.clock(), until=until)
 
+        outcome = "error"
         try:
-            await self.poll(key, due, fetched=release)
+            outcome = await self.poll(key, due, fetched=release)
         except Exception:
             # A bug in one poll must not stop the loop: count it, log it, try again later.
             log.exception("poll.crashed", session_sid=key.session_sid)
@@ -265,6 +273,8 @@ class Poller:
         finally:
             release()
             self.index.cycle_attempted = True
+            if self._outcomes is not None:
+                self._outcomes[key] = outcome
 
     # -- one poll --------------------------------------------------------------------------
 

@@ -7,10 +7,13 @@ import contextlib
 import gc
 import os
 import signal
+import sqlite3
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +22,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from monitor import aio, server
 from monitor.api import ApiClient, ClientOptions
-from monitor.core import routing, rules
+from monitor.core import checkup, routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import Event
 from monitor.core.token import jwt_expiry
@@ -31,7 +34,7 @@ from monitor.settings import Settings
 from monitor.sinks import Sink, build_sinks
 from monitor.store import SqliteStore, open_store
 
-__all__ = ["Service", "build", "run"]
+__all__ = ["Service", "build", "once", "run"]
 
 log = structlog.get_logger("spmon.service")
 
@@ -226,9 +229,52 @@ def _install_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
 
 
-async def once(settings: Settings) -> Service:
-    """Poll every watch once, deliver what that caused, and return the service for reporting."""
+async def once(settings: Settings, *, dry_run: bool = False) -> checkup.Report:
+    """Poll every watch once, deliver what that caused, and report what was seen.
+
+    `dry_run` polls against a private copy of the state file and delivers nothing, so the
+    real state (snapshots, review states, outbox, meta) is left exactly as it was; it takes
+    no lock on the real file, so it also works beside a running `spmon run`.
+    """
+    if not dry_run:
+        return await _once(settings, deliver=True)
+    with tempfile.TemporaryDirectory(prefix="spmon-dry-run-") as scratch:
+        copy = Path(scratch) / settings.state.path.name
+        await asyncio.to_thread(_copy_state, settings.state.path, copy)
+        state = settings.state.model_copy(update={"path": copy})
+        return await _once(settings.model_copy(update={"state": state}), deliver=False)
+
+
+async def _once(settings: Settings, *, deliver: bool) -> checkup.Report:
     async with build(settings, serve_http=False) as service:
-        await service.poller.poll_all()
-        await service.dispatcher.drain(deadline=min(10.0, settings.api.timeout))
-        return service
+        outcomes = await service.poller.poll_all()
+        if len(outcomes) < len(service.index.entries) and not service.poller.auth_failing:
+            # The token was failing at the last run, so only a probe went out; it passed,
+            # so the rest can be polled now rather than reported as unknown.
+            outcomes |= await service.poller.poll_all()
+        if deliver:
+            await service.dispatcher.drain(deadline=min(10.0, settings.api.timeout))
+        rows = [
+            checkup.Row(key, entry.labels, outcomes.get(key, checkup.NOT_POLLED), entry.snapshot)
+            for key, entry in service.index.entries.items()
+        ]
+        return checkup.Report(rows, datetime.now(UTC))
+
+
+def _copy_state(source: Path, target: Path) -> None:
+    """A consistent copy of the state file, even while a running spmon writes it (SQLite's
+    online backup); a missing file leaves the copy fresh, as a first run would be."""
+    if not source.exists():
+        return
+    # Read-write but query_only, not mode=ro: a read-only connection to a WAL database
+    # leaves -wal/-shm files behind; this one cleans up after itself and writes nothing.
+    src = sqlite3.connect(source)
+    try:
+        src.execute("PRAGMA query_only=1")
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()

@@ -130,6 +130,7 @@ class Simulator:
         self._overrides: dict[int, dict[str, object]] = {}
         self._removed: set[int] = set()
         self._codes: dict[int, int] = {}
+        self._bodies: dict[int, bytes] = {}
 
     def app(self) -> web.Application:
         """A fresh Application per call: aiohttp freezes an app once a runner has used it."""
@@ -169,6 +170,15 @@ class Simulator:
             self._codes.pop(index, None)
         else:
             self._codes[index] = code
+
+    def set_body(self, key: SessionKey, body: bytes | None) -> None:
+        """Answer 200 with exactly `body` (None restores the session's own document): what a
+        gateway or a half-deployed API may put in a 200, such as `{}` or `{"message": …}`."""
+        index = self._lookup(key)
+        if body is None:
+            self._bodies.pop(index, None)
+        else:
+            self._bodies[index] = body
 
     def _lookup(self, key: SessionKey) -> int:
         try:
@@ -231,20 +241,29 @@ class Simulator:
         code = self._codes.get(index)
         if code is not None:
             return _message(code, HTTPStatus(code).phrase)
+        forced = self._bodies.get(index)
+        if forced is not None:
+            return _json_response(forced)
         if self._roll(faults.malformed_rate):
             return _json_response(self._malformed(index))
         return _json_response(self._body(index))
 
     def _malformed(self, index: int) -> bytes:
-        """The three ways a 200 can still be unusable: cut short, mistyped, or not an object."""
+        """The ways a 200 can still be unusable: cut short, mistyped, not an object, a
+        gateway's message instead of a session, or a session document missing a field."""
         body = self._body(index)
-        kind = self._rng.randrange(3)
+        kind = self._rng.randrange(5)
         if kind == 0:
             return body[: len(body) // 2]
         payload = json.loads(body)
         if kind == 1:
             return json.dumps({**payload, "reviewRequired": "yes"}).encode()
-        return json.dumps([payload]).encode()
+        if kind == 2:
+            return json.dumps([payload]).encode()
+        if kind == 3:
+            return b'{"message": "upstream request timeout"}'
+        payload.pop("status")
+        return json.dumps(payload).encode()
 
     async def _get_keys(self, request: web.Request) -> web.Response:
         keys = [

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 
 from monitor.core import rules
 from monitor.core.keys import SessionKey
-from monitor.core.parse import SessionPayload
+from monitor.core.parse import TRACKED_FIELDS, SessionPayload
 from monitor.core.snapshot import Snapshot
 
 __all__ = [
     "KNOWN_STATUSES",
+    "UNREAD_FIELDS",
     "Malformed",
     "Payload",
     "aware_instants",
@@ -200,40 +201,50 @@ class Payload:
 def _maybe(draw: st.DrawFn, body: dict[str, Any], name: str, values: st.SearchStrategy[Any]) -> Any:
     """Put `name` in the body (possibly null) or leave it out; returns what a model would read."""
     if draw(st.booleans()):
-        return None  # absent: every field defaults to null
+        return None  # absent: an optional field defaults to null
     body[name] = draw(values)
     return body[name]
 
 
+# Fields of session.schema.json that spmon never reads: they arrive in any JSON shape
+# (`"duration": "90"`, details as objects) and must never make a body invalid.
+UNREAD_FIELDS = (
+    "duration",
+    "sessionReportCount",
+    "notes",
+    "createdDate",
+    "editDate",
+    "mandatoryRoomScanVideo",
+    "messagingConfirmations",
+    "account",
+    "exam",
+    "proctor",
+    "appointment",
+    "automated",
+)
+
+
 @st.composite
 def valid_payloads(draw: st.DrawFn) -> Payload:
-    """A realistic subset of the ~70 fields, with nulls, unknown extras and blob-shaped details."""
+    """A realistic subset of the ~70 fields: the session's own sid, every tracked field (nulls
+    included), optional echoes and URL, unread schema fields and unknown extras of any type."""
     key = draw(session_keys)
-    body: dict[str, Any] = {}
-    for name, own in (
-        ("sid", key.session_sid),
-        ("installSid", key.install_sid),
-        ("examSid", key.exam_sid),
-    ):
+    body: dict[str, Any] = {"sid": key.session_sid}
+    for name, own in (("installSid", key.install_sid), ("examSid", key.exam_sid)):
         _maybe(draw, body, name, st.sampled_from((own, None)))
-    status = _maybe(draw, body, "status", statuses)
-    required = _maybe(draw, body, "reviewRequired", _tristate)
-    reviewed = _maybe(draw, body, "reviewed", _tristate)
-    url = _maybe(draw, body, "URL", _urls)
+    body["status"] = status = draw(statuses)
+    body["reviewRequired"] = required = draw(_tristate)
+    body["reviewed"] = reviewed = draw(_tristate)
     deadline = draw(st.one_of(st.none(), aware_instants))
-    if deadline is not None or draw(st.booleans()):
-        body["reviewByDate"] = None if deadline is None else draw(instant_spellings(deadline))
-    _maybe(draw, body, "duration", st.one_of(st.none(), st.integers(0, 600), st.floats(0, 600)))
-    _maybe(draw, body, "sessionReportCount", st.one_of(st.none(), st.integers(0, 50)))
-    _maybe(draw, body, "notes", st.one_of(st.none(), _json_text))
-    _maybe(draw, body, "createdDate", st.one_of(st.none(), instant_spellings()))
-    _maybe(draw, body, "mandatoryRoomScanVideo", _tristate)
-    _maybe(
-        draw, body, "messagingConfirmations", st.one_of(st.none(), st.lists(json_blobs, max_size=3))
-    )
-    for blob in ("account", "exam", "proctor", "appointment", "automated"):
-        _maybe(draw, body, blob, json_blobs)
+    body["reviewByDate"] = None if deadline is None else draw(instant_spellings(deadline))
+    url = _maybe(draw, body, "URL", _urls)
+    _maybe(draw, body, "statusReason", st.one_of(st.none(), _json_text))
+    for name in UNREAD_FIELDS:
+        _maybe(draw, body, name, json_blobs)
     body.update(draw(st.dictionaries(_extra_names, json_blobs, max_size=3)))
+    names = list(body)
+    order = draw(st.permutations(names))  # field order carries no meaning
+    body = {name: body[name] for name in order}
     expected = Snapshot(
         status=status,
         review_required=required,
@@ -325,6 +336,9 @@ def malformed_payloads(draw: st.DrawFn) -> Malformed:
                 "naive-date",
                 "garbage-date",
                 "another-session",
+                "missing-field",
+                "null-sid",
+                "not-a-session",
                 "not-json",
                 "json-array",
                 "json-scalar",
@@ -356,6 +370,17 @@ def malformed_payloads(draw: st.DrawFn) -> Malformed:
             )
         )
         return Malformed(key, _with(base, name, draw(_another_sid(own, sids))), name, kind)
+    if kind == "missing-field":
+        name = draw(st.sampled_from(("sid", *TRACKED_FIELDS)))
+        rest = {field: value for field, value in base.body.items() if field != name}
+        return Malformed(key, json.dumps(rest).encode(), name, kind)
+    if kind == "null-sid":
+        return Malformed(key, _with(base, "sid", None), "sid", kind)
+    if kind == "not-a-session":
+        # A gateway's or proxy's own JSON on a 200: an object, but no session in it.
+        other = draw(st.dictionaries(_extra_names, json_blobs, max_size=3))
+        message = draw(st.sampled_from(({}, {"message": "upstream request timeout"}, other)))
+        return Malformed(key, json.dumps(message).encode(), "sid", kind)
     if kind == "json-array":
         return Malformed(
             key, json.dumps(draw(st.lists(json_blobs, max_size=3))).encode(), None, kind

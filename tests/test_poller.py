@@ -218,3 +218,73 @@ async def test_restart_resumes_without_rebaselining(simulator, make_poller, tmp_
     assert entry.snapshot is not None and entry.snapshot.status == "Scheduled"
     await second.poll_all()
     assert types(await outbox(second)) == ["session.status_changed"]
+
+
+def _without_status(sim, key) -> bytes:
+    document = sim.payload(key)
+    del document["status"]
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda sim, key: b"{}",
+        lambda sim, key: b'{"message": "upstream request timeout"}',
+        _without_status,
+    ],
+    ids=["empty-object", "gateway-message", "no-status"],
+)
+async def test_a_200_that_is_not_a_session_never_touches_alert_state(
+    simulator, make_poller, bad
+) -> None:
+    """Issue 7.1: between good polls of an overdue session, a 200 carrying no session is
+    invalid: no change events, no false overdue_resolved, no second overdue, snapshot kept."""
+    sim = await simulator(1)
+    key = sim.keys[0]
+    late = isoformat(T0 - timedelta(hours=2))
+    sim.sim.set(key, status="Closed", reviewRequired=True, reviewed=False, reviewByDate=late)
+    clock = Clock()
+    poller = await make_poller(sim.url, sim.keys, clock=clock)
+    await poller.poll_all()
+    assert types(await outbox(poller)) == ["review.overdue"]
+    entry = poller.index.entries[key]
+    good, review = entry.snapshot, entry.review
+    sim.sim.set_body(key, bad(sim.sim, key))
+    for _ in range(3):
+        clock.advance(60)
+        await poller.poll_all()
+        assert (entry.snapshot, entry.review) == (good, review)
+        (stored,) = await poller.store.load()
+        assert (stored.snapshot, stored.review) == (good, review)
+    sim.sim.set_body(key, None)
+    clock.advance(60)
+    await poller.poll_all()
+    assert types(await outbox(poller)) == ["review.overdue"]
+    assert entry.failures == 0 and entry.snapshot == good
+    reg = poller.metrics.registry
+    assert reg.get_sample_value("spmon_polls_total", {"outcome": "invalid"}) == 3
+    assert reg.get_sample_value("spmon_polls_total", {"outcome": "ok"}) == 2
+    assert poller.index.summary().reviews_overdue == 1
+
+
+async def test_drift_in_an_unread_field_does_not_hide_a_change_to_incident(
+    simulator, make_poller
+) -> None:
+    """Issue 7.2: `"duration": "90"` (a string) is kept as it comes; the session stays visible."""
+    sim = await simulator(1)
+    key = sim.keys[0]
+    sim.sim.set(key, status="Scheduled", duration="90", sessionReportCount="n/a")
+    poller = await make_poller(sim.url, sim.keys, clock=Clock())
+    await poller.poll_all()
+    sim.sim.set(key, status="Incident")
+    await poller.poll_all()
+    events = await outbox(poller)
+    assert types(events) == ["session.status_changed"]
+    assert (events[0]["data"]["previous"], events[0]["data"]["current"]) == (
+        "Scheduled",
+        "Incident",
+    )
+    assert (
+        poller.metrics.registry.get_sample_value("spmon_polls_total", {"outcome": "invalid"}) == 0
+    )

@@ -373,11 +373,11 @@ async def test_malformed_faults_break_the_body_in_every_way(
     keys = make_keys(1)
     base = await start(Simulator(keys, faults=Faults(malformed_rate=1.0)))
     kinds = set()
-    for _ in range(30):
+    for _ in range(50):
         status, body, _ = await get(http, base, keys[0])
         assert status == 200
         kinds.add(malformation(body))
-    assert kinds == {"not json", "mistyped", "not an object"}
+    assert kinds == {"not json", "mistyped", "not an object", "not a session", "no status"}
 
 
 def malformation(body: bytes) -> str:
@@ -387,6 +387,11 @@ def malformation(body: bytes) -> str:
         return "not json"
     if not isinstance(decoded, dict):
         return "not an object"
+    if "sid" not in decoded:
+        assert decoded == {"message": "upstream request timeout"}
+        return "not a session"
+    if "status" not in decoded:
+        return "no status"
     assert decoded["reviewRequired"] not in (True, False, None)
     return "mistyped"
 
@@ -422,6 +427,21 @@ def test_set_status_code_accepts_only_error_codes() -> None:
 def test_faults_reject_rates_outside_zero_to_one() -> None:
     with pytest.raises(ValueError, match="rates"):
         Faults(error_rate=1.5)
+
+
+async def test_set_body_answers_200_with_those_bytes_and_restores(
+    http: aiohttp.ClientSession, start: Start
+) -> None:
+    keys = make_keys(2)
+    sim = Simulator(keys)
+    base = await start(sim)
+    sim.set_body(keys[0], b'{"message": "upstream request timeout"}')
+    status, body, headers = await get(http, base, keys[0])
+    assert (status, body) == (200, b'{"message": "upstream request timeout"}')
+    assert headers["Content-Type"].startswith("application/json")
+    assert json.loads((await get(http, base, keys[1]))[1])["sid"] == keys[1].session_sid
+    sim.set_body(keys[0], None)
+    assert json.loads((await get(http, base, keys[0]))[1])["sid"] == keys[0].session_sid
 
 
 async def test_control_endpoints_drive_a_remote_simulator(

@@ -1,102 +1,81 @@
 """Raw API body → Snapshot, or a ParseProblem that names what was wrong.
 
-The pydantic model is tolerant where the API is open (every field nullable, unknown fields
-kept, detail blobs of any JSON shape) and strict where a wrong type would mislead us:
-`"reviewRequired": "yes"` is a problem, not `True`.
+Strict only where spmon reads (it diffs, evaluates or echo-checks the value): a body is a
+session only if it is a JSON object naming the requested session (`sid`) and carrying every
+tracked field (`status`, `reviewRequired`, `reviewed`, `reviewByDate`), each possibly null (the
+API makes every field nullable). A 200 that is not a session document (`{}`, a gateway's
+`{"message": …}`) is therefore a problem, never an all-null session. `"reviewRequired": "yes"`
+is a problem too, not `True`.
+
+Everything else is kept as it comes, whatever its type: the raw body is stored as is, and drift
+in a field spmon never reads (`"duration": "90"`) must not blind it to a real change. Fields
+spmon only renders (`URL`, `statusReason`) are lenient: a value of the wrong type is dropped
+(read as null) instead of invalidating the document, since losing a link costs less than
+losing the session.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
 
-__all__ = ["ParseProblem", "SessionPayload", "parse", "parse_instant"]
+__all__ = ["TRACKED_FIELDS", "ParseProblem", "SessionPayload", "parse", "parse_instant"]
 
-# The docs call these "details" and type them as strings; real deployments send objects.
-# We never read them, so any JSON shape is accepted rather than failing every poll.
-Blob = Any
+TRACKED_FIELDS = ("status", "reviewRequired", "reviewed", "reviewByDate")
+"""API fields the diff and the review rules read: a session document always carries them."""
+
+
+def _encodable(value: str) -> str:
+    # Python's json keeps a lone UTF-16 surrogate ("\ud83d"); such a string cannot be stored
+    # in SQLite or sent as UTF-8, so it is refused where it is read (and ignored elsewhere).
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone UTF-16 surrogate") from None
+    return value
+
+
+def _text_or_none(value: object) -> object:
+    """A rendered string of the wrong type (or unencodable) is dropped, not fatal."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return _encodable(value)
+    except ValueError:
+        return None
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+Rendered = Annotated[str | None, BeforeValidator(_text_or_none)]
 
 
 class SessionPayload(BaseModel):
-    """Response body of "Exam Session Details" (session.schema.json)."""
+    """The fields of "Exam Session Details" (session.schema.json) that spmon reads.
 
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True, populate_by_name=True)
+    No default means required: absent is a problem, null is fine. Undeclared fields are
+    ignored here; the raw body keeps them.
+    """
 
-    sid: str | None = None
-    installSid: str | None = None
-    examSid: str | None = None
-    enrollmentSid: str | None = None
-    userSid: str | None = None
-    courseSid: str | None = None
-    instructorProctorSid: str | None = None
-    proctorTypeSid: str | None = None
-    cancellationPolicySid: str | None = None
-    cancellationPolicyVersionSid: str | None = None
-    status: str | None = None
-    statusReason: str | None = None
-    accessKey: str | None = None
-    duration: float | None = None
-    sessionType: str | None = None
-    schedulingModule: str | None = None
-    proctorReviewProcessSid: str | None = None
-    workflowModule: str | None = None
-    appointmentDate: str | None = None
-    appointmentEndDate: str | None = None
-    dateApproved: str | None = None
-    dateScheduled: str | None = None
-    createdDate: str | None = None
-    inProgressDate: str | None = None
-    externalAppointmentId: str | None = None
-    externalReservedAppointmentId: str | None = None
-    externalReservedAppointmentExpires: str | None = None
-    externalAppointmentSyncDate: str | None = None
-    editDate: str | None = None
-    notes: str | None = None
-    recordingStartDate: str | None = None
-    account: Blob = None
-    install: Blob = None
-    deployment: Blob = None
-    sessionReportCount: float | None = None
-    series: Blob = None
-    reviewByDate: str | None = None
-    reviewByUserSid: str | None = None
-    reviewCompletedDate: str | None = None
-    reviewRequired: bool | None = None
-    reviewCompleteNotificationUrl: str | None = None
-    reviewed: bool | None = None
-    proctorGroups: Blob = None
-    url: str | None = Field(default=None, alias="URL")
-    examLocale: str | None = None
-    platformVersion: str | None = None
-    systemCheckStartDate: str | None = None
-    systemCheckEndDate: str | None = None
-    modalityOptions: Blob = None
-    exam: Blob = None
-    enrollment: Blob = None
-    course: Blob = None
-    examFile: Blob = None
-    returnedFile: Blob = None
-    photos: Blob = None
-    sessionInfo: Blob = None
-    auditStatus: str | None = None
-    examConfiguration: Blob = None
-    proctor: Blob = None
-    location: Blob = None
-    appointment: Blob = None
-    messagingConfirmations: list[Blob] | None = None
-    automated: Blob = None
-    interoadsProvisionedExamUrl: str | None = None
-    proctorGroupSid: str | None = None
-    mandatoryRoomScanVideo: bool | None = None
-    mutedAnnotations: Blob = None
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, populate_by_name=True)
+
+    sid: Text | None
+    installSid: Text | None = None
+    examSid: Text | None = None
+    status: Text | None
+    reviewRequired: bool | None
+    reviewed: bool | None
+    reviewByDate: Text | None
+    url: Rendered = Field(default=None, alias="URL")
+    statusReason: Rendered = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +94,11 @@ def parse(
 ) -> Snapshot | ParseProblem:
     """Validate one response body for `key`. Naive timestamps are rejected unless `naive_tz` says
     which zone the API meant: guessing would move every deadline by the UTC offset."""
+    decoded = _decode(body)
+    if isinstance(decoded, ParseProblem):
+        return decoded
     try:
-        payload = SessionPayload.model_validate_json(body)
+        payload = SessionPayload.model_validate(decoded)
     except pydantic.ValidationError as exc:
         return _problem_from(exc)
     echoed = _echo_problem(payload, key)
@@ -133,6 +115,21 @@ def parse(
         review_by_date=review_by,
         url=payload.url,
     )
+
+
+def _decode(body: bytes | str) -> Any | ParseProblem:
+    """JSON text → Python value. Python's json rather than pydantic's parser: that one refuses
+    a whole body for a lone surrogate escape in any field, read or not (one truncated emoji in
+    `notes` would fail every poll of the session)."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        return json.loads(text)
+    except UnicodeDecodeError:
+        return ParseProblem("body is not UTF-8 text")
+    except ValueError as exc:
+        return ParseProblem(f"body is not JSON ({exc})")
+    except RecursionError:
+        return ParseProblem("body is not JSON we can read (nested too deeply)")
 
 
 def parse_instant(
@@ -158,13 +155,17 @@ def parse_instant(
 def _problem_from(exc: pydantic.ValidationError) -> ParseProblem:
     first = exc.errors(include_input=False, include_url=False)[0]
     loc = ".".join(str(part) for part in first["loc"])
-    if first["type"] in {"json_invalid", "model_type"}:
+    if first["type"] == "model_type":
         return ParseProblem(f"body is not a JSON object ({first['msg']})")
+    if first["type"] == "missing":
+        return ParseProblem("missing: not a session document", loc)
     return ParseProblem(first["msg"], loc or None)
 
 
 def _echo_problem(payload: SessionPayload, key: SessionKey) -> ParseProblem | None:
-    # A body for another session must never overwrite this one's snapshot.
+    # A body for another session, or for none, must never overwrite this one's snapshot.
+    if payload.sid is None:
+        return ParseProblem("is null: the body does not name the session asked for", "sid")
     for field, expected in (
         ("sid", key.session_sid),
         ("installSid", key.install_sid),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.core.keys import SessionKey
-from monitor.core.parse import ParseProblem, parse, parse_instant
+from monitor.core.parse import TRACKED_FIELDS, ParseProblem, parse, parse_instant
 from monitor.core.snapshot import Snapshot
 
 KEY = SessionKey("AI" + "1a" * 16, "EX" + "2b" * 16, "ES" + "3c" * 16)
@@ -24,6 +25,11 @@ INSTANT = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
 
 def body(**fields: Any) -> bytes:
     return json.dumps(fields).encode()
+
+
+def doc(**fields: Any) -> bytes:
+    """A minimal session document for KEY: its sid and every tracked field, null unless given."""
+    return body(**{"sid": KEY.session_sid, **dict.fromkeys(TRACKED_FIELDS), **fields})
 
 
 # ── valid bodies ─────────────────────────────────────────────────────────────────────────────
@@ -56,37 +62,35 @@ def test_realistic_body_parses_to_its_tracked_fields() -> None:
     )
 
 
-@pytest.mark.parametrize("raw", [b"{}", body(status=None, reviewRequired=None, reviewed=None)])
-def test_empty_or_all_null_body_is_an_all_null_snapshot(raw: bytes) -> None:
-    assert parse(raw, KEY) == Snapshot(None, None, None, None, None)
+def test_all_null_document_is_an_all_null_snapshot() -> None:
+    # The API makes every field nullable: present-but-null is data, absent is not.
+    assert parse(doc(), KEY) == Snapshot(None, None, None, None, None)
 
 
 def test_unknown_status_is_data() -> None:
-    result = parse(body(status="Teleported To Mars"), KEY)
+    result = parse(doc(status="Teleported To Mars"), KEY)
     assert isinstance(result, Snapshot)
     assert result.status == "Teleported To Mars"
 
 
 def test_extra_fields_of_any_shape_are_allowed() -> None:
-    raw = body(status="Closed", brandNewField={"nested": [1, {"deep": True}]}, another=None, n=3)
+    raw = doc(status="Closed", brandNewField={"nested": [1, {"deep": True}]}, another=None, n=3)
     assert parse(raw, KEY) == Snapshot("Closed", None, None, None)
 
 
 @pytest.mark.parametrize("blob", [{"a": 1}, "a string, as the docs say", [1, "x"], None, 42])
 def test_detail_blobs_take_any_json_shape(blob: object) -> None:
-    assert isinstance(parse(body(account=blob, exam=blob, proctor=blob), KEY), Snapshot)
+    assert isinstance(parse(doc(account=blob, exam=blob, proctor=blob), KEY), Snapshot)
 
 
 def test_str_and_bytes_bodies_parse_alike() -> None:
-    text = json.dumps(
-        {"status": "Incident", "reviewRequired": True, "reviewByDate": "2024-03-01T12:30:00Z"}
-    )
+    text = doc(status="Incident", reviewRequired=True, reviewByDate="2024-03-01T12:30:00Z").decode()
     assert parse(text, KEY) == parse(text.encode(), KEY)
     assert parse(text, KEY) == Snapshot("Incident", True, None, INSTANT)
 
 
 def test_echoed_sids_of_this_session_are_accepted() -> None:
-    raw = body(sid=KEY.session_sid, installSid=KEY.install_sid, examSid=KEY.exam_sid)
+    raw = doc(installSid=KEY.install_sid, examSid=KEY.exam_sid)
     assert isinstance(parse(raw, KEY), Snapshot)
 
 
@@ -110,7 +114,7 @@ def test_echoed_sids_of_this_session_are_accepted() -> None:
     ],
 )
 def test_spellings_of_one_instant_parse_to_that_instant_in_utc(spelling: str) -> None:
-    result = parse(body(reviewByDate=spelling), KEY)
+    result = parse(doc(reviewByDate=spelling), KEY)
     assert isinstance(result, Snapshot)
     assert result.review_by_date == INSTANT
     assert result.review_by_date is not None
@@ -129,7 +133,7 @@ def test_seven_digit_fractions_keep_microsecond_precision() -> None:
 
 def test_missing_date_stays_none() -> None:
     assert parse_instant(None) is None
-    result = parse(body(reviewByDate=None), KEY)
+    result = parse(doc(reviewByDate=None), KEY)
     assert isinstance(result, Snapshot)
     assert result.review_by_date is None
 
@@ -151,8 +155,8 @@ def test_valid_payloads_parse_to_the_expected_snapshot(payload: strategies.Paylo
 def test_two_spellings_of_one_instant_parse_equal(instant: datetime, data: st.DataObject) -> None:
     first = data.draw(strategies.instant_spellings(instant))
     second = data.draw(strategies.instant_spellings(instant))
-    left = parse(body(reviewByDate=first, reviewRequired=True), KEY)
-    right = parse(body(reviewByDate=second, reviewRequired=True), KEY)
+    left = parse(doc(reviewByDate=first, reviewRequired=True), KEY)
+    right = parse(doc(reviewByDate=second, reviewRequired=True), KEY)
     assert left == right == Snapshot(None, True, None, instant)
 
 
@@ -160,14 +164,14 @@ def test_two_spellings_of_one_instant_parse_equal(instant: datetime, data: st.Da
 
 
 def test_naive_date_is_rejected_without_a_zone() -> None:
-    result = parse(body(reviewByDate="2024-03-01T12:30:00"), KEY)
+    result = parse(doc(reviewByDate="2024-03-01T12:30:00"), KEY)
     assert isinstance(result, ParseProblem)
     assert result.field == "reviewByDate"
     assert "timezone" in result.reason
 
 
 def test_date_without_time_is_naive_and_rejected() -> None:
-    result = parse(body(reviewByDate="2024-03-01"), KEY)
+    result = parse(doc(reviewByDate="2024-03-01"), KEY)
     assert isinstance(result, ParseProblem)
     assert result.field == "reviewByDate"
 
@@ -181,7 +185,7 @@ def test_date_without_time_is_naive_and_rejected() -> None:
     ],
 )
 def test_naive_date_is_read_in_the_configured_zone(naive_tz: timezone, expected: datetime) -> None:
-    result = parse(body(reviewByDate="2024-03-01T12:30:00"), KEY, naive_tz=naive_tz)
+    result = parse(doc(reviewByDate="2024-03-01T12:30:00"), KEY, naive_tz=naive_tz)
     assert isinstance(result, Snapshot)
     assert result.review_by_date == expected
     assert result.review_by_date is not None
@@ -189,7 +193,7 @@ def test_naive_date_is_read_in_the_configured_zone(naive_tz: timezone, expected:
 
 
 def test_naive_tz_does_not_move_an_aware_date() -> None:
-    result = parse(body(reviewByDate="2024-03-01T12:30:00Z"), KEY, naive_tz=PLUS7)
+    result = parse(doc(reviewByDate="2024-03-01T12:30:00Z"), KEY, naive_tz=PLUS7)
     assert isinstance(result, Snapshot)
     assert result.review_by_date == INSTANT
 
@@ -201,32 +205,156 @@ def test_naive_dates_are_wall_time_in_naive_tz(instant: datetime, tz: timezone) 
     assert parse_instant(wall, naive_tz=tz) == instant
 
 
+# ── not a session document (issue 7.1) ─────────────────────────────────────────────────────
+
+GATEWAY = {"message": "upstream request timeout"}
+
+
+def without(name: str) -> bytes:
+    full = json.loads(doc(status="Closed", reviewRequired=True, URL="https://app.example/s/1"))
+    del full[name]
+    return json.dumps(full).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"{}", "sid"),
+        (json.dumps(GATEWAY).encode(), "sid"),
+        (body(status="Closed", reviewRequired=None, reviewed=None, reviewByDate=None), "sid"),
+        (doc(sid=None), "sid"),
+        (without("sid"), "sid"),
+        (without("status"), "status"),
+        (without("reviewRequired"), "reviewRequired"),
+        (without("reviewed"), "reviewed"),
+        (without("reviewByDate"), "reviewByDate"),
+    ],
+    ids=[
+        "empty-object",
+        "gateway-message",
+        "no-sid",
+        "null-sid",
+        "sid-removed",
+        "no-status",
+        "no-reviewRequired",
+        "no-reviewed",
+        "no-reviewByDate",
+    ],
+)
+def test_a_200_that_is_not_a_session_document_is_a_problem(raw: bytes, field: str) -> None:
+    result = parse(raw, KEY)
+    assert isinstance(result, ParseProblem)
+    assert result.field == field
+    assert "session" in result.reason
+
+
+def test_optional_fields_may_be_absent() -> None:
+    # Only the sid and the tracked fields are required; echoes and the link are optional.
+    assert parse(without("URL"), KEY) == Snapshot("Closed", True, None, None)
+
+
+@settings(deadline=None)
+@given(
+    payload=strategies.valid_payloads(),
+    name=st.sampled_from(("sid", *TRACKED_FIELDS)),
+)
+def test_a_body_missing_sid_or_a_tracked_field_is_a_problem_naming_it(
+    payload: strategies.Payload, name: str
+) -> None:
+    rest = {field: value for field, value in payload.body.items() if field != name}
+    result = parse(json.dumps(rest), payload.key)
+    assert isinstance(result, ParseProblem)
+    assert result.field == name
+
+
+@given(
+    value=st.dictionaries(
+        st.text(max_size=8).filter(lambda name: name != "sid"), strategies.json_blobs, max_size=5
+    )
+)
+def test_any_json_object_without_sid_is_a_problem_naming_sid(value: dict[str, Any]) -> None:
+    result = parse(json.dumps(value), KEY)
+    assert isinstance(result, ParseProblem)
+    assert result.field == "sid"
+
+
+# ── drift in fields spmon never reads (issue 7.2) ──────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    "drift",
+    [
+        {"duration": "90"},
+        {"duration": {"minutes": 90}},
+        {"sessionReportCount": "none"},
+        {"messagingConfirmations": {"a": 1}},
+        {"mandatoryRoomScanVideo": "yes"},
+        {"createdDate": 1709296200},
+        {"notes": ["a", "b"]},
+        {"brandNewField": {"nested": [1, {"deep": True}]}},
+    ],
+)
+def test_drift_in_an_unread_field_does_not_invalidate_the_body(drift: dict[str, Any]) -> None:
+    assert parse(doc(status="Incident", **drift), KEY) == Snapshot("Incident", None, None, None)
+
+
+@pytest.mark.parametrize("bad", [5, True, ["https://x.example"], {"href": "https://x.example"}])
+def test_a_rendered_field_of_the_wrong_type_is_dropped_not_fatal(bad: object) -> None:
+    assert parse(doc(status="Closed", URL=bad, statusReason=bad), KEY) == Snapshot(
+        "Closed", None, None, None, url=None
+    )
+
+
+@settings(deadline=None)
+@given(
+    payload=strategies.valid_payloads(),
+    drift=st.dictionaries(
+        st.one_of(st.sampled_from(strategies.UNREAD_FIELDS), st.from_regex(r"x[A-Za-z]{1,12}")),
+        strategies.json_blobs,
+        max_size=6,
+    ),
+)
+def test_arbitrary_values_in_unread_fields_never_make_a_valid_body_invalid(
+    payload: strategies.Payload, drift: dict[str, Any]
+) -> None:
+    assert parse(json.dumps({**payload.body, **drift}), payload.key) == payload.expected
+
+
+@settings(deadline=None)
+@given(
+    payload=strategies.valid_payloads(),
+    url=st.one_of(st.booleans(), st.integers(), st.lists(strategies.json_blobs, max_size=2)),
+)
+def test_a_wrong_typed_url_only_loses_the_link(payload: strategies.Payload, url: object) -> None:
+    result = parse(json.dumps({**payload.body, "URL": url}), payload.key)
+    assert result == replace(payload.expected, url=None)
+
+
 # ── malformed bodies ─────────────────────────────────────────────────────────────────────────
 
 
 @pytest.mark.parametrize(
     ("raw", "field"),
     [
-        (body(reviewRequired="yes"), "reviewRequired"),
-        (body(reviewRequired="true"), "reviewRequired"),
-        (body(reviewRequired=1), "reviewRequired"),
-        (body(reviewRequired=0), "reviewRequired"),
-        (body(reviewed="false"), "reviewed"),
-        (body(reviewed=[True]), "reviewed"),
-        (body(status=3), "status"),
-        (body(status=True), "status"),
-        (body(status={"name": "Closed"}), "status"),
-        (body(reviewByDate=1709296200), "reviewByDate"),
-        (body(reviewByDate="tomorrow"), "reviewByDate"),
-        (body(reviewByDate="2024-02-30T00:00:00Z"), "reviewByDate"),
-        (body(reviewByDate=""), "reviewByDate"),
-        (body(URL=5), "URL"),
-        (body(messagingConfirmations={"a": 1}), "messagingConfirmations"),
-        (body(duration="90"), "duration"),
-        (body(sid=OTHER.session_sid), "sid"),
-        (body(installSid=OTHER.install_sid), "installSid"),
-        (body(examSid=OTHER.exam_sid), "examSid"),
-        (body(sid=KEY.session_sid.upper()), "sid"),
+        (doc(reviewRequired="yes"), "reviewRequired"),
+        (doc(reviewRequired="true"), "reviewRequired"),
+        (doc(reviewRequired=1), "reviewRequired"),
+        (doc(reviewRequired=0), "reviewRequired"),
+        (doc(reviewed="false"), "reviewed"),
+        (doc(reviewed=[True]), "reviewed"),
+        (doc(status=3), "status"),
+        (doc(status=True), "status"),
+        (doc(status={"name": "Closed"}), "status"),
+        (doc(status="Closed \ud83d"), "status"),
+        (doc(reviewByDate=1709296200), "reviewByDate"),
+        (doc(reviewByDate="tomorrow"), "reviewByDate"),
+        (doc(reviewByDate="2024-02-30T00:00:00Z"), "reviewByDate"),
+        (doc(reviewByDate=""), "reviewByDate"),
+        (doc(sid=OTHER.session_sid), "sid"),
+        (doc(sid=5), "sid"),
+        (doc(installSid=OTHER.install_sid), "installSid"),
+        (doc(examSid=OTHER.exam_sid), "examSid"),
+        (doc(sid=KEY.session_sid.upper()), "sid"),
         (b"not json", None),
         (b"", None),
         (b"\xff\xfe\x00", None),
@@ -247,7 +375,7 @@ def test_malformed_body_is_a_problem_naming_the_field(raw: bytes, field: str | N
 
 
 def test_another_sessions_body_names_the_foreign_sid() -> None:
-    result = parse(body(sid=OTHER.session_sid, status="Closed"), KEY)
+    result = parse(doc(sid=OTHER.session_sid, status="Closed"), KEY)
     assert isinstance(result, ParseProblem)
     assert OTHER.session_sid in result.reason
 
@@ -289,9 +417,6 @@ def test_parse_instant_never_raises_on_text(text: str) -> None:
     assert isinstance(result, ParseProblem) or (result is not None and result.tzinfo is UTC)
 
 
-# ── known bugs ───────────────────────────────────────────────────────────────────────────────
-
-
 @pytest.mark.parametrize(
     ("spelling", "naive_tz"),
     [
@@ -304,18 +429,13 @@ def test_parse_instant_never_raises_on_text(text: str) -> None:
 def test_out_of_range_instant_is_a_problem_not_an_exception(
     spelling: str, naive_tz: timezone | None
 ) -> None:
-    result = parse(body(reviewByDate=spelling), KEY, naive_tz=naive_tz)
+    result = parse(doc(reviewByDate=spelling), KEY, naive_tz=naive_tz)
     assert isinstance(result, ParseProblem)
     assert result.field == "reviewByDate"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the JSON parser (jiter) rejects a lone UTF-16 surrogate escape anywhere in the body, "
-    "so one truncated emoji in an untracked free-text field (notes) makes every poll of the "
-    "session fail; Python's json accepts it",
-)
 def test_lone_surrogate_in_an_untracked_field_does_not_sink_the_body() -> None:
-    raw = b'{"status": "Closed", "notes": "cut mid-emoji \\ud83d"}'
+    # One truncated emoji in free text (notes) must not fail every poll of the session.
+    raw = doc(status="Closed")[:-1] + b', "notes": "cut mid-emoji \\ud83d"}'
     assert json.loads(raw)["status"] == "Closed"  # valid JSON by RFC 8259's grammar
     assert parse(raw, KEY) == Snapshot("Closed", None, None, None)
