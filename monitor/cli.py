@@ -21,7 +21,7 @@ from monitor.core.events import isoformat
 from monitor.poller import Entry
 from monitor.settings import ConfigError, Settings, load_settings, parse_duration
 from monitor.simulator import Faults, Simulator, make_keys, serve
-from monitor.store import StoreLocked
+from monitor.store import StateFileError
 from monitor.store.base import OutboxEntry, SinkState
 from monitor.store.sqlite import SharedSqliteStore
 
@@ -54,7 +54,7 @@ def _settings(config: Path | None) -> Settings:
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
-    except StoreLocked as exc:
+    except StateFileError as exc:  # locked, unreadable, empty, foreign: one line, exit 2
         _fail([str(exc)])
 
 

@@ -94,7 +94,6 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
     metrics.watch_index(index)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings.state.path))
-        await store.release_all()
         api = await stack.enter_async_context(
             ApiClient(_client_options(settings), on_response=metrics.api_response)
         )
@@ -111,7 +110,7 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
             index=index,
             metrics=metrics,
             router=_router(settings),
-            options=_poller_options(settings),
+            options=_poller_options(settings, deployment=store.deployment_id),
             on_commit=dispatcher.notify,
             token_source=settings.fresh_token,
         )
@@ -142,7 +141,7 @@ def _client_options(settings: Settings) -> ClientOptions:
     )
 
 
-def _poller_options(settings: Settings) -> PollerOptions:
+def _poller_options(settings: Settings, *, deployment: str) -> PollerOptions:
     zone = settings.api.naive_date_timezone
     return PollerOptions(
         concurrency=settings.api.concurrency,
@@ -150,6 +149,7 @@ def _poller_options(settings: Settings) -> PollerOptions:
         policy=_policy(settings),
         naive_tz=ZoneInfo(zone) if zone else None,
         auth_retry=settings.api.auth_retry,
+        deployment=deployment,
     )
 
 

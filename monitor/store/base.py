@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from monitor.core.events import Event
@@ -18,12 +19,21 @@ __all__ = [
     "PollRecord",
     "SessionRecord",
     "SinkState",
+    "StateFileError",
     "StateStore",
     "StoreLocked",
 ]
 
 
-class StoreLocked(Exception):
+class StateFileError(Exception):
+    """The state file cannot be used as it is; `str()` is one line naming the file and why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"state file {path}: {reason}")
+
+
+class StoreLocked(StateFileError):
     """Another process holds the state file: two pollers would alert twice."""
 
 

@@ -1,4 +1,4 @@
-"""The embedded state store: one SQLite file in WAL mode, one writer thread, one lock file.
+"""The embedded state store: one SQLite file in WAL mode, one writer thread, locked by itself.
 
 Every call runs a whole transaction on a dedicated thread, so the event loop never blocks on
 disk and there is exactly one writer (SQLite allows no more).
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import functools
 import os
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +18,13 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from monitor.core.events import Event
 from monitor.core.keys import SessionKey
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
+from monitor.store import statefile
 from monitor.store.base import (
     OutboxEntry,
     OutboxRow,
@@ -30,7 +32,7 @@ from monitor.store.base import (
     PollRecord,
     SessionRecord,
     SinkState,
-    StoreLocked,
+    StateFileError,
 )
 
 __all__ = ["SharedSqliteStore", "SqliteStore"]
@@ -64,19 +66,22 @@ def _bool(value: int | None) -> bool | None:
 class SqliteStore:
     """`async with SqliteStore(path) as store:` opens, locks and migrates; exit closes."""
 
+    exclusive = True
+    """Holds the single-instance lock, so leases left in the file belong to no live process."""
+
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         self.path = path
         self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spmon-sqlite")
         self._db: sqlite3.Connection | None = None
-        self._lock: IO[str] | None = None
+        self._fd: int | None = None
+        self._deployment = ""
 
     async def __aenter__(self) -> Self:
-        self._take_lock()
         try:
-            await self._run(self._open)
+            await self._run(self._start)
         except BaseException:
-            self._drop_lock()
+            self._executor.shutdown(wait=False)
             raise
         return self
 
@@ -86,57 +91,65 @@ class SqliteStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._lock is None:  # already closed
+        if self._fd is None:  # already closed
             return
         # Shielded: a cancelled shutdown must still checkpoint the WAL and free the lock.
         await asyncio.shield(self._run(self._close))
         self._executor.shutdown(wait=True)
-        self._drop_lock()
+
+    @property
+    def deployment_id(self) -> str:
+        """128 random bits made with the state file: every event id is scoped to it."""
+        if not self._deployment:
+            raise RuntimeError("store is not open")
+        return self._deployment
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _take_lock(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = lock_path.open("a+", encoding="utf-8")
+    def _start(self) -> None:
+        real = statefile.resolve(self.path)
+        if not real.exists():
+            statefile.create(self.path, real, self._prepare)
+        self._fd = statefile.open_locked(self.path, real, lock=self.exclusive)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise StoreLocked(
-                f"state file {self.path} is in use by another spmon process (pid {holder}); "
-                "two pollers on one state would alert twice"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._lock = handle
+            self._open(real)
+        except BaseException as exc:
+            self._close()
+            if isinstance(exc, sqlite3.Error):
+                raise StateFileError(self.path, f"cannot be opened: {exc}") from None
+            raise
 
-    def _drop_lock(self) -> None:
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
-
-    def _open(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def _open(self, real: Path) -> None:
+        db = sqlite3.connect(real, isolation_level=None, check_same_thread=False)
+        self._db = db
+        db.execute("PRAGMA busy_timeout=5000")
+        statefile.check_schema(self.path, db, len(_scripts()))  # before anything writes
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous}")
-        db.execute("PRAGMA busy_timeout=5000")
-        self._db = db
+        self._prepare(db)
+        if self.exclusive:
+            # We hold the lock on the file: whoever leased these rows is gone. Their attempt
+            # stays counted (the delivery may be what killed it).
+            with self._tx(db):
+                db.execute(
+                    "UPDATE outbox SET lease_owner=NULL, lease_until=NULL WHERE state='pending'"
+                    " AND lease_owner IS NOT NULL"
+                )
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Migrate, and give the store its deployment id if it has none yet."""
         self._migrate(db)
+        with self._tx(db):
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('deployment_id', ?)",
+                (secrets.token_hex(16),),
+            )
+            row = db.execute("SELECT value FROM meta WHERE key='deployment_id'").fetchone()
+        self._deployment = str(row[0])
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         current = db.execute("PRAGMA user_version").fetchone()[0]
-        scripts = sorted(
-            (entry.name, entry.read_text(encoding="utf-8"))
-            for entry in resources.files("monitor.store").joinpath("schema").iterdir()
-            if entry.name.endswith(".sql")
-        )
-        for number, (_, sql) in enumerate(scripts, start=1):
+        for number, sql in enumerate(_scripts(), start=1):
             if number > current:
                 with self._tx(db):
                     for statement in sql.split(";"):
@@ -146,9 +159,13 @@ class SqliteStore:
 
     def _close(self) -> None:
         if self._db is not None:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with contextlib.suppress(sqlite3.Error):  # a read-only or broken file: just close
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
+        if self._fd is not None:  # only now: closing it earlier would drop SQLite's locks
+            os.close(self._fd)  # and with it the flock
+            self._fd = None
 
     @staticmethod
     @contextlib.contextmanager
@@ -315,15 +332,6 @@ class SqliteStore:
             "UPDATE outbox SET lease_owner=NULL, lease_until=NULL, attempts=max(attempts-1, 0)"
             " WHERE lease_owner=? AND state='pending'",
             (owner,),
-        )
-
-    async def release_all(self) -> None:
-        """At start-up, leases of a previous (killed) process are void: we hold the file lock."""
-        await self._run(
-            self._write,
-            "UPDATE outbox SET lease_owner=NULL, lease_until=NULL WHERE state='pending'"
-            " AND lease_owner IS NOT NULL",
-            (),
         )
 
     async def stats(self) -> OutboxStats:
@@ -545,6 +553,17 @@ class SqliteStore:
         await self._run(lambda: self.db.execute("SELECT 1").fetchone())
 
 
+@functools.cache
+def _scripts() -> tuple[str, ...]:
+    """The schema migrations, in order; `PRAGMA user_version` counts those applied."""
+    found = sorted(
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in resources.files("monitor.store").joinpath("schema").iterdir()
+        if entry.name.endswith(".sql")
+    )
+    return tuple(sql for _, sql in found)
+
+
 def _filters(*, state: str | None, sink: str | None) -> tuple[str, tuple[Any, ...]]:
     clauses = [(clause, value) for clause, value in (("state=?", state), ("sink=?", sink)) if value]
     if not clauses:
@@ -555,13 +574,10 @@ def _filters(*, state: str | None, sink: str | None) -> tuple[str, tuple[Any, ..
 class SharedSqliteStore(SqliteStore):
     """The same file opened *beside* a running service, for operator commands (`spmon outbox`):
     no process lock, since SQLite's own locking (WAL, BEGIN IMMEDIATE, busy_timeout) already
-    serialises the few writes these commands make against the service's."""
+    serialises the few writes these commands make against the service's. Not holding the
+    lock, it never releases leases: they may be a running service's."""
 
-    def _take_lock(self) -> None:
-        return None
-
-    def _drop_lock(self) -> None:
-        return None
+    exclusive = False
 
 
 def _session_record(row: tuple[Any, ...]) -> SessionRecord:
