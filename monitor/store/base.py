@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -132,7 +132,15 @@ class StateStore(Protocol):
     ) -> None: ...
 
     async def claim(
-        self, sink: str, *, now: float, limit: int, owner: str, lease: float
+        self,
+        sink: str,
+        *,
+        now: float,
+        limit: int,
+        owner: str,
+        lease: float,
+        max_attempts: int | None = None,
+        on_dead: Callable[[], object] = ...,
     ) -> list[OutboxRow]: ...
 
     async def mark_delivered(self, row_id: int, *, owner: str, now: float) -> bool: ...

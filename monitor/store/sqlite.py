@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import structlog
+
 from monitor.core.events import Event
 from monitor.core.keys import SessionKey
 from monitor.core.rules import ReviewState
@@ -38,6 +40,9 @@ from monitor.store.base import (
 __all__ = ["SharedSqliteStore", "SqliteStore"]
 
 T = TypeVar("T")
+log = structlog.get_logger("spmon.store")
+CRASHED = "crashed during delivery"
+"""Why a row whose every attempt was started and none came back is dead-lettered."""
 _OUTBOX_COLUMNS = (
     "id, event_id, sink, session_sid, payload, created_at, attempts, state, last_error"
 )
@@ -394,18 +399,55 @@ class SqliteStore:
         )
 
     async def claim(
-        self, sink: str, *, now: float, limit: int, owner: str, lease: float
+        self,
+        sink: str,
+        *,
+        now: float,
+        limit: int,
+        owner: str,
+        lease: float,
+        max_attempts: int | None = None,
+        on_dead: Callable[[], object] = lambda: None,
     ) -> list[OutboxRow]:
         """Lease due rows of one sink: only the oldest pending row of each session, so a
-        session's alerts reach a sink in the order they happened. attempts counts at claim, so
-        a row that crashes the process is not retried forever. The query walks pending rows in
-        id order and stops at `limit`, so its cost follows `limit`, not the backlog."""
-        return await self._run(self._claim, sink, now, limit, owner, lease)
+        session's alerts reach a sink in the order they happened. The query walks pending rows
+        in id order and stops at `limit`, so its cost follows `limit`, not the backlog.
+
+        attempts counts at claim, and a row that already had `max_attempts` is dead-lettered
+        instead of claimed: its last attempt never came back, so it probably killed the
+        process, and retrying it on every start would kill every start. `on_dead` is called
+        once for each."""
+        rows, dead = await self._run(self._claim, sink, now, limit, owner, lease, max_attempts)
+        for event_id, attempts in dead:
+            on_dead()
+            log.error(
+                "delivery.dead_lettered",
+                sink=sink,
+                event_id=event_id,
+                attempt=attempts,
+                reason=CRASHED,
+                hint=f"kept in the store; `spmon outbox retry --sink {sink}` re-sends it",
+            )
+        return rows
 
     def _claim(
-        self, sink: str, now: float, limit: int, owner: str, lease: float
-    ) -> list[OutboxRow]:
+        self,
+        sink: str,
+        now: float,
+        limit: int,
+        owner: str,
+        lease: float,
+        max_attempts: int | None,
+    ) -> tuple[list[OutboxRow], list[tuple[str, int]]]:
         with self._tx(self.db):
+            dead: list[tuple[str, int]] = []
+            if max_attempts is not None:
+                dead = self.db.execute(
+                    "UPDATE outbox SET state='dead', last_error=?, lease_owner=NULL,"
+                    " lease_until=NULL WHERE state='pending' AND sink=? AND attempts >= ?"
+                    " AND (lease_until IS NULL OR lease_until < ?) RETURNING event_id, attempts",
+                    (CRASHED, sink, max_attempts, now),
+                ).fetchall()
             rows = self.db.execute(
                 "UPDATE outbox SET lease_owner=?, lease_until=?, attempts=attempts+1"  # noqa: S608  # fixed fragments
                 " WHERE id IN (SELECT o.id FROM outbox o"
@@ -417,7 +459,8 @@ class SqliteStore:
                 f" RETURNING {_OUTBOX_COLUMNS}",
                 (owner, now + lease, sink, now, now, limit),
             ).fetchall()
-        return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
+        claimed = sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
+        return claimed, [(str(event_id), int(attempts)) for event_id, attempts in dead]
 
     async def claim_probe(
         self, sink: str, *, now: float, owner: str, lease: float
