@@ -112,16 +112,20 @@ class SqliteStore:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _start(self) -> None:
-        real = statefile.resolve(self.path)
-        if not real.exists():
-            statefile.create(self.path, real, self._prepare)
-        self._fd = statefile.open_locked(self.path, real, lock=self.exclusive)
+        try:
+            real = statefile.resolve(self.path)
+            if not real.exists():
+                statefile.create(self.path, real, self._prepare)
+            self._fd = statefile.open_locked(self.path, real, lock=self.exclusive)
+        except OSError as exc:  # what the checks did not foresee is still one line
+            raise StateFileError(self.path, statefile.describe(exc)) from None
         try:
             self._open(real)
         except BaseException as exc:
             self._close()
-            if isinstance(exc, sqlite3.Error):
-                raise StateFileError(self.path, f"cannot be opened: {exc}") from None
+            if isinstance(exc, sqlite3.Error | OSError):
+                reason = f"cannot be opened: {statefile.describe(exc)}"
+                raise StateFileError(self.path, reason) from None
             raise
 
     def _open(self, real: Path) -> None:
@@ -131,7 +135,7 @@ class SqliteStore:
         statefile.check_schema(self.path, db, len(_scripts()))  # before anything writes
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous}")
-        self._prepare(db)
+        deployment = self._prepare(db)
         if self.exclusive:
             # We hold the lock on the file: whoever leased these rows is gone. Their attempt
             # stays counted (the delivery may be what killed it).
@@ -140,9 +144,10 @@ class SqliteStore:
                     "UPDATE outbox SET lease_owner=NULL, lease_until=NULL WHERE state='pending'"
                     " AND lease_owner IS NOT NULL"
                 )
+        self._deployment = deployment  # open: from here on, closing checkpoints the WAL
 
-    def _prepare(self, db: sqlite3.Connection) -> None:
-        """Migrate, and give the store its deployment id if it has none yet."""
+    def _prepare(self, db: sqlite3.Connection) -> str:
+        """Migrate, and give the store its deployment id if it has none yet; return it."""
         self._migrate(db)
         with self._tx(db):
             db.execute(
@@ -150,7 +155,7 @@ class SqliteStore:
                 (secrets.token_hex(16),),
             )
             row = db.execute("SELECT value FROM meta WHERE key='deployment_id'").fetchone()
-        self._deployment = str(row[0])
+        return str(row[0])
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         current = db.execute("PRAGMA user_version").fetchone()[0]
@@ -164,7 +169,7 @@ class SqliteStore:
 
     def _close(self) -> None:
         if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):  # a read-only or broken file: just close
+            if self._deployment:  # opened all the way; a refused file is closed untouched
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None

@@ -25,17 +25,17 @@ from pathlib import Path
 
 from monitor.store.base import StateFileError, StoreLocked
 
-__all__ = ["check_schema", "create", "open_locked", "resolve"]
+__all__ = ["check_schema", "create", "describe", "open_locked", "resolve"]
 
 _MAGIC = b"SQLite format 3\x00"
 _TABLES = frozenset({"session", "outbox", "meta"})
 _READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
 EMPTY = (
-    "is empty; it may have been truncated — restore it from a backup, or delete it to start "
+    "is empty; it may have been truncated. Restore it from a backup, or delete it to start "
     "afresh (every session is re-baselined)"
 )
 NOT_SQLITE = (
-    "is not an SQLite database (corrupt, or some other file); restore it from a backup, or "
+    "is not an SQLite database (corrupt, or some other file). Restore it from a backup, or "
     "move it aside to start afresh (every session is re-baselined)"
 )
 
@@ -44,9 +44,12 @@ def resolve(path: Path) -> Path:
     """The real file behind `path` (symlinks followed), its directory created if missing."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        real = path.resolve()
     except OSError as exc:
-        raise StateFileError(path, _why(exc)) from None
+        raise StateFileError(path, f"its directory cannot be made: {describe(exc)}") from None
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before 3.13)
+        raise StateFileError(path, describe(exc)) from None
     if real.is_dir():
         raise StateFileError(path, "is a directory, not a file")
     if not os.access(real.parent, os.W_OK | os.X_OK):
@@ -56,7 +59,7 @@ def resolve(path: Path) -> Path:
     return real
 
 
-def create(path: Path, real: Path, initialise: Callable[[sqlite3.Connection], None]) -> None:
+def create(path: Path, real: Path, initialise: Callable[[sqlite3.Connection], object]) -> None:
     """Build a fresh store beside `real` and link it into place, unless one appears first."""
     scratch = real.with_name(f".{real.name}.{secrets.token_hex(4)}.new")
     try:
@@ -71,7 +74,7 @@ def create(path: Path, real: Path, initialise: Callable[[sqlite3.Connection], No
             os.link(scratch, real)
         _fsync(real.parent)
     except (OSError, sqlite3.Error) as exc:
-        raise StateFileError(path, f"cannot be created: {_why(exc)}") from None
+        raise StateFileError(path, f"cannot be created: {describe(exc)}") from None
     finally:
         scratch.unlink(missing_ok=True)
 
@@ -83,19 +86,36 @@ def open_locked(path: Path, real: Path, *, lock: bool) -> int:
         fd = os.open(real, os.O_RDWR | os.O_CLOEXEC)
     except OSError as exc:
         reason = "is read-only (spmon must write to it)" if exc.errno in _READ_ONLY else None
-        raise StateFileError(path, reason or _why(exc)) from None
+        raise StateFileError(path, reason or describe(exc)) from None
     try:
         if lock:
             _lock(path, fd)
-        header = os.pread(fd, len(_MAGIC), 0)
-        if not header:
-            raise StateFileError(path, EMPTY)
-        if header != _MAGIC:
-            raise StateFileError(path, NOT_SQLITE)
+        _check_header(path, fd)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _check_header(path: Path, fd: int) -> None:
+    header = os.pread(fd, 100, 0)
+    if not header:
+        raise StateFileError(path, EMPTY)
+    if len(header) < 100 or not header.startswith(_MAGIC):
+        raise StateFileError(path, NOT_SQLITE)
+    # The header's page count is current when its "valid for" matches the change counter
+    # (sqlite.org/fileformat.html, 1.3): a file shorter than that lost its tail, and SQLite
+    # would only notice after writing to it.
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages, counter, valid_for = (int.from_bytes(header[i : i + 4], "big") for i in (28, 24, 92))
+    size = os.fstat(fd).st_size
+    if counter == valid_for and pages * page_size > size:
+        raise StateFileError(
+            path,
+            f"is truncated ({size} of {pages * page_size} bytes). Restore it from a backup, or "
+            "move it aside to start afresh (every session is re-baselined)",
+        )
 
 
 def check_schema(path: Path, db: sqlite3.Connection, known: int) -> None:
@@ -147,7 +167,8 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _why(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """An OS or SQLite error as a reason: its message, without the errno and path."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc)
