@@ -186,7 +186,13 @@ class StateStore(Protocol):
     async def requeue_rows(self, ids: Sequence[int], *, now: float) -> int: ...
 
     async def purge_settled(
-        self, *, state: str, sink: str | None, before: float | None, keep: Sequence[str]
+        self,
+        *,
+        state: str,
+        sink: str | None,
+        before: float | None,
+        keep: Sequence[str],
+        limit: int | None = None,
     ) -> int: ...
 
     async def get_meta(self, key: str) -> str | None: ...

@@ -565,21 +565,32 @@ class SqliteStore:
         )
 
     async def purge_settled(
-        self, *, state: str, sink: str | None, before: float | None, keep: Sequence[str]
+        self,
+        *,
+        state: str,
+        sink: str | None,
+        before: float | None,
+        keep: Sequence[str],
+        limit: int | None = None,
     ) -> int:
         """Delete delivered or dead rows, except each session's latest row of the `keep` types
-        per sink: the resend loop reads which alerts are firing from exactly those rows."""
+        per sink: the resend loop reads which alerts are firing from exactly those rows. With
+        `limit`, at most that many (a short transaction: polls commit in between)."""
         if state not in ("delivered", "dead"):
             raise ValueError("only delivered or dead rows can be purged")
         where, args = _filters(state=state, sink=sink)
         if before is not None:
             where, args = f"{where} AND created_at < ?", (*args, before)
         marks = ",".join("?" * len(keep)) or "NULL"
-        sql = (
-            f"DELETE FROM outbox {where} AND id NOT IN (SELECT max(id) FROM outbox"  # noqa: S608  # fixed fragments
+        chosen = (
+            f"SELECT id FROM outbox {where} AND id NOT IN (SELECT max(id) FROM outbox"  # noqa: S608  # fixed fragments
             f" WHERE event_type IN ({marks}) AND state != 'dead' GROUP BY sink, session_sid)"
         )
-        return await self._run(self._count, sql, (*args, *keep))
+        args = (*args, *keep)
+        if limit is not None:
+            chosen, args = f"{chosen} ORDER BY id LIMIT ?", (*args, limit)
+        sql = f"DELETE FROM outbox WHERE id IN ({chosen})"  # noqa: S608  # fixed fragments
+        return await self._run(self._count, sql, args)
 
     # -- misc ------------------------------------------------------------------------------
 
