@@ -23,7 +23,7 @@ from monitor.core import checkup, render, routing
 from monitor.core.events import isoformat
 from monitor.settings import ConfigError, Settings, load_settings, parse_duration
 from monitor.simulator import Faults, Simulator, make_keys, serve
-from monitor.store import StoreLocked
+from monitor.store import StateFileError, StoreLocked
 from monitor.store.base import OutboxEntry, SinkState
 from monitor.store.sqlite import SharedSqliteStore
 
@@ -57,7 +57,7 @@ def _settings(config: Path | None) -> Settings:
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
-    except StoreLocked as exc:
+    except StateFileError as exc:  # locked, unreadable, empty, foreign: one line, exit 2
         _fail([str(exc)])
 
 
@@ -107,6 +107,8 @@ def once(config: Path | None, as_json: bool, dry_run: bool) -> None:
         report = asyncio.run(service.once(settings, dry_run=dry_run))
     except StoreLocked as exc:
         _fail([f"UNKNOWN: {exc}", "`spmon once --dry-run` works beside a running spmon"], 3)
+    except StateFileError as exc:  # unreadable, empty, foreign: one line, exit 2
+        _fail([str(exc)])
     except sqlite3.Error as exc:
         _fail([f"state file {settings.state.path}: {exc}"])
     except Exception:

@@ -17,11 +17,13 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.core.events import Field
 
-__all__ = ["OUTCOMES", "IndexSummary", "IndexView", "Metrics"]
+__all__ = ["OUTCOMES", "SETTLED", "IndexSummary", "IndexView", "Metrics"]
 
 NS = "spmon"
 OUTCOMES = ("ok", "invalid", "not_found", "auth_failed", "rate_limited", "error")
 NOTIFY_OUTCOMES = ("delivered", "failed", "dead")
+SETTLED = ("delivered", "dead")
+"""Outbox row states that are final, and so may be purged after the retention."""
 MAX_STATUS_VALUES = 32
 """The status set is open; past this many distinct values the rest count as "other"."""
 
@@ -151,6 +153,12 @@ class Metrics:
             ["sink"],
             registry=registry,
         )
+        self.outbox_purged = Counter(
+            f"{NS}_outbox_purged",
+            "Settled deliveries deleted after outbox.retention, by state (delivered, dead).",
+            ["state"],
+            registry=registry,
+        )
         self.outbox_oldest_age = Gauge(
             f"{NS}_outbox_oldest_pending_age_seconds",
             "Age of the oldest pending delivery (0 when none).",
@@ -176,6 +184,8 @@ class Metrics:
             self.changes.labels(str(name))
         for outcome in OUTCOMES:
             self.polls.labels(outcome)
+        for state in SETTLED:
+            self.outbox_purged.labels(state)
         for sink in sinks:
             for outcome in NOTIFY_OUTCOMES:
                 self.notifications.labels(sink, outcome)

@@ -108,6 +108,8 @@ class PollerOptions:
     policy: rules.Policy = field(default_factory=rules.Policy)
     naive_tz: tzinfo | None = None
     auth_retry: float = 60.0
+    deployment: str = ""
+    """The state store's deployment id, which scopes every event id."""
 
 
 class Poller:
@@ -360,6 +362,7 @@ class Poller:
             now=datetime.fromtimestamp(now, UTC),
             policy=self.options.policy,
             labels=entry.labels,
+            deployment=self.options.deployment,
         )
 
     def _keep(self, entry: Entry, now: float, outcome: str) -> tuple[PollRecord, float]:
@@ -406,7 +409,13 @@ class Poller:
             version += 1
             moment = datetime.fromtimestamp(now, UTC)
             events = (
-                observe.not_found(entry.key, version=version, now=moment, labels=entry.labels),
+                observe.not_found(
+                    entry.key,
+                    version=version,
+                    now=moment,
+                    labels=entry.labels,
+                    deployment=self.options.deployment,
+                ),
             )
             _log(entry).warning("poll.not_found")
         record = PollRecord(
@@ -432,7 +441,7 @@ class Poller:
         log.error("api.auth_failed", hint="the API token expired or was revoked; set a new one")
         kind = EventType.API_AUTH_FAILED
         event = Event(
-            event_id("api", kind, self._auth_episode),
+            event_id("api", kind, self._auth_episode, deployment=self.options.deployment),
             kind,
             datetime.fromtimestamp(now, UTC),
             None,

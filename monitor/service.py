@@ -22,24 +22,27 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from monitor import aio, server
 from monitor.api import ApiClient, ClientOptions
-from monitor.core import checkup, routing, rules
+from monitor.core import checkup, render, routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import Event
 from monitor.core.token import jwt_expiry
 from monitor.dispatcher import Dispatcher
 from monitor.logs import redactor
-from monitor.metrics import Metrics
+from monitor.metrics import SETTLED, Metrics
 from monitor.poller import Index, Poller, PollerOptions
 from monitor.settings import Settings
 from monitor.sinks import Sink, build_sinks
 from monitor.store import SqliteStore, open_store
 
-__all__ = ["Service", "build", "once", "run"]
+__all__ = ["Service", "build", "once", "purge_expired", "run"]
 
 log = structlog.get_logger("spmon.service")
 
 LIVENESS_WINDOW = 30.0
 """A loop that has not ticked for this long is stuck (they tick at least every second)."""
+RETENTION_EVERY = 3600.0
+"""Settled outbox rows past `outbox.retention` are deleted this often, and once at start."""
+PURGE_BATCH = 5000
 
 
 @dataclass
@@ -97,7 +100,6 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
     metrics.watch_index(index)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings.state.path))
-        await store.release_all()
         api = await stack.enter_async_context(
             ApiClient(_client_options(settings), on_response=metrics.api_response)
         )
@@ -114,7 +116,7 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
             index=index,
             metrics=metrics,
             router=_router(settings),
-            options=_poller_options(settings),
+            options=_poller_options(settings, deployment=store.deployment_id),
             on_commit=dispatcher.notify,
             token_source=settings.fresh_token,
         )
@@ -145,7 +147,7 @@ def _client_options(settings: Settings) -> ClientOptions:
     )
 
 
-def _poller_options(settings: Settings) -> PollerOptions:
+def _poller_options(settings: Settings, *, deployment: str) -> PollerOptions:
     zone = settings.api.naive_date_timezone
     return PollerOptions(
         concurrency=settings.api.concurrency,
@@ -153,6 +155,7 @@ def _poller_options(settings: Settings) -> PollerOptions:
         policy=_policy(settings),
         naive_tz=ZoneInfo(zone) if zone else None,
         auth_retry=settings.api.auth_retry,
+        deployment=deployment,
     )
 
 
@@ -202,6 +205,43 @@ async def _run_loops(service: Service, stop: asyncio.Event, grace: float) -> Non
             aio.guarded("dispatcher", service.dispatcher.run(stop), stop=stop)
         )
         group.create_task(_shutdown_deadline(stop, (poller, dispatch), grace))
+        if service.settings.outbox.retention > 0:
+            group.create_task(aio.guarded("retention", _retention_loop(service, stop), stop=stop))
+
+
+async def _retention_loop(service: Service, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await purge_expired(
+                service.store,
+                service.metrics,
+                retention=service.settings.outbox.retention,
+                now=time.time(),
+            )
+        except Exception:
+            log.exception("outbox.purge_failed")
+        await aio.sleep(RETENTION_EVERY, stop)
+
+
+async def purge_expired(
+    store: SqliteStore, metrics: Metrics, *, retention: float, now: float
+) -> dict[str, int]:
+    """Delete delivered and dead rows created more than `retention` seconds ago, a batch per
+    transaction; never pending ones, nor the alert rows a resend loop still reads."""
+    keep = sorted(render.ALERT_TYPES)
+    purged = dict.fromkeys(SETTLED, 0)
+    for state in SETTLED:
+        while True:
+            batch = await store.purge_settled(
+                state=state, sink=None, before=now - retention, keep=keep, limit=PURGE_BATCH
+            )
+            metrics.outbox_purged.labels(state).inc(batch)
+            purged[state] += batch
+            if batch < PURGE_BATCH:
+                break
+    if any(purged.values()):
+        log.info("outbox.purged", retention_days=round(retention / 86400, 2), **purged)
+    return purged
 
 
 async def _shutdown_deadline(

@@ -165,7 +165,14 @@ class RuleSettings(BaseModel):
 class StateSettings(BaseModel):
     model_config = _STRICT
     path: Path = Path("spmon.db")
-    """SQLite file (a lock file and -wal/-shm sit beside it; keep it on a local disk)."""
+    """SQLite file (-wal/-shm sit beside it; keep it on a local disk)."""
+
+
+class OutboxSettings(BaseModel):
+    model_config = _STRICT
+    retention: Annotated[Seconds, Field(ge=0)] = 30 * 86400.0
+    """Delivered and dead deliveries older than this are deleted (hourly); 0 keeps them all.
+    Pending ones never are, nor the latest overdue/resolved row a sink still resends."""
 
 
 class HttpSettings(BaseModel):
@@ -366,6 +373,7 @@ class Settings(BaseSettings):
     poll: PollSettings = Field(default_factory=PollSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     watches: list[Watch] = Field(default_factory=list)

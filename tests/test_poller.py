@@ -60,7 +60,10 @@ async def make_poller(state_path: Path) -> AsyncIterator[PollerFactory]:
             poller = Poller(
                 api=api, store=store, index=index, metrics=metrics,
                 router=lambda _e: ["hook"],
-                options=PollerOptions(policy=policy or rules.Policy(overdue_repeat=None)),
+                options=PollerOptions(
+                    policy=policy or rules.Policy(overdue_repeat=None),
+                    deployment=store.deployment_id,
+                ),
                 clock=clock, rng=random.Random(3),
             )  # fmt: skip
             metrics.watch_index(index)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import Any
 
 from monitor.core.keys import SessionKey
 
-__all__ = ["Event", "EventType", "Field", "event_id", "isoformat"]
+__all__ = ["Event", "EventType", "Field", "Part", "event_id", "isoformat"]
 
 
 class EventType(StrEnum):
@@ -40,13 +41,21 @@ CHANGE_TYPES: Mapping[Field, EventType] = {
 }
 
 
-def event_id(*parts: object) -> str:
+Part = str | int | float | bool | None
+
+
+def event_id(*parts: Part, deployment: str) -> str:
     """A deterministic id: the same transition, detected again after a crash, gets the same id.
 
-    Callers pass the session, its commit version and what happened; a version is bumped by every
-    commit that emits events, so A→B→A→B still yields four distinct ids.
+    `deployment` is the state store's random id (made once, with the store): two deployments,
+    or one started afresh, never share an id. Callers pass the transition's own identity: the
+    session, its commit version, what happened and what it was about; a version is bumped by
+    every commit that emits events, so A→B→A→B still yields four distinct ids.
     """
-    text = "\x1f".join(str(part) for part in parts)
+    if not deployment:
+        raise ValueError("event ids need the deployment id of the state store")
+    # JSON, not a joined string: no part can spell a different split of the others.
+    text = json.dumps([deployment, *parts], separators=(",", ":"))
     return "evt_" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.core import diff, rules
-from monitor.core.events import CHANGE_TYPES, Event, EventType, event_id, isoformat
+from monitor.core.events import CHANGE_TYPES, Event, EventType, Part, event_id, isoformat
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
 
@@ -50,11 +50,14 @@ def observe(
     now: datetime,
     policy: rules.Policy,
     labels: Mapping[str, str],
+    deployment: str,
 ) -> Observation:
     """Diff against the last good snapshot, run the review rules, and name every event.
 
     `version` counts commits that emitted events; the new events share version + 1, so the same
-    transition detected again after a crash gets the same ids, and a later one never does.
+    transition detected again after a crash gets the same ids, and a later one never does. An
+    id also names what changed (values, deadline): a state file restored from a backup resumes
+    old versions, and a different transition at a reused version must still get a new id.
     """
     changes = diff.diff(previous, current)
     review, findings = rules.evaluate(current, review, now, policy)
@@ -62,9 +65,17 @@ def observe(
         return Observation(review, version, ())
     version += 1
     context = _review_data(current, now)
+    deadline = _part(current.review_by_date)
     events = [
         Event(
-            id=event_id(key.session_sid, version, CHANGE_TYPES[change.field]),
+            id=event_id(
+                key.session_sid,
+                version,
+                CHANGE_TYPES[change.field],
+                _part(change.previous),
+                _part(change.current),
+                deployment=deployment,
+            ),
             type=CHANGE_TYPES[change.field],
             observed_at=now,
             key=key,
@@ -79,13 +90,27 @@ def observe(
         for change in changes
     ]
     events.extend(
-        Event(event_id(key.session_sid, version, kind), kind, now, key, labels, context)
+        Event(
+            event_id(key.session_sid, version, kind, deadline, deployment=deployment),
+            kind,
+            now,
+            key,
+            labels,
+            context,
+        )
         for kind in findings
     )
     return Observation(review, version, tuple(events))
 
 
-def not_found(key: SessionKey, *, version: int, now: datetime, labels: Mapping[str, str]) -> Event:
+def not_found(
+    key: SessionKey, *, version: int, now: datetime, labels: Mapping[str, str], deployment: str
+) -> Event:
     """The API answered 404 for a session that existed (or was expected) before."""
     kind = EventType.SESSION_NOT_FOUND
-    return Event(event_id(key.session_sid, version, kind), kind, now, key, labels, {})
+    ident = event_id(key.session_sid, version, kind, deployment=deployment)
+    return Event(ident, kind, now, key, labels, {})
+
+
+def _part(value: diff.Value) -> Part:
+    return isoformat(value) if isinstance(value, datetime) else value

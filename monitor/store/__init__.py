@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.store.base import OutboxRow, OutboxStats, PollRecord, SessionRecord, StoreLocked
+from monitor.store.base import (
+    OutboxRow,
+    OutboxStats,
+    PollRecord,
+    SessionRecord,
+    StateFileError,
+    StoreLocked,
+)
 from monitor.store.batch import Committer
 from monitor.store.sqlite import SqliteStore
 
@@ -15,6 +22,7 @@ __all__ = [
     "PollRecord",
     "SessionRecord",
     "SqliteStore",
+    "StateFileError",
     "StoreLocked",
     "open_store",
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from monitor.core.events import Event
@@ -18,12 +19,21 @@ __all__ = [
     "PollRecord",
     "SessionRecord",
     "SinkState",
+    "StateFileError",
     "StateStore",
     "StoreLocked",
 ]
 
 
-class StoreLocked(Exception):
+class StateFileError(Exception):
+    """The state file cannot be used as it is; `str()` is one line naming the file and why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"state file {path}: {reason}")
+
+
+class StoreLocked(StateFileError):
     """Another process holds the state file: two pollers would alert twice."""
 
 
@@ -122,7 +132,15 @@ class StateStore(Protocol):
     ) -> None: ...
 
     async def claim(
-        self, sink: str, *, now: float, limit: int, owner: str, lease: float
+        self,
+        sink: str,
+        *,
+        now: float,
+        limit: int,
+        owner: str,
+        lease: float,
+        max_attempts: int | None = None,
+        on_dead: Callable[[], object] = ...,
     ) -> list[OutboxRow]: ...
 
     async def mark_delivered(self, row_id: int, *, owner: str, now: float) -> bool: ...
@@ -168,7 +186,13 @@ class StateStore(Protocol):
     async def requeue_rows(self, ids: Sequence[int], *, now: float) -> int: ...
 
     async def purge_settled(
-        self, *, state: str, sink: str | None, before: float | None, keep: Sequence[str]
+        self,
+        *,
+        state: str,
+        sink: str | None,
+        before: float | None,
+        keep: Sequence[str],
+        limit: int | None = None,
     ) -> int: ...
 
     async def get_meta(self, key: str) -> str | None: ...

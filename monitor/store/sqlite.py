@@ -1,4 +1,4 @@
-"""The embedded state store: one SQLite file in WAL mode, one writer thread, one lock file.
+"""The embedded state store: one SQLite file in WAL mode, one writer thread, locked by itself.
 
 Every call runs a whole transaction on a dedicated thread, so the event loop never blocks on
 disk and there is exactly one writer (SQLite allows no more).
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import functools
 import os
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +18,15 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
+
+import structlog
 
 from monitor.core.events import Event
 from monitor.core.keys import SessionKey
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
+from monitor.store import statefile
 from monitor.store.base import (
     OutboxEntry,
     OutboxRow,
@@ -30,12 +34,15 @@ from monitor.store.base import (
     PollRecord,
     SessionRecord,
     SinkState,
-    StoreLocked,
+    StateFileError,
 )
 
 __all__ = ["SharedSqliteStore", "SqliteStore"]
 
 T = TypeVar("T")
+log = structlog.get_logger("spmon.store")
+CRASHED = "crashed during delivery"
+"""Why a row whose every attempt was started and none came back is dead-lettered."""
 _OUTBOX_COLUMNS = (
     "id, event_id, sink, session_sid, payload, created_at, attempts, state, last_error"
 )
@@ -64,19 +71,22 @@ def _bool(value: int | None) -> bool | None:
 class SqliteStore:
     """`async with SqliteStore(path) as store:` opens, locks and migrates; exit closes."""
 
+    exclusive = True
+    """Holds the single-instance lock, so leases left in the file belong to no live process."""
+
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         self.path = path
         self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spmon-sqlite")
         self._db: sqlite3.Connection | None = None
-        self._lock: IO[str] | None = None
+        self._fd: int | None = None
+        self._deployment = ""
 
     async def __aenter__(self) -> Self:
-        self._take_lock()
         try:
-            await self._run(self._open)
+            await self._run(self._start)
         except BaseException:
-            self._drop_lock()
+            self._executor.shutdown(wait=False)
             raise
         return self
 
@@ -86,57 +96,70 @@ class SqliteStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._lock is None:  # already closed
+        if self._fd is None:  # already closed
             return
         # Shielded: a cancelled shutdown must still checkpoint the WAL and free the lock.
         await asyncio.shield(self._run(self._close))
         self._executor.shutdown(wait=True)
-        self._drop_lock()
+
+    @property
+    def deployment_id(self) -> str:
+        """128 random bits made with the state file: every event id is scoped to it."""
+        if not self._deployment:
+            raise RuntimeError("store is not open")
+        return self._deployment
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _take_lock(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = lock_path.open("a+", encoding="utf-8")
+    def _start(self) -> None:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise StoreLocked(
-                f"state file {self.path} is in use by another spmon process (pid {holder}); "
-                "two pollers on one state would alert twice"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._lock = handle
+            real = statefile.resolve(self.path)
+            if not real.exists():
+                statefile.create(self.path, real, self._prepare)
+            self._fd = statefile.open_locked(self.path, real, lock=self.exclusive)
+        except OSError as exc:  # what the checks did not foresee is still one line
+            raise StateFileError(self.path, statefile.describe(exc)) from None
+        try:
+            self._open(real)
+        except BaseException as exc:
+            self._close()
+            if isinstance(exc, sqlite3.Error | OSError):
+                reason = f"cannot be opened: {statefile.describe(exc)}"
+                raise StateFileError(self.path, reason) from None
+            raise
 
-    def _drop_lock(self) -> None:
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
-
-    def _open(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def _open(self, real: Path) -> None:
+        db = sqlite3.connect(real, isolation_level=None, check_same_thread=False)
+        self._db = db
+        db.execute("PRAGMA busy_timeout=5000")
+        statefile.check_schema(self.path, db, len(_scripts()))  # before anything writes
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous}")
-        db.execute("PRAGMA busy_timeout=5000")
-        self._db = db
+        deployment = self._prepare(db)
+        if self.exclusive:
+            # We hold the lock on the file: whoever leased these rows is gone. Their attempt
+            # stays counted (the delivery may be what killed it).
+            with self._tx(db):
+                db.execute(
+                    "UPDATE outbox SET lease_owner=NULL, lease_until=NULL WHERE state='pending'"
+                    " AND lease_owner IS NOT NULL"
+                )
+        self._deployment = deployment  # open: from here on, closing checkpoints the WAL
+
+    def _prepare(self, db: sqlite3.Connection) -> str:
+        """Migrate, and give the store its deployment id if it has none yet; return it."""
         self._migrate(db)
+        with self._tx(db):
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('deployment_id', ?)",
+                (secrets.token_hex(16),),
+            )
+            row = db.execute("SELECT value FROM meta WHERE key='deployment_id'").fetchone()
+        return str(row[0])
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         current = db.execute("PRAGMA user_version").fetchone()[0]
-        scripts = sorted(
-            (entry.name, entry.read_text(encoding="utf-8"))
-            for entry in resources.files("monitor.store").joinpath("schema").iterdir()
-            if entry.name.endswith(".sql")
-        )
-        for number, (_, sql) in enumerate(scripts, start=1):
+        for number, sql in enumerate(_scripts(), start=1):
             if number > current:
                 with self._tx(db):
                     for statement in sql.split(";"):
@@ -146,9 +169,13 @@ class SqliteStore:
 
     def _close(self) -> None:
         if self._db is not None:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self._deployment:  # opened all the way; a refused file is closed untouched
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
+        if self._fd is not None:  # only now: closing it earlier would drop SQLite's locks
+            os.close(self._fd)  # and with it the flock
+            self._fd = None
 
     @staticmethod
     @contextlib.contextmanager
@@ -317,15 +344,6 @@ class SqliteStore:
             (owner,),
         )
 
-    async def release_all(self) -> None:
-        """At start-up, leases of a previous (killed) process are void: we hold the file lock."""
-        await self._run(
-            self._write,
-            "UPDATE outbox SET lease_owner=NULL, lease_until=NULL WHERE state='pending'"
-            " AND lease_owner IS NOT NULL",
-            (),
-        )
-
     async def stats(self) -> OutboxStats:
         return await self._run(self._stats)
 
@@ -386,18 +404,55 @@ class SqliteStore:
         )
 
     async def claim(
-        self, sink: str, *, now: float, limit: int, owner: str, lease: float
+        self,
+        sink: str,
+        *,
+        now: float,
+        limit: int,
+        owner: str,
+        lease: float,
+        max_attempts: int | None = None,
+        on_dead: Callable[[], object] = lambda: None,
     ) -> list[OutboxRow]:
         """Lease due rows of one sink: only the oldest pending row of each session, so a
-        session's alerts reach a sink in the order they happened. attempts counts at claim, so
-        a row that crashes the process is not retried forever. The query walks pending rows in
-        id order and stops at `limit`, so its cost follows `limit`, not the backlog."""
-        return await self._run(self._claim, sink, now, limit, owner, lease)
+        session's alerts reach a sink in the order they happened. The query walks pending rows
+        in id order and stops at `limit`, so its cost follows `limit`, not the backlog.
+
+        attempts counts at claim, and a row that already had `max_attempts` is dead-lettered
+        instead of claimed: its last attempt never came back, so it probably killed the
+        process, and retrying it on every start would kill every start. `on_dead` is called
+        once for each."""
+        rows, dead = await self._run(self._claim, sink, now, limit, owner, lease, max_attempts)
+        for event_id, attempts in dead:
+            on_dead()
+            log.error(
+                "delivery.dead_lettered",
+                sink=sink,
+                event_id=event_id,
+                attempt=attempts,
+                reason=CRASHED,
+                hint=f"kept in the store; `spmon outbox retry --sink {sink}` re-sends it",
+            )
+        return rows
 
     def _claim(
-        self, sink: str, now: float, limit: int, owner: str, lease: float
-    ) -> list[OutboxRow]:
+        self,
+        sink: str,
+        now: float,
+        limit: int,
+        owner: str,
+        lease: float,
+        max_attempts: int | None,
+    ) -> tuple[list[OutboxRow], list[tuple[str, int]]]:
         with self._tx(self.db):
+            dead: list[tuple[str, int]] = []
+            if max_attempts is not None:
+                dead = self.db.execute(
+                    "UPDATE outbox SET state='dead', last_error=?, lease_owner=NULL,"
+                    " lease_until=NULL WHERE state='pending' AND sink=? AND attempts >= ?"
+                    " AND (lease_until IS NULL OR lease_until < ?) RETURNING event_id, attempts",
+                    (CRASHED, sink, max_attempts, now),
+                ).fetchall()
             rows = self.db.execute(
                 "UPDATE outbox SET lease_owner=?, lease_until=?, attempts=attempts+1"  # noqa: S608  # fixed fragments
                 " WHERE id IN (SELECT o.id FROM outbox o"
@@ -409,7 +464,8 @@ class SqliteStore:
                 f" RETURNING {_OUTBOX_COLUMNS}",
                 (owner, now + lease, sink, now, now, limit),
             ).fetchall()
-        return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
+        claimed = sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
+        return claimed, [(str(event_id), int(attempts)) for event_id, attempts in dead]
 
     async def claim_probe(
         self, sink: str, *, now: float, owner: str, lease: float
@@ -509,21 +565,32 @@ class SqliteStore:
         )
 
     async def purge_settled(
-        self, *, state: str, sink: str | None, before: float | None, keep: Sequence[str]
+        self,
+        *,
+        state: str,
+        sink: str | None,
+        before: float | None,
+        keep: Sequence[str],
+        limit: int | None = None,
     ) -> int:
         """Delete delivered or dead rows, except each session's latest row of the `keep` types
-        per sink: the resend loop reads which alerts are firing from exactly those rows."""
+        per sink: the resend loop reads which alerts are firing from exactly those rows. With
+        `limit`, at most that many (a short transaction: polls commit in between)."""
         if state not in ("delivered", "dead"):
             raise ValueError("only delivered or dead rows can be purged")
         where, args = _filters(state=state, sink=sink)
         if before is not None:
             where, args = f"{where} AND created_at < ?", (*args, before)
         marks = ",".join("?" * len(keep)) or "NULL"
-        sql = (
-            f"DELETE FROM outbox {where} AND id NOT IN (SELECT max(id) FROM outbox"  # noqa: S608  # fixed fragments
+        chosen = (
+            f"SELECT id FROM outbox {where} AND id NOT IN (SELECT max(id) FROM outbox"  # noqa: S608  # fixed fragments
             f" WHERE event_type IN ({marks}) AND state != 'dead' GROUP BY sink, session_sid)"
         )
-        return await self._run(self._count, sql, (*args, *keep))
+        args = (*args, *keep)
+        if limit is not None:
+            chosen, args = f"{chosen} ORDER BY id LIMIT ?", (*args, limit)
+        sql = f"DELETE FROM outbox WHERE id IN ({chosen})"  # noqa: S608  # fixed fragments
+        return await self._run(self._count, sql, args)
 
     # -- misc ------------------------------------------------------------------------------
 
@@ -545,6 +612,17 @@ class SqliteStore:
         await self._run(lambda: self.db.execute("SELECT 1").fetchone())
 
 
+@functools.cache
+def _scripts() -> tuple[str, ...]:
+    """The schema migrations, in order; `PRAGMA user_version` counts those applied."""
+    found = sorted(
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in resources.files("monitor.store").joinpath("schema").iterdir()
+        if entry.name.endswith(".sql")
+    )
+    return tuple(sql for _, sql in found)
+
+
 def _filters(*, state: str | None, sink: str | None) -> tuple[str, tuple[Any, ...]]:
     clauses = [(clause, value) for clause, value in (("state=?", state), ("sink=?", sink)) if value]
     if not clauses:
@@ -555,13 +633,10 @@ def _filters(*, state: str | None, sink: str | None) -> tuple[str, tuple[Any, ..
 class SharedSqliteStore(SqliteStore):
     """The same file opened *beside* a running service, for operator commands (`spmon outbox`):
     no process lock, since SQLite's own locking (WAL, BEGIN IMMEDIATE, busy_timeout) already
-    serialises the few writes these commands make against the service's."""
+    serialises the few writes these commands make against the service's. Not holding the
+    lock, it never releases leases: they may be a running service's."""
 
-    def _take_lock(self) -> None:
-        return None
-
-    def _drop_lock(self) -> None:
-        return None
+    exclusive = False
 
 
 def _session_record(row: tuple[Any, ...]) -> SessionRecord:

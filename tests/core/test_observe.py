@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import strategies
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from monitor.core import rules
-from monitor.core.events import Event, EventType, event_id, isoformat
+from monitor.core.events import Event, EventType, Part, event_id, isoformat
 from monitor.core.keys import SessionKey
 from monitor.core.observe import Observation, not_found, observe, wire_value
 from monitor.core.snapshot import Snapshot
@@ -29,6 +29,8 @@ LABELS = {"course": "CHEM101", "team": "proctoring"}
 A = Snapshot("Scheduled", True, False, D, "https://app.example/s/1")
 B = replace(A, status="Closed")
 OVERDUE_NOW = D + timedelta(minutes=90)
+DEPLOYMENT = "0f" * 16
+OTHER_DEPLOYMENT = "e1" * 16
 
 WIRE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
 
@@ -41,6 +43,7 @@ def look(
     version: int = 0,
     now: datetime = NOW,
     key: SessionKey = KEY,
+    deployment: str = DEPLOYMENT,
 ) -> Observation:
     return observe(
         key,
@@ -51,6 +54,7 @@ def look(
         now=now,
         policy=POLICY,
         labels=LABELS,
+        deployment=deployment,
     )
 
 
@@ -85,7 +89,9 @@ def test_status_change_event_carries_field_previous_and_current() -> None:
     assert event.key == KEY
     assert event.labels == LABELS
     assert event.observed_at == NOW
-    assert event.id == event_id(KEY.session_sid, 8, EventType.STATUS_CHANGED)
+    assert event.id == event_id(
+        KEY.session_sid, 8, EventType.STATUS_CHANGED, "Scheduled", "Closed", deployment=DEPLOYMENT
+    )
     assert event.data == {
         "field": "status",
         "previous": "Scheduled",
@@ -181,10 +187,66 @@ def test_flapping_status_gets_a_new_id_every_time() -> None:
 
 
 def test_event_id_shape() -> None:
-    value = event_id(KEY.session_sid, 1, EventType.STATUS_CHANGED)
+    value = event_id(KEY.session_sid, 1, EventType.STATUS_CHANGED, deployment=DEPLOYMENT)
     assert re.fullmatch(r"evt_[0-9a-f]{32}", value)
     assert "." not in value  # Standard Webhooks: ids must not contain "."
-    assert value == event_id(KEY.session_sid, 1, "session.status_changed")
+    assert value == event_id(KEY.session_sid, 1, "session.status_changed", deployment=DEPLOYMENT)
+
+
+def test_an_event_id_needs_a_deployment() -> None:
+    with pytest.raises(ValueError, match="deployment"):
+        event_id(KEY.session_sid, 1, EventType.STATUS_CHANGED, deployment="")
+
+
+PARTS = st.lists(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)), max_size=5
+)
+
+
+@given(parts=PARTS, deployment=st.text(min_size=1, max_size=32))
+def test_the_same_transition_always_gets_the_same_id(parts: list[Part], deployment: str) -> None:
+    assert event_id(*parts, deployment=deployment) == event_id(*parts, deployment=deployment)
+
+
+@given(parts=PARTS, first=st.text(min_size=1), second=st.text(min_size=1))
+def test_two_deployments_never_share_an_id(parts: list[Part], first: str, second: str) -> None:
+    """The same session, version and type in two state files: two ids (issue 7, point 3)."""
+    assume(first != second)
+    assert event_id(*parts, deployment=first) != event_id(*parts, deployment=second)
+
+
+@given(left=PARTS, right=PARTS)
+def test_different_identities_get_different_ids(left: list[Part], right: list[Part]) -> None:
+    """Parts are encoded, not joined: ("a|b", "c") and ("a", "b|c") are two transitions."""
+    assume([(type(v), v) for v in left] != [(type(v), v) for v in right])
+    assert event_id(*left, deployment=DEPLOYMENT) != event_id(*right, deployment=DEPLOYMENT)
+
+
+def test_a_different_transition_at_a_reused_version_gets_a_new_id() -> None:
+    """A state file restored from a backup replays versions: A→B and A→C at version 5 differ,
+    and so does review.overdue for a new deadline."""
+    closed, cancelled = look(A, B, version=4), look(A, replace(A, status="Cancelled"), version=4)
+    assert closed.events[0].id != cancelled.events[0].id
+    late = replace(A, review_by_date=D - timedelta(hours=1))
+    first = look(None, A, now=OVERDUE_NOW, version=4).events[0]
+    moved = look(None, late, now=OVERDUE_NOW, version=4).events[0]
+    assert first.type is moved.type is EventType.REVIEW_OVERDUE
+    assert first.id != moved.id
+
+
+@settings(deadline=None)
+@given(
+    previous=st.one_of(st.none(), strategies.snapshots()),
+    current=strategies.snapshots(),
+    now=strategies.aware_instants,
+)
+def test_observed_ids_differ_between_deployments(
+    previous: Snapshot | None, current: Snapshot, now: datetime
+) -> None:
+    ours = look(previous, current, now=now, deployment=DEPLOYMENT).events
+    theirs = look(previous, current, now=now, deployment=OTHER_DEPLOYMENT).events
+    assert [e.type for e in ours] == [e.type for e in theirs]
+    assert not {e.id for e in ours} & {e.id for e in theirs}
 
 
 @settings(deadline=None)
@@ -207,25 +269,31 @@ def test_version_bumps_exactly_when_events_are_emitted(
     key: SessionKey,
 ) -> None:
     seen = observe(
-        key, previous, current, review=review, version=version, now=now, policy=policy, labels={}
-    )
+        key, previous, current, review=review, version=version, now=now, policy=policy, labels={},
+        deployment=DEPLOYMENT,
+    )  # fmt: skip
     assert seen.version == (version + 1 if seen.events else version)
     assert len({event.id for event in seen.events}) == len(seen.events)
     assert all(event.key == key and event.observed_at == now for event in seen.events)
     again = observe(
-        key, previous, current, review=review, version=version, now=now, policy=policy, labels={}
-    )
+        key, previous, current, review=review, version=version, now=now, policy=policy, labels={},
+        deployment=DEPLOYMENT,
+    )  # fmt: skip
     assert again == seen
     if previous is None:
         assert not any("field" in event.data for event in seen.events)
 
 
 def test_not_found_event() -> None:
-    event = not_found(KEY, version=3, now=NOW, labels=LABELS)
+    def gone(version: int, now: datetime = NOW, deployment: str = DEPLOYMENT) -> Event:
+        return not_found(KEY, version=version, now=now, labels=LABELS, deployment=deployment)
+
+    event = gone(3)
     assert event.type is EventType.SESSION_NOT_FOUND
-    assert event.id == not_found(KEY, version=3, now=NOW + timedelta(hours=1), labels={}).id
-    assert event.id != not_found(KEY, version=4, now=NOW, labels=LABELS).id
-    assert event.id != event_id(KEY.session_sid, 3, EventType.STATUS_CHANGED)
+    assert event.id == gone(3, NOW + timedelta(hours=1)).id
+    assert event.id != gone(4).id
+    assert event.id != gone(3, deployment=OTHER_DEPLOYMENT).id
+    assert event.id != event_id(KEY.session_sid, 3, EventType.STATUS_CHANGED, deployment=DEPLOYMENT)
     assert event.key == KEY
     assert event.labels == LABELS
     assert event.data == {}
@@ -333,6 +401,7 @@ def test_observed_events_survive_the_outbox(
         now=now.astimezone(tz),
         policy=POLICY,
         labels=LABELS,
+        deployment=DEPLOYMENT,
     )
     for event in seen.events:
         wire: Mapping[str, Any] = json.loads(json.dumps(event.to_wire()))

@@ -49,6 +49,7 @@ _COUNTERS = [
     "spmon_polls_total",
     "spmon_api_responses_total",
     "spmon_notifications_total",
+    "spmon_outbox_purged_total",
 ]
 _HISTOGRAMS = ("spmon_poll_duration_seconds", "spmon_notification_latency_seconds")
 DOCUMENTED = frozenset(

@@ -191,7 +191,7 @@ def make_event(
         "url": f"https://proctoring.example.com/sessions/{key.session_sid}",
     }
     return Event(
-        id=event_id(key.session_sid, step, kind),
+        id=event_id(key.session_sid, step, kind, deployment="sinkkit"),
         type=kind,
         observed_at=moment,
         key=key,
@@ -211,7 +211,6 @@ async def running(
     """A real store file and a running dispatcher over `sinks`; `events` are enqueued to every
     sink first. Exit stops the dispatcher, drains briefly and closes sinks and store."""
     async with SqliteStore(path) as store:
-        await store.release_all()
         if events:
             await store.enqueue([(e, [s.name for s in sinks]) for e in events], time.time())
         metrics = Metrics(CollectorRegistry(), sinks=[s.name for s in sinks])

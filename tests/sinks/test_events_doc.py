@@ -29,6 +29,7 @@ LABELS = {"course": "BIO101", "section": "003"}
 URL = f"https://proctoring.example.com/sessions/{KEY.session_sid}"
 DEADLINE = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
 POLICY = rules.Policy(overdue_repeat=None, due_soon=timedelta(hours=24))
+DEPLOYMENT = "5b1f0e7c2a9d4c3e8f6a1b0d9c8e7f6a"  # a state file's id, fixed for the examples
 
 
 def snap(status: str, *, required: bool, reviewed: bool, deadline: datetime | None) -> Snapshot:
@@ -58,14 +59,17 @@ def sample_events() -> Iterator[Event]:
             now=now,
             policy=POLICY,
             labels=LABELS,
+            deployment=DEPLOYMENT,
         )
         state, version = seen.review, seen.version
         yield from seen.events
     gone = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
-    yield observe.not_found(KEY, version=version + 1, now=gone, labels=LABELS)
+    yield observe.not_found(
+        KEY, version=version + 1, now=gone, labels=LABELS, deployment=DEPLOYMENT
+    )
     kind = EventType.API_AUTH_FAILED  # as the poller builds it: no session, one message
     message = {"message": "The SmarterProctoring API rejected spmon's token."}
-    yield Event(event_id("api", kind, 1), kind, gone, None, {}, message)
+    yield Event(event_id("api", kind, 1, deployment=DEPLOYMENT), kind, gone, None, {}, message)
 
 
 def examples() -> dict[str, Any]:

@@ -39,8 +39,8 @@ def state(tmp_path: Path) -> Iterator[Path]:
     """A prepared state file whose lock is held, as by a running `spmon run`."""
     path = tmp_path / "spmon.db"
     asyncio.run(_prepare(path))
-    with path.with_name(path.name + ".lock").open("a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with path.open("rb") as held:  # `spmon run` flocks the database file itself
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from monitor.core.keys import SessionKey
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
 from monitor.store import PollRecord, SqliteStore, StoreLocked
+from monitor.store.sqlite import SharedSqliteStore
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -122,3 +124,53 @@ async def test_dead_rows_can_be_requeued_and_purged(state_path: Path) -> None:
         (row,) = await store.claim("a", now=now, limit=1, owner="me", lease=60)
         await store.mark_dead(row.id, owner="me", error="HTTP 400")
         assert await store.purge(state="dead", sink=None) == 1
+
+
+async def test_a_state_file_gets_one_deployment_id_for_life(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "a.db") as store:
+        made = store.deployment_id
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    async with SqliteStore(tmp_path / "a.db") as store:
+        assert store.deployment_id == made
+    async with SharedSqliteStore(tmp_path / "a.db") as shared:
+        assert shared.deployment_id == made
+    async with SqliteStore(tmp_path / "b.db") as other:
+        assert other.deployment_id != made
+
+
+async def test_only_the_lock_holder_releases_leases_at_open(state_path: Path) -> None:
+    """Leases left by a killed process go back at the next locked open, attempt still counted;
+    `spmon outbox` (SharedSqliteStore, no lock) must leave a running service's leases alone."""
+    now = T.timestamp()
+    async with SqliteStore(state_path) as store:
+        await store.commit([record(key(1), event(key(1), 1))])
+        await store.claim("a", now=now, limit=1, owner="killed", lease=3600)
+    async with SharedSqliteStore(state_path) as shared:
+        assert await shared.claim("a", now=now, limit=1, owner="cli", lease=60) == []
+        await shared.release("cli")
+    async with SqliteStore(state_path) as store:
+        (row,) = await store.claim("a", now=now, limit=1, owner="next", lease=60)
+    assert row.attempts == 2
+
+
+async def test_a_row_whose_attempts_are_used_up_is_dead_lettered_at_claim(
+    state_path: Path,
+) -> None:
+    now = T.timestamp()
+    dead: list[int] = []
+    async with SqliteStore(state_path) as store:
+        await store.commit([record(key(1), event(key(1), 1), event(key(1), 2))])
+        for n in (1, 2):  # each claim is followed by a crash: no answer, no mark
+            (row,) = await store.claim("a", now=now + n, limit=1, owner=f"run{n}", lease=0.5)
+        assert row.attempts == 2
+        claim = store.claim(
+            "a", now=now + 3, limit=5, owner="run3", lease=60, max_attempts=2,
+            on_dead=lambda: dead.append(1),
+        )  # fmt: skip
+        (nxt,) = await claim
+        entries = await store.entries(state="dead", sink="a", limit=5)
+    assert nxt.event_id == "evt_0001_2" and nxt.attempts == 1  # the session's next row flows
+    assert [(e.event_id, e.attempts, e.last_error) for e in entries] == [
+        ("evt_0001_1", 2, "crashed during delivery")
+    ]
+    assert dead == [1]
