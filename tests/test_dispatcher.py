@@ -50,7 +50,9 @@ def scripted(*statuses: int, headers: dict[str, str] | None = None) -> Respond:
 
 def hook(name: str, url: str, *, timeout: float = 2.0, **limits: object) -> WebhookSink:
     chosen = Limits(**{"schedule": FAST, "breaker_failures": 50, **limits})  # type: ignore[arg-type]
-    return WebhookSink(name, url=url, secrets=[SECRET], limits=chosen, timeout=timeout)
+    return WebhookSink(
+        name, url=url, secrets=[SECRET], limits=chosen, timeout=timeout, allow_private=True
+    )
 
 
 async def rows_of(store: SqliteStore) -> dict[str, list[str]]:
@@ -243,7 +245,9 @@ async def test_410_disables_the_sink_until_its_configuration_changes(
 
     def sink(fingerprint: str) -> WebhookSink:
         chosen = Limits(schedule=FAST, concurrency=1)
-        return WebhookSink("gone", url=server.url, limits=chosen, fingerprint=fingerprint)
+        return WebhookSink(
+            "gone", url=server.url, limits=chosen, fingerprint=fingerprint, allow_private=True
+        )
 
     async with running(path, [sink("config-1")], events=events) as (dispatcher, store):
         await until(lambda: _state_count(store, "dead", 1), "410 dead-lettered")
@@ -300,7 +304,11 @@ async def test_firing_alerts_are_resent_from_the_outbox_also_after_a_restart(
 
     def sink() -> AlertmanagerSink:
         return AlertmanagerSink(
-            "am", url=am.url, resend_interval=0.2, limits=Limits(1, schedule=FAST)
+            "am",
+            url=am.url,
+            resend_interval=0.2,
+            limits=Limits(1, schedule=FAST),
+            allow_private=True,
         )
 
     async with running(path, [sink()], events=events) as (_, store):
@@ -338,7 +346,9 @@ async def test_alertmanager_down_for_a_while_gets_the_still_firing_alert_back(
     sock = bound_socket()
     host, port = sock.getsockname()
     am = Receiver()
-    sink = AlertmanagerSink("am", url=f"http://{host}:{port}", resend_interval=0.5, timeout=1.0)
+    sink = AlertmanagerSink(
+        "am", url=f"http://{host}:{port}", resend_interval=0.5, timeout=1.0, allow_private=True
+    )
     try:
         async with running(path, [sink]):
             await asyncio.sleep(1.2)  # a few resends refused meanwhile

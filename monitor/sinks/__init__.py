@@ -62,7 +62,14 @@ def _build(config: SinkSettings) -> Sink:
     url, fingerprint = config.url.get_secret_value(), config.fingerprint()
     headers = {k: v.get_secret_value() for k, v in config.headers.items()}
     if config.type == "slack":
-        return SlackSink(name, url=url, timeout=timeout, limits=limits, fingerprint=fingerprint)
+        return SlackSink(
+            name,
+            url=url,
+            timeout=timeout,
+            limits=limits,
+            fingerprint=fingerprint,
+            allow_private=config.allow_private,
+        )
     if config.type == "alertmanager":
         return AlertmanagerSink(
             name,
@@ -73,6 +80,7 @@ def _build(config: SinkSettings) -> Sink:
             labels=config.alert_labels,
             limits=limits,
             fingerprint=fingerprint,
+            allow_private=config.allow_private,
         )
     return WebhookSink(
         name,
@@ -82,4 +90,5 @@ def _build(config: SinkSettings) -> Sink:
         timeout=timeout,
         limits=limits,
         fingerprint=fingerprint,
+        allow_private=config.allow_private,
     )

@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from aiohttp.abc import AbstractResolver
+
 from monitor.core import render
 from monitor.core.events import Event
 from monitor.sinks.base import SERIAL, Delivered, Limits, Outcome, RetryLater
@@ -41,6 +43,8 @@ class AlertmanagerSink:
         labels: Mapping[str, str] | None = None,
         limits: Limits = SERIAL,
         fingerprint: str = "",
+        allow_private: bool = False,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self.name = name
         self.limits = limits
@@ -48,7 +52,13 @@ class AlertmanagerSink:
         self.resend_interval = resend_interval
         self._labels = dict(labels or {})
         self._headers = {**(headers or {}), "content-type": "application/json"}
-        self._http = HttpClient(alerts_url(url), timeout=timeout, concurrency=limits.concurrency)
+        self._http = HttpClient(
+            alerts_url(url),
+            timeout=timeout,
+            concurrency=limits.concurrency,
+            allow_private=allow_private,
+            resolver=resolver,
+        )
         self.host = self._http.host
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:

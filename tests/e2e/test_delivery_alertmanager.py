@@ -159,6 +159,7 @@ async def test_an_overdue_review_fires_in_alertmanager_and_resolves_when_done(
                     "name": "am",
                     "type": "alertmanager",
                     "url": alertmanager,
+                    "allow_private": True,
                     "resend_interval": "2s",
                     "alert_labels": {"severity": "page"},
                 },
