@@ -239,7 +239,10 @@ class SinkSettings(BaseModel):
     breaker_cooldown: Annotated[Seconds, Field(gt=0)] = 30.0
     """Time between probes while the sink is down."""
     resend_interval: Annotated[Seconds, Field(gt=0)] = 60.0
-    """Alertmanager: re-post firing alerts this often; each is valid for 4 × this."""
+    """Alertmanager: re-post firing alerts this often."""
+    hold: Annotated[Seconds, Field(gt=0, le=7 * 86400)] = 3600.0
+    """Alertmanager: a firing alert stays active this long after spmon stops (plus one
+    resend_interval), so a rollout or drain of up to this long resolves nothing."""
     alert_labels: dict[str, str] = Field(default_factory=dict)
     """Alertmanager: extra labels on every alert, e.g. {severity: page}."""
 
@@ -270,7 +273,7 @@ class SinkSettings(BaseModel):
     def _type_rules(self) -> SinkSettings:
         own = {
             "webhook": {"secret", "secrets", "unsigned"},
-            "alertmanager": {"resend_interval", "alert_labels"},
+            "alertmanager": {"resend_interval", "hold", "alert_labels"},
         }
         for kind, fields in own.items():
             misplaced = sorted(fields & self.model_fields_set) if self.type != kind else []
@@ -284,6 +287,8 @@ class SinkSettings(BaseModel):
             raise ValueError("a default sink takes what no other sink took; it has no filters")
         if self.retry_schedule is not None and not self.retry_schedule:
             raise ValueError("retry_schedule needs at least one step")
+        if self.hold < self.resend_interval:
+            raise ValueError("hold must be at least resend_interval")
         return self._signing_rules()
 
     def _signing_rules(self) -> SinkSettings:

@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -330,8 +330,35 @@ async def test_firing_alerts_are_resent_from_the_outbox_also_after_a_restart(
     am.hits.clear()
     options = {"watched": lambda sid: False}
     async with running(path, [sink()], dispatcher_options=options) as _:
-        await asyncio.sleep(0.5)
-    assert am.hits == []  # an unwatched session's alert is left to expire
+        await asyncio.sleep(0.7)  # three resend intervals
+    # A session no longer watched gets its alert ended once, not left active for the hold.
+    (post,) = [hit.json() for hit in am.hits]
+    (ended,) = post  # type: ignore[misc]
+    assert ended["labels"]["session"] == events[0].key.session_sid  # type: ignore[union-attr]
+    assert datetime.fromisoformat(ended["endsAt"]) <= datetime.now(UTC)
+    assert ended["annotations"]["summary"].startswith("Exam review resolved")
+
+
+async def test_a_firing_alert_outlives_a_stop_of_up_to_the_hold(
+    endpoint: MakeReceiver, tmp_path: Path
+) -> None:
+    """The old endsAt (now + 4 × resend_interval) resolved every alert a few minutes into a
+    stopped spmon; now a firing post is valid for the hold plus one resend interval."""
+    am = await endpoint(scripted())
+    sink = AlertmanagerSink(
+        "am",
+        url=am.url,
+        resend_interval=2.0,
+        hold=600.0,
+        limits=Limits(1, schedule=FAST),
+        allow_private=True,
+    )
+    before = datetime.now(UTC)
+    async with running(tmp_path / "s.db", [sink], events=[overdue(1, 1)]):
+        await am.until(lambda r: len(r.hits) >= 1, what="the alert")
+    (alert,) = am.hits[0].json()  # type: ignore[misc]
+    valid = datetime.fromisoformat(alert["endsAt"]) - before
+    assert timedelta(seconds=602) <= valid <= timedelta(seconds=612)
 
 
 async def test_alertmanager_down_for_a_while_gets_the_still_firing_alert_back(

@@ -1,5 +1,5 @@
-"""Sink settings that are deliberate opt-outs: private addresses and unsigned webhooks.
-Each refusal is one line naming the sink and the key, never the URL."""
+"""Sink settings that are deliberate opt-outs: private addresses, unsigned webhooks, and the
+Alertmanager hold. Each refusal is one line naming the sink and the key, never the URL."""
 
 from __future__ import annotations
 
@@ -96,6 +96,23 @@ def test_a_webhook_without_a_secret_needs_unsigned(tmp_path: Path) -> None:
     slack = {"name": "s", "type": "slack", "url": "https://hooks.slack.com/x", "unsigned": True}
     (misplaced,) = problems(write(tmp_path / "c.yaml", [slack]))
     assert "unsigned only applies to webhook sinks" in misplaced
+
+
+def test_hold_defaults_to_an_hour_and_is_validated(tmp_path: Path) -> None:
+    am = {"name": "am", "type": "alertmanager", "url": "https://am.example.com"}
+    assert load_settings(write(tmp_path / "c.yaml", [am])).sinks[0].hold == 3600.0
+    assert load_settings(write(tmp_path / "c.yaml", [{**am, "hold": "2h"}])).sinks[0].hold == 7200
+    bad = [
+        ({**am, "hold": 0}, "sinks[0].hold: Input should be greater than 0"),
+        ({**am, "hold": "30s", "resend_interval": "1m"}, "hold must be at least resend_interval"),
+        (
+            {"name": "w", "type": "webhook", "url": "https://h.example.com", "hold": "1h"},
+            "hold only applies to alertmanager sinks",
+        ),
+    ]
+    for sink, expected in bad:
+        lines = problems(write(tmp_path / "c.yaml", [sink]))
+        assert any(expected in line for line in lines), lines
 
 
 def test_check_config_points_out_unsigned_and_private_sinks(tmp_path: Path) -> None:

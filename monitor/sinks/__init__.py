@@ -77,6 +77,7 @@ def _build(config: SinkSettings) -> Sink:
             headers=headers,
             timeout=timeout,
             resend_interval=config.resend_interval,
+            hold=config.hold,
             labels=config.alert_labels,
             limits=limits,
             fingerprint=fingerprint,
