@@ -386,5 +386,5 @@ async def test_alertmanager_down_for_a_while_gets_the_still_firing_alert_back(
         sock.close()
     (alert,) = am.hits[0].json()  # type: ignore[misc]
     assert alert["labels"]["session"] == firing.key.session_sid  # type: ignore[union-attr]
-    # Still firing (valid for 4 × 0.5 s from the post), not resolved by us.
+    # Still firing (valid for the hold from the post), not resolved by us.
     assert datetime.fromisoformat(alert["endsAt"]) > datetime.now(UTC)
