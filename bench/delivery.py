@@ -160,7 +160,9 @@ class dispatching:  # noqa: N801  # used as `async with dispatching(...)`, like 
         from monitor.sinks import Limits, WebhookSink
 
         limits = Limits(concurrency=args.concurrency, schedule=DELIVERY_SCHEDULE)
-        self.sink = WebhookSink("hook", url=base + "/hook", secrets=[SECRET], limits=limits)
+        self.sink = WebhookSink(
+            "hook", url=base + "/hook", secrets=[SECRET], limits=limits, allow_private=True
+        )
         metrics = Metrics(CollectorRegistry(), sinks=["hook"])
         self.dispatcher = Dispatcher(store=store, sinks=[self.sink], metrics=metrics)
         self.stop = asyncio.Event()

@@ -87,6 +87,8 @@ def check_config(config: Path | None) -> None:
         click.echo(f"spmon: warning: {warning}", err=True)
     for line in routing.warnings([sink.route() for sink in settings.sinks]):
         click.echo(f"spmon: warning: {line}", err=True)
+    for line in (notice for sink in settings.sinks for notice in sink.notices()):
+        click.echo(f"spmon: warning: {line}", err=True)
 
 
 @main.command()

@@ -149,7 +149,8 @@ class Dispatcher:
         self.settle = settle
         """At stop, in-flight deliveries get this long to finish before they are cancelled."""
         self.watched = watched
-        """Alertmanager resends skip sessions no longer watched (their alert then expires)."""
+        """Alertmanager resends resolve, once, the alerts of sessions no longer watched."""
+        self._retired: set[tuple[str, str]] = set()
         self.clock = clock
         self.rng = rng or random.Random()
         self.owner = f"spmon-{uuid.uuid4().hex[:12]}"
@@ -463,13 +464,17 @@ class Dispatcher:
             return
         async with lane.lock:
             rows = await self.store.firing(lane.name, fire=_OVERDUE, resolve=_RESOLVED)
-            events = [event for event in map(_event, rows) if event and self._watched(event)]
-            if not events:
+            found = [event for event in map(_event, rows) if event]
+            events = [event for event in found if self._watched(event)]
+            gone = [event for event in found if not self._watched(event)]
+            retired = [event for event in gone if (lane.name, event.id) not in self._retired]
+            if not events and not retired:
                 return
             now = self.clock()
-            outcome = await sink.resend(events, now=now)
+            outcome = await sink.resend(events, now=now, retired=retired)
         if isinstance(outcome, Delivered):
-            log.debug("alerts.resent", sink=lane.name, alerts=len(events))
+            self._retired.update((lane.name, event.id) for event in retired)
+            log.debug("alerts.resent", sink=lane.name, alerts=len(events), ended=len(retired))
             await self._answered(lane, now)
         else:
             reason = getattr(outcome, "reason", "?")

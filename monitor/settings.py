@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
@@ -30,7 +31,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from monitor.core import render, routing
+from monitor.core import addresses, render, routing
 from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
 
@@ -219,6 +220,12 @@ class SinkSettings(BaseModel):
     """Total time budget of one delivery, connect included."""
     allow_http: bool = False
     """Permit plain http:// (an in-cluster receiver); https is required otherwise."""
+    allow_private: bool = False
+    """Permit loopback, private, link-local and other non-public addresses (an in-cluster
+    Alertmanager, a receiver on this host); refused otherwise, at start-up and at connect."""
+    unsigned: bool = False
+    """Webhook: send without a signature. Required, as a deliberate choice, when there is no
+    secret: receivers cannot tell an unsigned delivery from a forged one."""
     events: list[Annotated[str, Field(min_length=1)]] | None = None
     """Glob patterns over event types (`review.*`); unset takes every type."""
     match_labels: dict[str, str] = Field(default_factory=dict)
@@ -239,7 +246,10 @@ class SinkSettings(BaseModel):
     breaker_cooldown: Annotated[Seconds, Field(gt=0)] = 30.0
     """Time between probes while the sink is down."""
     resend_interval: Annotated[Seconds, Field(gt=0)] = 60.0
-    """Alertmanager: re-post firing alerts this often; each is valid for 4 × this."""
+    """Alertmanager: re-post firing alerts this often."""
+    hold: Annotated[Seconds, Field(gt=0, le=7 * 86400)] = 3600.0
+    """Alertmanager: a firing alert stays active this long after spmon stops (plus one
+    resend_interval), so a rollout or drain of up to this long resolves nothing."""
     alert_labels: dict[str, str] = Field(default_factory=dict)
     """Alertmanager: extra labels on every alert, e.g. {severity: page}."""
 
@@ -252,15 +262,25 @@ class SinkSettings(BaseModel):
         url = self.url.get_secret_value()
         if not url.startswith(("https://", "http://")):
             raise ValueError("url must be http(s)")
-        if url.startswith("http://") and not (self.allow_http or _is_loopback(url)):
+        host = urlsplit(url).hostname
+        if not host:
+            raise ValueError("url has no host")
+        refused = addresses.host_refusal(host)
+        if refused and not self.allow_private:
+            raise ValueError(
+                f"url of sink {self.name!r} is a {refused} address; "
+                "set allow_private: true if that is intended"
+            )
+        # Loopback traffic never leaves the host: TLS would protect nothing there.
+        if url.startswith("http://") and not (self.allow_http or refused == "loopback"):
             raise ValueError("url is plain http; use https or set allow_http: true")
         return self
 
     @pydantic.model_validator(mode="after")
     def _type_rules(self) -> SinkSettings:
         own = {
-            "webhook": {"secret", "secrets"},
-            "alertmanager": {"resend_interval", "alert_labels"},
+            "webhook": {"secret", "secrets", "unsigned"},
+            "alertmanager": {"resend_interval", "hold", "alert_labels"},
         }
         for kind, fields in own.items():
             misplaced = sorted(fields & self.model_fields_set) if self.type != kind else []
@@ -274,7 +294,29 @@ class SinkSettings(BaseModel):
             raise ValueError("a default sink takes what no other sink took; it has no filters")
         if self.retry_schedule is not None and not self.retry_schedule:
             raise ValueError("retry_schedule needs at least one step")
+        if self.hold < self.resend_interval:
+            raise ValueError("hold must be at least resend_interval")
+        return self._signing_rules()
+
+    def _signing_rules(self) -> SinkSettings:
+        signed = bool(self.signing_secrets())
+        if self.type == "webhook" and not signed and not self.unsigned:
+            raise ValueError(
+                f"webhook sink {self.name!r} has no secret: set secret (whsec_...), "
+                "or unsigned: true to send unsigned deliveries"
+            )
+        if signed and self.unsigned:
+            raise ValueError("unsigned: true contradicts secret/secrets; remove one")
         return self
+
+    def notices(self) -> list[str]:
+        """What `check-config` points out about this sink's deliberate opt-outs."""
+        found = []
+        if self.unsigned:
+            found.append(f"sink {self.name!r} sends unsigned deliveries (unsigned: true)")
+        if self.allow_private:
+            found.append(f"sink {self.name!r} may reach private addresses (allow_private: true)")
+        return found
 
     @field_validator("secret")
     @classmethod
@@ -343,10 +385,6 @@ def _reveal(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_reveal(item) for item in value]
     return value
-
-
-def _is_loopback(url: str) -> bool:
-    return bool(re.match(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)", url))
 
 
 def _check_whsec(text: str) -> None:

@@ -57,7 +57,12 @@ async def test_check_config_prints_effective_config_with_secrets_masked(tmp_path
         {
             "watches": watches,
             "sinks": [
-                {"name": "ops", "type": "webhook", "url": "https://hooks.example.com/T/secret-path"}
+                {
+                    "name": "ops",
+                    "type": "webhook",
+                    "url": "https://hooks.example.com/T/secret-path",
+                    "unsigned": True,
+                }
             ],
         },
     )

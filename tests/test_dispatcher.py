@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -50,7 +50,9 @@ def scripted(*statuses: int, headers: dict[str, str] | None = None) -> Respond:
 
 def hook(name: str, url: str, *, timeout: float = 2.0, **limits: object) -> WebhookSink:
     chosen = Limits(**{"schedule": FAST, "breaker_failures": 50, **limits})  # type: ignore[arg-type]
-    return WebhookSink(name, url=url, secrets=[SECRET], limits=chosen, timeout=timeout)
+    return WebhookSink(
+        name, url=url, secrets=[SECRET], limits=chosen, timeout=timeout, allow_private=True
+    )
 
 
 async def rows_of(store: SqliteStore) -> dict[str, list[str]]:
@@ -243,7 +245,9 @@ async def test_410_disables_the_sink_until_its_configuration_changes(
 
     def sink(fingerprint: str) -> WebhookSink:
         chosen = Limits(schedule=FAST, concurrency=1)
-        return WebhookSink("gone", url=server.url, limits=chosen, fingerprint=fingerprint)
+        return WebhookSink(
+            "gone", url=server.url, limits=chosen, fingerprint=fingerprint, allow_private=True
+        )
 
     async with running(path, [sink("config-1")], events=events) as (dispatcher, store):
         await until(lambda: _state_count(store, "dead", 1), "410 dead-lettered")
@@ -300,7 +304,11 @@ async def test_firing_alerts_are_resent_from_the_outbox_also_after_a_restart(
 
     def sink() -> AlertmanagerSink:
         return AlertmanagerSink(
-            "am", url=am.url, resend_interval=0.2, limits=Limits(1, schedule=FAST)
+            "am",
+            url=am.url,
+            resend_interval=0.2,
+            limits=Limits(1, schedule=FAST),
+            allow_private=True,
         )
 
     async with running(path, [sink()], events=events) as (_, store):
@@ -322,8 +330,35 @@ async def test_firing_alerts_are_resent_from_the_outbox_also_after_a_restart(
     am.hits.clear()
     options = {"watched": lambda sid: False}
     async with running(path, [sink()], dispatcher_options=options) as _:
-        await asyncio.sleep(0.5)
-    assert am.hits == []  # an unwatched session's alert is left to expire
+        await asyncio.sleep(0.7)  # three resend intervals
+    # A session no longer watched gets its alert ended once, not left active for the hold.
+    (post,) = [hit.json() for hit in am.hits]
+    (ended,) = post  # type: ignore[misc]
+    assert ended["labels"]["session"] == events[0].key.session_sid  # type: ignore[union-attr]
+    assert datetime.fromisoformat(ended["endsAt"]) <= datetime.now(UTC)
+    assert ended["annotations"]["summary"].startswith("Exam review resolved")
+
+
+async def test_a_firing_alert_outlives_a_stop_of_up_to_the_hold(
+    endpoint: MakeReceiver, tmp_path: Path
+) -> None:
+    """The old endsAt (now + 4 × resend_interval) resolved every alert a few minutes into a
+    stopped spmon; now a firing post is valid for the hold plus one resend interval."""
+    am = await endpoint(scripted())
+    sink = AlertmanagerSink(
+        "am",
+        url=am.url,
+        resend_interval=2.0,
+        hold=600.0,
+        limits=Limits(1, schedule=FAST),
+        allow_private=True,
+    )
+    before = datetime.now(UTC)
+    async with running(tmp_path / "s.db", [sink], events=[overdue(1, 1)]):
+        await am.until(lambda r: len(r.hits) >= 1, what="the alert")
+    (alert,) = am.hits[0].json()  # type: ignore[misc]
+    valid = datetime.fromisoformat(alert["endsAt"]) - before
+    assert timedelta(seconds=602) <= valid <= timedelta(seconds=612)
 
 
 async def test_alertmanager_down_for_a_while_gets_the_still_firing_alert_back(
@@ -338,7 +373,9 @@ async def test_alertmanager_down_for_a_while_gets_the_still_firing_alert_back(
     sock = bound_socket()
     host, port = sock.getsockname()
     am = Receiver()
-    sink = AlertmanagerSink("am", url=f"http://{host}:{port}", resend_interval=0.5, timeout=1.0)
+    sink = AlertmanagerSink(
+        "am", url=f"http://{host}:{port}", resend_interval=0.5, timeout=1.0, allow_private=True
+    )
     try:
         async with running(path, [sink]):
             await asyncio.sleep(1.2)  # a few resends refused meanwhile
@@ -349,5 +386,5 @@ async def test_alertmanager_down_for_a_while_gets_the_still_firing_alert_back(
         sock.close()
     (alert,) = am.hits[0].json()  # type: ignore[misc]
     assert alert["labels"]["session"] == firing.key.session_sid  # type: ignore[union-attr]
-    # Still firing (valid for 4 × 0.5 s from the post), not resolved by us.
+    # Still firing (valid for the hold from the post), not resolved by us.
     assert datetime.fromisoformat(alert["endsAt"]) > datetime.now(UTC)

@@ -31,6 +31,8 @@ def event(kind: EventType, **labels: str) -> Event:
 
 def sink(name: str, kind: str = "webhook", **extra: object) -> SinkSettings:
     url = {"webhook": HOOK, "slack": SLACK, "alertmanager": "https://am.example.com"}.get(kind)
+    if kind == "webhook" and not {"secret", "secrets"} & extra.keys():
+        extra.setdefault("unsigned", True)
     return SinkSettings.model_validate({"name": name, "type": kind, "url": url, **extra})
 
 

@@ -50,7 +50,11 @@ def test_defaults_are_those_documented(tmp_path: Path) -> None:
         ({"surprise": 1}, "surprise: unknown key"),
         ({"watch_files": ["missing.csv"]}, "watch_files[0] (missing.csv): cannot read"),
         (
-            {"sinks": [{"name": "x", "type": "webhook", "url": "http://example.com/"}]},
+            {
+                "sinks": [
+                    {"name": "x", "type": "webhook", "url": "http://example.com/", "unsigned": True}
+                ]
+            },
             "use https or set allow_http",
         ),
         (
@@ -173,6 +177,7 @@ def test_redacted_masks_every_secret(tmp_path: Path) -> None:
                         "name": "s",
                         "type": "webhook",
                         "url": url,
+                        "unsigned": True,
                         "headers": {"Authorization": "Bearer hunter2"},
                     }
                 ],

@@ -119,8 +119,8 @@ def _cut(value: str, limit: int) -> str:
 def alert(
     event: Event, now: datetime, *, valid_for: float, labels: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """A postable Alertmanager v2 alert for review.overdue (firing until now + valid_for, as
-    Prometheus does with 4 × its resend interval) or review.overdue_resolved (ends now).
+    """A postable Alertmanager v2 alert for review.overdue (firing until now + valid_for: the
+    sink's hold plus its resend interval) or review.overdue_resolved (ends now).
 
     Labels are the alert's identity, so both types of one session carry the same set.
     """

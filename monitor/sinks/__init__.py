@@ -62,7 +62,14 @@ def _build(config: SinkSettings) -> Sink:
     url, fingerprint = config.url.get_secret_value(), config.fingerprint()
     headers = {k: v.get_secret_value() for k, v in config.headers.items()}
     if config.type == "slack":
-        return SlackSink(name, url=url, timeout=timeout, limits=limits, fingerprint=fingerprint)
+        return SlackSink(
+            name,
+            url=url,
+            timeout=timeout,
+            limits=limits,
+            fingerprint=fingerprint,
+            allow_private=config.allow_private,
+        )
     if config.type == "alertmanager":
         return AlertmanagerSink(
             name,
@@ -70,9 +77,11 @@ def _build(config: SinkSettings) -> Sink:
             headers=headers,
             timeout=timeout,
             resend_interval=config.resend_interval,
+            hold=config.hold,
             labels=config.alert_labels,
             limits=limits,
             fingerprint=fingerprint,
+            allow_private=config.allow_private,
         )
     return WebhookSink(
         name,
@@ -82,4 +91,5 @@ def _build(config: SinkSettings) -> Sink:
         timeout=timeout,
         limits=limits,
         fingerprint=fingerprint,
+        allow_private=config.allow_private,
     )

@@ -97,8 +97,11 @@ class Sink(Protocol):
 @runtime_checkable
 class Resending(Protocol):
     """A sink whose receiver forgets what is not repeated (Alertmanager resolves an alert that
-    is not re-posted before its endsAt): the dispatcher re-posts what is still firing."""
+    is not re-posted before its endsAt): the dispatcher re-posts what is still firing, and
+    hands over as `retired` the firing alerts of sessions no longer watched, to be ended."""
 
     resend_interval: float
 
-    async def resend(self, events: Sequence[Event], *, now: float) -> Outcome: ...
+    async def resend(
+        self, events: Sequence[Event], *, now: float, retired: Sequence[Event] = ()
+    ) -> Outcome: ...

@@ -3,6 +3,7 @@
 Each sink owns its own ClientSession (a bulkhead: one receiver's slow connections cannot take
 another's pool). Redirects are never followed, the response body is read up to a cap, and no
 error message carries the URL: aiohttp's exception strings do, and URLs are credentials.
+Unless the sink sets allow_private, it reaches public addresses only (`monitor.sinks.guard`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
+from monitor.core import addresses
 from monitor.core.backoff import parse_retry_after
 from monitor.sinks.base import Delivered, Gone, Outcome, Rejected, RetryLater
+from monitor.sinks.guard import AddressRefused, GuardedResolver
 
 __all__ = ["HttpClient", "Reply", "classify", "host_of"]
 
@@ -40,20 +44,38 @@ def host_of(url: str) -> str:
 
 
 class HttpClient:
-    """POST bytes to one URL with a hard time budget; answer a Reply or a transport failure."""
+    """POST bytes to one URL with a hard time budget; answer a Reply or a transport failure.
 
-    def __init__(self, url: str, *, timeout: float, concurrency: int) -> None:
+    Without `allow_private`, names resolve through the guard (`resolver` is what it wraps,
+    aiohttp's default unless given) and an IP literal that the guard would refuse is never
+    connected to: aiohttp does not ask a resolver about literals."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        concurrency: int,
+        allow_private: bool = False,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
         self._url = url
         self.host = host_of(url)
+        self._refused = None if allow_private else addresses.host_refusal(self.host)
+        self._guard = None if allow_private else GuardedResolver(resolver)
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(
                 total=timeout, sock_connect=min(timeout, 5.0), sock_read=min(timeout, 10.0)
             ),
-            connector=aiohttp.TCPConnector(limit=concurrency),
+            connector=aiohttp.TCPConnector(limit=concurrency, resolver=self._guard or resolver),
             trust_env=False,  # a proxy from the environment would bypass the URL checks
         )
 
     async def post(self, body: bytes, headers: Mapping[str, str]) -> Reply | RetryLater:
+        if self._refused is not None:
+            # Retried like any failure rather than dead-lettered: a fixed config or DNS entry
+            # recovers the backlog, and the breaker keeps attempts to one per cooldown.
+            return RetryLater(_refused(self._refused))
         try:
             async with self._session.post(
                 self._url, data=body, headers=dict(headers), allow_redirects=False
@@ -69,10 +91,14 @@ class HttpClient:
 
     async def aclose(self) -> None:
         await self._session.close()
+        if self._guard is not None:
+            await self._guard.close()  # the connector closes only a resolver it made itself
 
 
 def _transport(exc: aiohttp.ClientError) -> str:
     """A reason naming the failure class, never the URL (aiohttp's own message has it)."""
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, AddressRefused):
+        return _refused(exc.os_error.reason)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return "tls failed (certificate or handshake)"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -84,6 +110,10 @@ def _transport(exc: aiohttp.ClientError) -> str:
     if isinstance(exc.__cause__, ssl.SSLError):
         return "tls failed"
     return f"connection failed ({type(exc).__name__})"
+
+
+def _refused(why: str) -> str:
+    return f"address refused: {why} (set allow_private: true if intended)"
 
 
 def _snippet(raw: bytes) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from aiohttp.abc import AbstractResolver
+
 from monitor.core import render
 from monitor.core.events import Event
 from monitor.sinks.base import SLACK, Limits, Outcome, RetryLater
@@ -32,11 +34,15 @@ class SlackSink:
         timeout: float = 15.0,
         limits: Limits = SLACK,
         fingerprint: str = "",
+        allow_private: bool = False,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self.name = name
         self.limits = limits
         self.fingerprint = fingerprint
-        self._http = HttpClient(url, timeout=timeout, concurrency=1)
+        self._http = HttpClient(
+            url, timeout=timeout, concurrency=1, allow_private=allow_private, resolver=resolver
+        )
         self.host = self._http.host
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:

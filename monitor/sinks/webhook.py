@@ -7,6 +7,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
+from aiohttp.abc import AbstractResolver
+
 from monitor.core.events import Event
 from monitor.sinks.base import Limits, Outcome, RetryLater
 from monitor.sinks.http import HttpClient, classify
@@ -46,13 +48,21 @@ class WebhookSink:
         timeout: float = 15.0,
         limits: Limits | None = None,
         fingerprint: str = "",
+        allow_private: bool = False,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self.name = name
         self.limits = limits = limits or Limits()
         self.fingerprint = fingerprint
         self._secrets = tuple(secrets)
         self._headers = dict(headers or {})
-        self._http = HttpClient(url, timeout=timeout, concurrency=limits.concurrency)
+        self._http = HttpClient(
+            url,
+            timeout=timeout,
+            concurrency=limits.concurrency,
+            allow_private=allow_private,
+            resolver=resolver,
+        )
         self.host = self._http.host
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:

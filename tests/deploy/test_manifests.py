@@ -289,7 +289,7 @@ def test_every_required_alert_exists_with_annotations() -> None:
     assert set(REQUIRED_ALERTS) <= rules.keys()
     for name in REQUIRED_ALERTS:
         rule = rules[name]
-        assert rule["labels"]["severity"] in {"warning", "critical"}, name
+        assert rule["labels"]["severity"] in {"info", "warning", "critical"}, name
         for key in ("summary", "description", "runbook_url"):
             assert rule["annotations"].get(key), f"{name} has no {key}"
 
@@ -302,6 +302,21 @@ def test_runbook_links_resolve_to_runbook_sections() -> None:
         assert path.endswith("/docs/runbook.md"), url
         assert anchor == rule["alert"].lower(), url
         assert anchor in anchors, f"docs/runbook.md has no section for {rule['alert']}"
+
+
+def test_an_overdue_review_has_one_paging_path() -> None:
+    """The Kubernetes base pages per session through spmon's Alertmanager sink; the aggregate
+    rule is informational (and inhibited by the per-session alerts in the compose config)."""
+    rules = {rule["alert"]: rule for rule in _rules()}
+    assert rules["ExamReviewsOverdue"]["labels"]["severity"] == "info"
+    (sink,) = [s for s in _base_config()["sinks"] if s["type"] == "alertmanager"]
+    assert sink["allow_private"] is True  # an in-cluster Service address is private
+    assert sink["alert_labels"]["severity"] == "warning"
+    inhibits = load_yaml_docs(COMPOSE / "alertmanager.yml")[0]["inhibit_rules"]
+    assert {
+        "source_matchers": ["alertname = ExamReviewOverdue"],
+        "target_matchers": ["alertname = ExamReviewsOverdue"],
+    } in inhibits
 
 
 def test_alert_thresholds_match_the_issue() -> None:

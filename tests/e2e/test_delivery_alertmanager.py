@@ -1,6 +1,7 @@
 """A real Alertmanager (Debian's prometheus-alertmanager) on loopback: an overdue review on the
-fake API becomes an active ExamReviewOverdue alert, stays active through resends and a restart
-of spmon, and is resolved (Alertmanager notifies "resolved") once the review is done."""
+fake API becomes an active ExamReviewOverdue alert, stays active through resends, a restart and
+a SIGKILLed spmon (the hold), and is resolved (Alertmanager notifies "resolved") only when the
+review is done or the session is no longer watched."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import contextlib
 import json
 import re
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +24,7 @@ import yaml
 
 from monitor.settings import Settings
 from monitor.simulator import Simulator, make_keys, serve
-from tests.e2e.helpers import in_process
+from tests.e2e.helpers import in_process, start, write_config
 from tests.sinks.sinkkit import Receiver
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -159,6 +162,7 @@ async def test_an_overdue_review_fires_in_alertmanager_and_resolves_when_done(
                     "name": "am",
                     "type": "alertmanager",
                     "url": alertmanager,
+                    "allow_private": True,
                     "resend_interval": "2s",
                     "alert_labels": {"severity": "page"},
                 },
@@ -204,3 +208,91 @@ async def test_an_overdue_review_fires_in_alertmanager_and_resolves_when_done(
                 what="Alertmanager's resolved notification",
             )
     assert notifications(notified, late.session_sid)[0] == "firing"
+
+
+def overdue_sim(count: int) -> tuple[Simulator, list[Any]]:
+    keys = make_keys(count, seed=11)
+    sim = Simulator(keys, evolve=False)
+    due = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for key in keys:
+        sim.set(key, status="Closed", reviewRequired=True, reviewed=False, reviewByDate=due)
+    return sim, keys
+
+
+def am_sink(url: str, **extra: Any) -> dict[str, Any]:
+    # Alertmanager on loopback is a private address: an explicit opt-in.
+    return {"name": "am", "type": "alertmanager", "url": url, "allow_private": True, **extra}
+
+
+async def test_a_killed_spmon_resolves_nothing_until_a_real_resolve(
+    alertmanager: str, notified: Receiver, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    """resend_interval 1 s: the old endsAt (now + 4 × 1 s) resolved the alert about 4 s after
+    spmon stopped. With the hold (1 h) it stays active until the review is really done."""
+    sim, (late,) = overdue_sim(1)
+    async with serve(sim) as api_url:
+        config = write_config(
+            tmp_path / "spmon.yaml",
+            api_url=api_url,
+            watches=[k._asdict() for k in sim.keys],
+            state=tmp_path / "spmon.db",
+            sinks=[am_sink(alertmanager, resend_interval="1s")],
+        )
+        log = tmp_path / "spmon.log"
+        proc = await start(config, unused_tcp_port, log)
+        try:
+            await proc.wait_ready()
+            await wait_for_alert(alertmanager, late.session_sid, lambda a: a is not None)
+            await proc.stop(signal.SIGKILL)  # a node drain: nothing re-posts the alert now
+            killed = time.monotonic()
+            await asyncio.sleep(10)  # 2.5 × the old validity window
+            alert = await wait_for_alert(alertmanager, late.session_sid, lambda a: True)
+            held = time.monotonic() - killed
+            assert alert is not None and alert["status"]["state"] == "active"
+            left = datetime.fromisoformat(alert["endsAt"]) - datetime.now(UTC)
+            print(f"alert still active {held:.1f} s after SIGKILL; endsAt in {left}")
+            assert left > timedelta(minutes=59)
+            assert "resolved" not in notifications(notified, late.session_sid)
+
+            # The review is done while spmon is down; its restart resolves the alert.
+            sim.set(late, reviewed=True, reviewCompletedDate=datetime.now(UTC).isoformat())
+            restarted = time.monotonic()
+            proc = await start(config, unused_tcp_port, log)
+            await wait_for_alert(alertmanager, late.session_sid, lambda a: a is None)
+            print(f"resolved {time.monotonic() - restarted:.1f} s after the restart")
+            await notified.until(
+                lambda r: "resolved" in notifications(r, late.session_sid),
+                what="Alertmanager's resolved notification",
+            )
+        finally:
+            await proc.stop()
+
+
+async def test_a_session_no_longer_watched_has_its_alert_ended(
+    alertmanager: str, tmp_path: Path
+) -> None:
+    """Left to expire, the alert of a session removed from the watch list would stay active
+    for the whole hold; spmon ends it at its next start."""
+    sim, (kept, dropped) = overdue_sim(2)
+    async with serve(sim) as api_url:
+
+        def settings(keys: list[Any]) -> Settings:
+            return Settings(
+                api={"base_url": api_url, "rate_limit": 50},
+                poll={"interval": 0.3},
+                rules={"overdue_repeat": 0},
+                state={"path": tmp_path / "spmon.db"},
+                http={"listen": ""},
+                watches=[k._asdict() for k in keys],
+                # Old endsAt: now + 4 × 30 s, so expiry alone cannot pass the 10 s bound below.
+                sinks=[am_sink(alertmanager, resend_interval="30s")],
+            )
+
+        async with in_process(settings([kept, dropped])):
+            for key in (kept, dropped):
+                await wait_for_alert(alertmanager, key.session_sid, lambda a: a is not None)
+        async with in_process(settings([kept])):
+            async with asyncio.timeout(10):
+                await wait_for_alert(alertmanager, dropped.session_sid, lambda a: a is None)
+            assert await wait_for_alert(alertmanager, dropped.session_sid, lambda a: True) is None
+            assert await wait_for_alert(alertmanager, kept.session_sid, lambda a: True) is not None

@@ -93,6 +93,7 @@ def write_config(path: Path, *, api_url: str, hook_url: str, sim: Simulator, sta
                 "name": "hook",
                 "type": "webhook",
                 "url": f"{hook_url}/hook/{PATH_SECRET}",
+                "allow_private": True,
                 "secret": SECRET_OLD,
                 "secrets": [SECRET],
                 "headers": {"Authorization": f"Bearer {BEARER}"},

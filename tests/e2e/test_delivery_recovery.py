@@ -56,7 +56,13 @@ async def test_a_sink_that_was_down_receives_everything_with_the_same_ids(tmp_pa
         ok_ids.append(hit.headers["webhook-id"])
         return web.Response(status=204)
 
-    hook = {"type": "webhook", "secret": SECRET, "timeout": "500ms", "retry_jitter": 0}
+    hook = {
+        "type": "webhook",
+        "secret": SECRET,
+        "timeout": "500ms",
+        "retry_jitter": 0,
+        "allow_private": True,
+    }
     try:
         async with serve(sim) as api_url:
             settings = Settings(

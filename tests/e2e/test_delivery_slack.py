@@ -46,7 +46,9 @@ async def test_throttled_slack_gets_everything_once_and_in_order(tmp_path: Path)
     events = [make_event(session, step) for step in (1, 2, 3) for session in (1, 2)]
     schedule = Schedule((0.0, 0.5, 0.5, 0.5, 0.5, 0.5), jitter=0.0)
     limits = Limits(concurrency=1, rate=1.0, schedule=schedule)
-    sink = SlackSink("slack", url=server.url + "/services/T0/B0/secret", limits=limits)
+    sink = SlackSink(
+        "slack", url=server.url + "/services/T0/B0/secret", limits=limits, allow_private=True
+    )
     try:
         async with running(tmp_path / "s.db", [sink], events=events):
             await server.until(lambda r: len(slack.accepted) == len(events), within=60)

@@ -16,6 +16,9 @@ from tests.e2e.helpers import outbox_rows, start, write_config
 
 pytestmark = pytest.mark.slow
 
+LOCAL_UNSIGNED = {"allow_private": True, "unsigned": True}
+"""The receiver is on loopback and checks no signature: both are explicit opt-ins."""
+
 
 async def test_each_expected_event_arrives_once(
     simulator, receiver, tmp_path: Path, unused_tcp_port: int
@@ -30,7 +33,7 @@ async def test_each_expected_event_arrives_once(
     state = tmp_path / "spmon.db"
     config = write_config(
         tmp_path / "c.yaml", api_url=sim.url, watches=watches_of(sim.keys, course="BIO101"), state=state,
-        sinks=[{"name": "hook", "type": "webhook", "url": rec.url}],
+        sinks=[{"name": "hook", "type": "webhook", "url": rec.url, **LOCAL_UNSIGNED}],
     )  # fmt: skip
     proc = await start(config, unused_tcp_port, tmp_path / "spmon.log")
     try:
@@ -77,7 +80,7 @@ async def test_sigkill_between_change_and_delivery_loses_nothing(
     url = f"http://127.0.0.1:{hook_port}/hook"  # nobody listens yet: deliveries fail
     config = write_config(
         tmp_path / "c.yaml", api_url=sim.url, watches=watches_of(sim.keys), state=state,
-        sinks=[{"name": "hook", "type": "webhook", "url": url}],
+        sinks=[{"name": "hook", "type": "webhook", "url": url, **LOCAL_UNSIGNED}],
     )  # fmt: skip
     log = tmp_path / "spmon.log"
     proc = await start(config, http_port, log)

@@ -81,7 +81,7 @@ def examples() -> dict[str, Any]:
     found["slack:review.overdue"] = render.slack_message(overdue, overdue.observed_at)
     for event in (overdue, resolved):
         found[f"alertmanager:{event.type}"] = render.alert(
-            event, event.observed_at, valid_for=240, labels={"severity": "page"}
+            event, event.observed_at, valid_for=3600 + 60, labels={"severity": "page"}
         )
     return found
 

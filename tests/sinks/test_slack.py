@@ -23,7 +23,7 @@ def slack_says(status: int, text: str, headers: dict[str, str] | None = None) ->
 
 
 async def post(url: str) -> object:
-    sink = SlackSink("slack", url=url)
+    sink = SlackSink("slack", url=url, allow_private=True)
     event = make_event(1, 1, kind=EventType.REVIEW_OVERDUE)
     try:
         return await sink.deliver(event, b"{}", now=time.time())

@@ -58,7 +58,7 @@ def bangkok() -> Iterator[None]:
 async def test_every_delivery_verifies_with_the_reference_library(endpoint: MakeReceiver) -> None:
     rejected: list[str] = []
     server = await endpoint(verifier(SECRET, rejected=rejected))
-    sink = WebhookSink("hook", url=server.url + "/hook", secrets=[SECRET])
+    sink = WebhookSink("hook", url=server.url + "/hook", secrets=[SECRET], allow_private=True)
     events = [make_event(1, step) for step in range(1, 4)]
     try:
         outcomes = [await sink.deliver(e, body_of(e), now=time.time()) for e in events]
@@ -75,7 +75,10 @@ async def test_a_tampered_body_or_another_secret_does_not_verify(endpoint: MakeR
     server = await endpoint()
     event = make_event(1, 1)
     assert (
-        await deliver(WebhookSink("hook", url=server.url, secrets=[SECRET]), event) == Delivered()
+        await deliver(
+            WebhookSink("hook", url=server.url, secrets=[SECRET], allow_private=True), event
+        )
+        == Delivered()
     )
     hit = server.hits[0]
     Webhook(SECRET).verify(hit.body, dict(hit.headers))
@@ -91,7 +94,7 @@ async def test_a_six_minute_old_timestamp_is_refused_and_dead_lettered(
 ) -> None:
     rejected: list[str] = []
     server = await endpoint(verifier(SECRET, rejected=rejected))
-    sink = WebhookSink("hook", url=server.url, secrets=[SECRET])
+    sink = WebhookSink("hook", url=server.url, secrets=[SECRET], allow_private=True)
     outcome = await deliver(sink, make_event(1, 1), now=time.time() - 360)
     assert outcome == Rejected("HTTP 400")
     assert rejected == ["Message timestamp too old"]
@@ -99,7 +102,7 @@ async def test_a_six_minute_old_timestamp_is_refused_and_dead_lettered(
 
 async def test_rotation_signs_with_every_secret(endpoint: MakeReceiver) -> None:
     server = await endpoint()
-    sink = WebhookSink("hook", url=server.url, secrets=[SECRET, SECRET_OLD])
+    sink = WebhookSink("hook", url=server.url, secrets=[SECRET, SECRET_OLD], allow_private=True)
     assert await deliver(sink, make_event(1, 1)) == Delivered()
     hit = server.hits[0]
     entries = hit.headers["webhook-signature"].split(" ")
@@ -112,7 +115,7 @@ async def test_rotation_signs_with_every_secret(endpoint: MakeReceiver) -> None:
 async def test_signatures_verify_when_the_local_zone_is_not_utc(endpoint: MakeReceiver) -> None:
     rejected: list[str] = []
     server = await endpoint(verifier(SECRET, rejected=rejected))
-    sink = WebhookSink("hook", url=server.url, secrets=[SECRET])
+    sink = WebhookSink("hook", url=server.url, secrets=[SECRET], allow_private=True)
     assert time.localtime().tm_gmtoff == 7 * 3600
     assert await deliver(sink, make_event(1, 1)) == Delivered()
     assert rejected == []
@@ -130,7 +133,7 @@ def test_signer_matches_the_reference_signer_given_a_utc_instant() -> None:
 
 async def test_each_attempt_has_a_fresh_timestamp_and_the_same_id(endpoint: MakeReceiver) -> None:
     server = await endpoint()
-    sink = WebhookSink("hook", url=server.url, secrets=[SECRET])
+    sink = WebhookSink("hook", url=server.url, secrets=[SECRET], allow_private=True)
     event, now = make_event(1, 1), time.time()
     try:
         for offset in (0, 5, 65):
@@ -152,6 +155,7 @@ async def test_extra_headers_are_sent_but_cannot_replace_the_signature_headers(
         url=server.url,
         secrets=[SECRET],
         headers={"Authorization": "Bearer test-token", "webhook-id": "forged"},
+        allow_private=True,
     )
     event = make_event(1, 1)
     assert await deliver(sink, event) == Delivered()
@@ -166,7 +170,9 @@ async def test_redirects_are_failures_and_never_followed(endpoint: MakeReceiver)
         raise web.HTTPFound("/admin/delete-everything")
 
     server = await endpoint(redirect)
-    outcome = await deliver(WebhookSink("hook", url=server.url + "/hook"), make_event(1, 1))
+    outcome = await deliver(
+        WebhookSink("hook", url=server.url + "/hook", allow_private=True), make_event(1, 1)
+    )
     assert isinstance(outcome, RetryLater)
     assert "redirects are not followed" in outcome.reason
     assert [hit.path for hit in server.hits] == ["/hook"]
@@ -199,7 +205,10 @@ async def test_statuses_map_to_outcomes(
     endpoint: MakeReceiver, status: int, expected: object
 ) -> None:
     server = await endpoint(_answer(status))
-    assert await deliver(WebhookSink("hook", url=server.url), make_event(1, 1)) == expected
+    assert (
+        await deliver(WebhookSink("hook", url=server.url, allow_private=True), make_event(1, 1))
+        == expected
+    )
 
 
 async def test_retry_after_seconds_and_http_date_are_read(endpoint: MakeReceiver) -> None:
@@ -207,8 +216,12 @@ async def test_retry_after_seconds_and_http_date_are_read(endpoint: MakeReceiver
     later = format_datetime(datetime.fromtimestamp(now, UTC) + timedelta(seconds=90), usegmt=True)
     seconds = await endpoint(_answer(429, {"Retry-After": "7"}))
     dated = await endpoint(_answer(503, {"Retry-After": later}))
-    first = await deliver(WebhookSink("a", url=seconds.url), make_event(1, 1), now=now)
-    second = await deliver(WebhookSink("b", url=dated.url), make_event(1, 1), now=now)
+    first = await deliver(
+        WebhookSink("a", url=seconds.url, allow_private=True), make_event(1, 1), now=now
+    )
+    second = await deliver(
+        WebhookSink("b", url=dated.url, allow_private=True), make_event(1, 1), now=now
+    )
     assert first == RetryLater("HTTP 429", 7.0)
     assert isinstance(second, RetryLater)
     assert second.after is not None
@@ -217,7 +230,7 @@ async def test_retry_after_seconds_and_http_date_are_read(endpoint: MakeReceiver
 
 async def test_a_receiver_that_never_answers_times_out(endpoint: MakeReceiver) -> None:
     server = await endpoint(Hit.hang)
-    sink = WebhookSink("hook", url=server.url, timeout=0.3)
+    sink = WebhookSink("hook", url=server.url, timeout=0.3, allow_private=True)
     assert await deliver(sink, make_event(1, 1)) == RetryLater("timed out")
 
 
@@ -226,7 +239,7 @@ async def test_connection_refused_is_retried_without_naming_the_url() -> None:
     host, port = sock.getsockname()
     url = f"http://{host}:{port}/hook/s3cret-path"
     try:
-        outcome = await deliver(WebhookSink("hook", url=url), make_event(1, 1))
+        outcome = await deliver(WebhookSink("hook", url=url, allow_private=True), make_event(1, 1))
     finally:
         sock.close()
     assert outcome == RetryLater("connection failed (connect)")
@@ -249,4 +262,7 @@ async def test_a_huge_response_body_is_not_read_whole(endpoint: MakeReceiver) ->
         return response
 
     server = await endpoint(flood)
-    assert await deliver(WebhookSink("hook", url=server.url), make_event(1, 1)) == Delivered()
+    assert (
+        await deliver(WebhookSink("hook", url=server.url, allow_private=True), make_event(1, 1))
+        == Delivered()
+    )
