@@ -247,7 +247,9 @@ async def test_once_dry_run_sends_nothing_and_changes_no_state(
     sim.sim.set(late, **overdue_fields())
     sim.sim.set(other, status="Scheduled", reviewRequired=False, reviewByDate=None)
     rec = await receiver()
-    sinks = [{"name": "hook", "type": "webhook", "url": rec.url}]
+    sinks = [
+        {"name": "hook", "type": "webhook", "url": rec.url, "allow_private": True, "unsigned": True}
+    ]
     path = once_config(tmp_path, sim.url, sim.keys, sinks=sinks)
     state = tmp_path / "s.db"
 

@@ -49,6 +49,7 @@ async def test_a_delivery_that_kills_the_process_is_dead_lettered_after_its_atte
     state = tmp_path / "spmon.db"
     sink = {
         "name": "hook", "type": "webhook", "url": f"{hook.url}/hook", "timeout": "60s",
+        "allow_private": True, "unsigned": True,
         "retry_schedule": ["0s", "1s"],  # ATTEMPTS attempts, then dead
     }  # fmt: skip
     config = write_config(

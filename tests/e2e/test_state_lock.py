@@ -46,7 +46,10 @@ async def test_a_second_process_is_refused_through_a_symlink_or_without_a_lock_f
     state = tmp_path / "data" / "spmon.db"
     link = tmp_path / "elsewhere" / "spmon.db"
     link.parent.mkdir()
-    sinks = [{"name": "hook", "type": "webhook", "url": f"{hook.url}/hook", "timeout": "60s"}]
+    sinks = [{
+        "name": "hook", "type": "webhook", "url": f"{hook.url}/hook", "timeout": "60s",
+        "allow_private": True, "unsigned": True,
+    }]  # fmt: skip
 
     def config(name: str, path: Path) -> Path:
         return write_config(
