@@ -7,13 +7,20 @@ seconds (30 s held by a breaker, 1 s late, 10 s read cap), not milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from pathlib import Path
 
+import pytest
+from aiohttp import web
+
+from monitor import service
+from monitor.core import delivery
 from monitor.core.backoff import Schedule
+from monitor.settings import Settings
 from monitor.sinks import SlackSink
-from tests.sinks.sinkkit import make_event, running
+from tests.sinks.sinkkit import Hit, make_event, running
 from tests.test_dispatcher import MakeReceiver, _delivered, hook, scripted, until
 
 HOURS = Schedule((0.0, 3600.0, 3600.0), jitter=0.0)
@@ -85,3 +92,43 @@ async def test_two_slack_entries_for_one_webhook_share_its_one_message_per_secon
     assert len(arrivals) == 6
     assert min(gaps) >= 0.9  # ≤ 1 message/s to that URL, across both entries
     assert len(other.hits) == 3  # a different webhook has its own pace
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+async def test_a_receiver_answering_in_12s_within_a_15s_timeout_is_delivered(
+    endpoint: MakeReceiver, tmp_path: Path
+) -> None:
+    async def slow(_hit: Hit) -> web.StreamResponse:
+        await asyncio.sleep(12.0)
+        return web.Response(status=204)
+
+    server = await endpoint(slow)
+    sink = hook("slow", server.url, timeout=15.0, schedule=HOURS)
+    options = {"lease": delivery.lease_for(15.0)}
+    async with running(
+        tmp_path / "s.db", [sink], events=[make_event(1, 1)], dispatcher_options=options
+    ) as (_, store):
+        await until(lambda: _delivered(store, 1), "delivered", within=40.0)
+        (entry,) = await store.entries(state="delivered", sink="slow", limit=1)
+    assert len(server.hits) == 1
+    assert entry.attempts == 1
+
+
+async def test_the_lease_and_the_attempt_bound_follow_the_longest_sink_timeout(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        api={"base_url": "http://127.0.0.1:9"},
+        state={"path": tmp_path / "spmon.db"},
+        http={"listen": ""},
+        watches=[],
+        sinks=[
+            {"name": "quick", "type": "webhook", "url": "http://127.0.0.1:9/a", "timeout": "5s"},
+            {"name": "slow", "type": "webhook", "url": "http://127.0.0.1:9/b", "timeout": "100s"},
+        ],
+    )
+    async with service.build(settings, serve_http=False) as svc:
+        lease = svc.dispatcher.lease
+    assert delivery.attempt_bound(lease) >= 100.0 + 10.0  # never cuts the 100 s receiver
+    assert lease == delivery.lease_for(100.0)
