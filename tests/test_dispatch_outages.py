@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from click.testing import CliRunner
 
 from monitor import service
+from monitor.cli import main
 from monitor.core import delivery
 from monitor.core.backoff import Schedule
 from monitor.settings import Settings
 from monitor.sinks import SlackSink
+from monitor.store import SqliteStore
 from tests.sinks.sinkkit import Hit, make_event, running
 from tests.test_dispatcher import MakeReceiver, _delivered, hook, scripted, until
 
@@ -132,3 +135,32 @@ async def test_the_lease_and_the_attempt_bound_follow_the_longest_sink_timeout(
         lease = svc.dispatcher.lease
     assert delivery.attempt_bound(lease) >= 100.0 + 10.0  # never cuts the 100 s receiver
     assert lease == delivery.lease_for(100.0)
+
+
+async def test_outbox_retry_pending_sends_a_backed_off_backlog_now_beside_a_running_spmon(
+    endpoint: MakeReceiver, tmp_path: Path
+) -> None:
+    """Rows an earlier run backed off for an hour; the receiver is fixed; the operator does
+    not want to wait: `spmon outbox retry --pending --sink hook` beside the running service."""
+    path = tmp_path / "s.db"
+    events = [make_event(n, 1) for n in (1, 2, 3)]
+    async with SqliteStore(path) as store:
+        now = time.time()
+        await store.enqueue([(e, ["hook"]) for e in events], now)
+        for row in await store.claim("hook", now=now, limit=10, owner="old", lease=60):
+            await store.mark_retry(row.id, owner="old", next_attempt_at=now + 3600, error="500")
+    server = await endpoint()
+    async with running(path, [hook("hook", server.url)]) as (_, store):
+        await asyncio.sleep(1.5)
+        assert server.hits == []  # waiting for its retry time, as it should
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            main,
+            ["outbox", "retry", "--pending", "--sink", "hook", "--db", str(path)],
+        )
+        assert result.exit_code == 0, result.output
+        began = time.monotonic()
+        await server.until(lambda r: len(r.hits) == 3, within=5.0, what="backlog sent")
+        took = time.monotonic() - began
+    print(f"outbox retry --pending: backlog delivered {took:.2f} s after the command")
+    assert sorted(server.ids()) == sorted(e.id for e in events)
