@@ -302,13 +302,24 @@ def outbox_list(
 @click.option("--sink", default=None, help="Re-queue this sink's dead deliveries.")
 @click.option("--id", "ids", type=int, multiple=True, help="Re-queue this row (repeatable).")
 @click.option("--all", "everything", is_flag=True, help="Re-queue every dead delivery.")
+@click.option("--pending", is_flag=True, help="Instead: make waiting (pending) deliveries due now.")
 def outbox_retry(
-    config: Path | None, db: Path | None, sink: str | None, ids: tuple[int, ...], everything: bool
+    config: Path | None,
+    db: Path | None,
+    sink: str | None,
+    ids: tuple[int, ...],
+    everything: bool,
+    pending: bool,
 ) -> None:
-    """Put dead deliveries back in the queue: same event id, a fresh retry schedule."""
+    """Put dead deliveries back in the queue: same event id, a fresh retry schedule. With
+    --pending, send the deliveries that wait for a later retry now instead (after fixing a
+    receiver): same event ids, in order per session."""
     if not (sink or ids or everything):
         _fail(["outbox retry: name --sink, --id or --all"])
     now = datetime.now(UTC).timestamp()
+    if pending:
+        _retry_pending(config, db, sink=sink, ids=ids, now=now)
+        return
 
     async def requeue(store: SharedSqliteStore) -> int:
         if ids:
@@ -317,6 +328,22 @@ def outbox_retry(
 
     count = _with_store(config, db, requeue)
     click.echo(f"re-queued {count} dead deliveries (a running spmon sends them within a second)")
+
+
+def _retry_pending(
+    config: Path | None, db: Path | None, *, sink: str | None, ids: tuple[int, ...], now: float
+) -> None:
+    if ids:
+        _fail(["outbox retry --pending: name --sink or --all, not --id"])
+
+    async def expedite(store: SharedSqliteStore) -> int:
+        return await store.make_due(sink=sink, now=now)
+
+    count = _with_store(config, db, expedite)
+    click.echo(
+        f"made {count} pending deliveries due now (a running spmon sends them within a second;"
+        " to a sink it counts as down, at its next probe)"
+    )
 
 
 @outbox.command(name="purge")

@@ -1,7 +1,8 @@
 """Drains the outbox to the sinks: claim → deliver → mark, per sink, at least once.
 
-Each sink is a *lane* with its own loop, concurrency slots, pace, circuit breaker and HTTP pool,
-so a slow or dead receiver delays nobody else and never the poller. Rows keep their event id
+Each sink is a *lane* with its own loop, concurrency slots, pace (shared with the sinks that
+post to the same URL), circuit breaker and HTTP pool, so a slow or dead receiver delays nobody
+else and never the poller. Rows keep their event id
 across every retry and restart; a sink's rows of one session go out in order (the store only
 hands out a session's oldest pending row).
 
@@ -10,9 +11,11 @@ Failure handling, in order of scope:
   2 h, 5 h, 10 h, 10 h ± jitter), later if the receiver sent Retry-After; then dead-lettered;
 - a 4xx other than 408/429 → that row is dead at once, with the reason;
 - Retry-After (429/503) → the whole sink pauses until then (the limit is the receiver's);
-- `breaker_failures` failures in a row → the sink is down: its rows wait (their schedules are
-  not burnt) and one probe goes out per cooldown; the first success brings every backed-off
-  row forward, so a receiver that comes back gets its backlog at once, not hours later;
+- a failure streak → the sink is probed (one request at a time, from about 1 s apart up to
+  `breaker_cooldown`); at `breaker_failures` failures in a row the sink is down: its rows wait
+  (their schedules are not burnt) and only probes go out. Deliveries that were in flight
+  together count once (core.delivery.Breaker). The first answer brings every backed-off row
+  forward, so a receiver that comes back gets its backlog at once, not minutes later;
 - 410 Gone → the sink is disabled, loudly, until its configuration changes (state persisted).
 """
 
@@ -31,7 +34,7 @@ from typing import Any
 import structlog
 
 from monitor import aio
-from monitor.core import render
+from monitor.core import delivery, render
 from monitor.core.events import Event, EventType
 from monitor.metrics import Metrics
 from monitor.sinks import Delivered, Gone, Outcome, Rejected, Resending, RetryLater, Sink
@@ -42,65 +45,17 @@ __all__ = ["Dispatcher"]
 log = structlog.get_logger("spmon.dispatcher")
 
 _IDLE = 1.0
-"""Longest sleep of an idle lane: rows whose retry time arrives are picked up this late."""
+"""Longest sleep of an idle lane: rows another process made due (`spmon outbox retry`) are
+picked up this late. Rows whose retry time arrives wake the lane on time (`store.next_due`)."""
 _OVERDUE, _RESOLVED = str(EventType.REVIEW_OVERDUE), str(EventType.REVIEW_OVERDUE_RESOLVED)
-
-
-@dataclass
-class _Pacer:
-    """Starts at most one delivery per `interval`, and none before `paused_until`."""
-
-    interval: float
-    next_at: float = 0.0
-    paused_until: float = 0.0
-
-    def pause(self, until: float) -> None:
-        self.paused_until = max(self.paused_until, until)
-
-    def reserve(self, now: float) -> float:
-        """Take the next start slot; seconds to wait for it."""
-        start = max(now, self.next_at, self.paused_until)
-        self.next_at = start + self.interval
-        return start - now
-
-
-@dataclass
-class _Breaker:
-    """Consecutive transport/5xx failures; at `threshold` the sink counts as down."""
-
-    threshold: int
-    cooldown: float
-    failures: int = 0
-    probe_at: float = 0.0
-    probing: bool = False
-
-    @property
-    def open(self) -> bool:
-        return self.failures >= self.threshold
-
-    def may_probe(self, now: float) -> bool:
-        return self.open and not self.probing and now >= self.probe_at
-
-    def failed(self, now: float) -> bool:
-        """Count one failure; True when this one opened the breaker."""
-        self.failures += 1
-        self.probing = False
-        if self.open:
-            self.probe_at = now + self.cooldown
-        return self.failures == self.threshold
-
-    def succeeded(self) -> bool:
-        """The receiver answered; True when the sink was down until now."""
-        was_open = self.open
-        self.failures, self.probing = 0, False
-        return was_open
 
 
 @dataclass(eq=False)
 class _Lane:
     sink: Sink
-    pacer: _Pacer
-    breaker: _Breaker
+    pacer: delivery.Pacer
+    """Shared with every other lane that posts to the same destination."""
+    breaker: delivery.Breaker
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     inflight: set[asyncio.Task[None]] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -122,11 +77,25 @@ class _Lane:
         return self.lock if self.resending else contextlib.nullcontext()
 
 
-def _lane(sink: Sink) -> _Lane:
-    limits = sink.limits
-    pacer = _Pacer(1.0 / limits.rate if limits.rate else 0.0)
-    breaker = _Breaker(limits.breaker_failures, limits.breaker_cooldown)
-    return _Lane(sink, pacer, breaker, resending=isinstance(sink, Resending))
+def _lanes(sinks: Sequence[Sink]) -> list[_Lane]:
+    """One lane per sink; sinks with the same destination (two routes to one Slack webhook)
+    share a pacer, so the receiver's rate limit holds across them. Destinations are secrets
+    (a Slack URL is the credential): they are compared here and never kept or logged."""
+    pacers: dict[str, delivery.Pacer] = {}
+    lanes = []
+    for sink in sinks:
+        limits = sink.limits
+        interval = 1.0 / limits.rate if limits.rate else 0.0
+        destination = getattr(sink, "destination", None)
+        pacer = pacers.get(destination) if isinstance(destination, str) else None
+        if pacer is None:
+            pacer = delivery.Pacer(interval)
+            if isinstance(destination, str):
+                pacers[destination] = pacer
+        pacer.slow_to(interval)
+        breaker = delivery.Breaker(limits.breaker_failures, limits.breaker_cooldown)
+        lanes.append(_Lane(sink, pacer, breaker, resending=isinstance(sink, Resending)))
+    return lanes
 
 
 class Dispatcher:
@@ -155,7 +124,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.owner = f"spmon-{uuid.uuid4().hex[:12]}"
         self.heartbeat = 0.0
-        self._lanes = [_lane(sink) for sink in self.sinks]
+        self._lanes = _lanes(self.sinks)
         self._restored = False
 
     def notify(self) -> None:
@@ -236,20 +205,27 @@ class Dispatcher:
             self.heartbeat = self.clock()
             lane.wake.clear()
             try:
-                claimed = await self._fill(lane)
+                pause = 0.0 if await self._fill(lane) else await self._idle(lane)
             except Exception:
                 log.exception("dispatcher.pass_failed", sink=lane.name)
-                claimed = 0
-            if not claimed:
-                await aio.sleep(self._idle(lane), lane.wake)
+                pause = _IDLE
+            if pause:
+                await aio.sleep(pause, lane.wake)
         await self._settle(lane)
 
-    def _idle(self, lane: _Lane) -> float:
-        """Sleep until the next thing that could change: a pause ending, a probe falling due."""
-        now = self.clock()
-        wakeups = [lane.pacer.paused_until, lane.breaker.probe_at if lane.breaker.open else 0.0]
-        soonest = min((moment - now for moment in wakeups if moment > now), default=_IDLE)
-        return max(0.01, min(_IDLE, soonest))
+    async def _idle(self, lane: _Lane) -> float:
+        """Sleep until the next thing that could change: a row falling due (a retry is on
+        time, not up to a tick late), a pause ending, a probe falling due."""
+        now, breaker = self.clock(), lane.breaker
+        due = await self.store.next_due(lane.name, now=now) if self._may_claim(lane, now) else None
+        probe = breaker.probe_at if breaker.failing and not breaker.probing else 0.0
+        return delivery.wake_in(now, [lane.pacer.paused_until, probe], due=due, idle=_IDLE)
+
+    def _may_claim(self, lane: _Lane, now: float) -> bool:
+        """Could a due row be claimed now (enabled, not paused, not down, a slot free)?"""
+        if lane.disabled is not None or lane.pacer.paused(now) or lane.breaker.open:
+            return False
+        return len(lane.inflight) < lane.sink.limits.concurrency
 
     async def _settle(self, lane: _Lane) -> None:
         if lane.inflight:
@@ -261,7 +237,7 @@ class Dispatcher:
     async def _fill(self, lane: _Lane) -> int:
         """Claim as many due rows as the lane has free slots; start a delivery for each."""
         now = self.clock()
-        if lane.disabled is not None or lane.pacer.paused_until > now:
+        if lane.disabled is not None or lane.pacer.paused(now):
             return 0
         if lane.breaker.open:
             return await self._probe(lane, now)
@@ -275,16 +251,17 @@ class Dispatcher:
         )  # fmt: skip
         for row in rows:
             self._spawn(lane, row, None)
-        return len(rows)
+        # A sink that failed is probed below the threshold too: after a short outage its
+        # backed-off rows must not wait out their schedule (5 min) for the news.
+        return len(rows) or await self._probe(lane, now)
 
     async def _probe(self, lane: _Lane, now: float) -> int:
         if not lane.breaker.may_probe(now) or lane.inflight:
             return 0
         found = await self.store.claim_probe(lane.name, now=now, owner=self.owner, lease=self.lease)
         if found is None:
-            lane.breaker.probe_at = now + lane.breaker.cooldown
-            return 0
-        lane.breaker.probing = True
+            return 0  # nothing waits: the next row that arrives is the probe
+        lane.breaker.probe_started()
         self._spawn(lane, *found)
         return 1
 
@@ -308,14 +285,15 @@ class Dispatcher:
                 if not await self._paced(lane, row):
                     return
                 async with lane.serial():
+                    started = self.clock()
                     outcome = await self._attempt(lane, row)
-                    await self._outcome(lane, row, outcome, probe_due)
+                    await self._outcome(lane, row, outcome, started=started, probe_due=probe_due)
             except Exception:
                 # The row stays leased: release at shutdown or lease expiry brings it back.
                 log.exception("delivery.crashed")
             finally:
                 if probe_due is not None:
-                    lane.breaker.probing = False  # whatever happened, the next probe may go
+                    lane.breaker.probe_ended()  # whatever happened, the next probe may go
 
     async def _paced(self, lane: _Lane, row: OutboxRow) -> bool:
         """Wait for the lane's next start slot; a long wait (a Retry-After pause) gives the
@@ -335,8 +313,9 @@ class Dispatcher:
         except (ValueError, KeyError, TypeError) as exc:
             return Rejected(f"unreadable outbox row ({type(exc).__name__})")
         try:
-            # Sinks time out on their own; this bound only guards against a sink that forgets.
-            async with asyncio.timeout(self.lease / 2):
+            # Sinks time out on their own; this bound only guards against a sink that forgets
+            # (the lease is derived from the longest configured timeout, so it never cuts one).
+            async with asyncio.timeout(delivery.attempt_bound(self.lease)):
                 return await lane.sink.deliver(event, row.payload, now=self.clock())
         except TimeoutError:
             return RetryLater("delivery timed out")
@@ -345,17 +324,23 @@ class Dispatcher:
             return RetryLater(f"sink raised {type(exc).__name__}")
 
     async def _outcome(
-        self, lane: _Lane, row: OutboxRow, outcome: Outcome, probe_due: float | None
+        self,
+        lane: _Lane,
+        row: OutboxRow,
+        outcome: Outcome,
+        *,
+        started: float,
+        probe_due: float | None,
     ) -> None:
         now = self.clock()
         if isinstance(outcome, Delivered):
-            await self._delivered(lane, row, now)
+            await self._delivered(lane, row, started=started, now=now)
         elif isinstance(outcome, RetryLater) and probe_due is not None:
-            await self._probe_failed(lane, row, outcome, now, probe_due)
+            await self._probe_failed(lane, row, outcome, started=started, now=now, due=probe_due)
         elif isinstance(outcome, RetryLater):
-            await self._retry(lane, row, outcome, now)
+            await self._retry(lane, row, outcome, started=started, now=now)
         elif isinstance(outcome, Rejected):
-            await self._answered(lane, now)
+            await self._answered(lane, started=started, now=now)
             await self._dead(lane, row, outcome.reason)
         else:
             await self._dead(lane, row, outcome.reason)
@@ -363,31 +348,36 @@ class Dispatcher:
 
     # -- outcomes ------------------------------------------------------------------------
 
-    async def _delivered(self, lane: _Lane, row: OutboxRow, now: float) -> None:
+    async def _delivered(self, lane: _Lane, row: OutboxRow, *, started: float, now: float) -> None:
         if await self.store.mark_delivered(row.id, owner=self.owner, now=now):
             self.metrics.notifications.labels(lane.name, "delivered").inc()
             self.metrics.notification_latency.labels(lane.name).observe(
                 max(0.0, now - row.created_at)
             )
             log.debug("delivery.delivered")
-        await self._answered(lane, now)
+        await self._answered(lane, started=started, now=now)
 
-    async def _answered(self, lane: _Lane, now: float) -> None:
-        """The receiver is up (it answered): close the breaker; after an outage, bring the
-        rows that backed off meanwhile forward to now."""
-        if lane.breaker.succeeded():
-            moved = await self.store.expedite(lane.name, now=now)
+    async def _answered(
+        self, lane: _Lane, *, started: float, now: float, due: float | None = None
+    ) -> None:
+        """The receiver is up (it answered): end the failure streak; after an outage, every
+        row that backed off meanwhile is due now (or when a Retry-After pause ends), and
+        the store still hands out only each session's oldest row, so order holds."""
+        if lane.breaker.answered(started=started, now=now):
+            moved = await self.store.expedite(lane.name, now=max(now, due or now))
             log.info("sink.recovered", sink=lane.name, host=lane.host, expedited=moved)
             lane.wake.set()
 
-    async def _retry(self, lane: _Lane, row: OutboxRow, outcome: RetryLater, now: float) -> None:
-        self._failed(lane, outcome, now)
+    async def _retry(
+        self, lane: _Lane, row: OutboxRow, outcome: RetryLater, *, started: float, now: float
+    ) -> None:
+        await self._failed(lane, outcome, started=started, now=now)
         schedule = lane.sink.limits.schedule
-        delay = schedule.delay(row.attempts, self.rng.random())
+        u = self.rng.random()
+        delay = delivery.retry_delay(schedule, row.attempts, u, retry_after=outcome.after)
         if delay is None:
             await self._dead(lane, row, f"retries exhausted; last: {outcome.reason}")
             return
-        delay = max(delay, outcome.after or 0.0)
         self.metrics.notifications.labels(lane.name, "failed").inc()
         log.warning(
             "delivery.failed",
@@ -400,28 +390,42 @@ class Dispatcher:
         )
 
     async def _probe_failed(
-        self, lane: _Lane, row: OutboxRow, outcome: RetryLater, now: float, due: float
+        self,
+        lane: _Lane,
+        row: OutboxRow,
+        outcome: RetryLater,
+        *,
+        started: float,
+        now: float,
+        due: float,
     ) -> None:
         """Still down: the probe does not count against the row's schedule (it was early)."""
-        self._failed(lane, outcome, now)
+        await self._failed(lane, outcome, started=started, now=now)
         self.metrics.notifications.labels(lane.name, "failed").inc()
-        log.info("sink.still_down", reason=outcome.reason, next_probe_in=lane.breaker.cooldown)
-        await self.store.unclaim(row.id, owner=self.owner, next_attempt_at=max(due, now))
+        next_probe = max(0.0, lane.breaker.probe_at - now)
+        log.info("sink.still_down", reason=outcome.reason, next_probe_in=round(next_probe, 1))
+        retry_at = delivery.probe_retry_at(max(due, now), lane.breaker)
+        await self.store.unclaim(row.id, owner=self.owner, next_attempt_at=retry_at)
 
-    def _failed(self, lane: _Lane, outcome: RetryLater, now: float) -> None:
+    async def _failed(
+        self, lane: _Lane, outcome: RetryLater, *, started: float, now: float
+    ) -> None:
         if outcome.after is not None:
-            # Throttled: the receiver is alive and asked the whole sink to wait.
+            # Throttled: the receiver is alive and asked the whole sink (and every sink that
+            # posts to the same destination) to wait.
             lane.pacer.pause(now + outcome.after)
-            lane.breaker.failures = 0
+            await self._answered(lane, started=started, now=now, due=now + outcome.after)
             return
-        if lane.breaker.failed(now):
+        verdict = lane.breaker.failed(started=started, now=now, u=self.rng.random())
+        if verdict is delivery.Failure.OPENED:
             log.error(
                 "sink.down",
                 sink=lane.name,
                 host=lane.host,
-                failures=lane.breaker.failures,
+                failures=lane.breaker.streak,
                 reason=outcome.reason,
-                hint="deliveries wait (nothing is dropped); one probe per cooldown until it answers",
+                hint="deliveries wait (nothing is dropped); probes back off from about 1 s to"
+                " the cooldown until it answers, then the backlog goes at once",
                 cooldown=lane.breaker.cooldown,
             )
 
@@ -475,7 +479,7 @@ class Dispatcher:
         if isinstance(outcome, Delivered):
             self._retired.update((lane.name, event.id) for event in retired)
             log.debug("alerts.resent", sink=lane.name, alerts=len(events), ended=len(retired))
-            await self._answered(lane, now)
+            await self._answered(lane, started=now, now=self.clock())
         else:
             reason = getattr(outcome, "reason", "?")
             log.warning("alerts.resend_failed", sink=lane.name, alerts=len(events), reason=reason)
@@ -517,7 +521,7 @@ def _status(lane: _Lane, now: float) -> str:
         return "disabled"
     if lane.breaker.open:
         return "down"
-    return "paused" if lane.pacer.paused_until > now else "up"
+    return "paused" if lane.pacer.paused(now) else "up"
 
 
 def _event(row: OutboxRow) -> Event | None:

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from monitor import aio, server
 from monitor.api import ApiClient, ClientOptions
-from monitor.core import checkup, render, routing, rules
+from monitor.core import checkup, delivery, render, routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import Event
 from monitor.core.token import jwt_expiry
@@ -83,6 +83,11 @@ def _policy(settings: Settings) -> rules.Policy:
     )
 
 
+def _lease(settings: Settings) -> float:
+    """Claimed rows stay ours long enough for the slowest sink's whole timeout."""
+    return delivery.lease_for(max((sink.timeout for sink in settings.sinks), default=15.0))
+
+
 def _register_secrets(settings: Settings) -> None:
     redactor.add([settings.token(), *(v for sink in settings.sinks for v in sink.secret_values())])
 
@@ -108,7 +113,11 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
             stack.push_async_callback(sink.aclose)
         watched = frozenset(watch.session_sid for watch in settings.watches)
         dispatcher = Dispatcher(
-            store=store, sinks=sinks, metrics=metrics, watched=watched.__contains__
+            store=store,
+            sinks=sinks,
+            metrics=metrics,
+            lease=_lease(settings),
+            watched=watched.__contains__,
         )
         poller = Poller(
             api=api,

@@ -217,7 +217,7 @@ class SinkSettings(BaseModel):
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     """Extra request headers, e.g. an Authorization bearer."""
     timeout: Annotated[Seconds, Field(gt=0, le=120)] = 15.0
-    """Total time budget of one delivery, connect included."""
+    """Total time budget of one delivery, connect included (connect itself at most 5 s)."""
     allow_http: bool = False
     """Permit plain http:// (an in-cluster receiver); https is required otherwise."""
     allow_private: bool = False
@@ -242,9 +242,10 @@ class SinkSettings(BaseModel):
     retry_jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.1
     """Each retry delay is stretched or shrunk by up to this fraction."""
     breaker_failures: Annotated[int, Field(ge=1)] = 5
-    """Consecutive failures after which the sink is treated as down: one probe at a time."""
+    """Failures in a row after which the sink is down: rows wait, one probe at a time
+    (deliveries that were in flight together count as one failure)."""
     breaker_cooldown: Annotated[Seconds, Field(gt=0)] = 30.0
-    """Time between probes while the sink is down."""
+    """Longest gap between probes of a failing sink; they start about 1 s apart and grow."""
     resend_interval: Annotated[Seconds, Field(gt=0)] = 60.0
     """Alertmanager: re-post firing alerts this often."""
     hold: Annotated[Seconds, Field(gt=0, le=7 * 86400)] = 3600.0

@@ -1,7 +1,8 @@
 """Slack incoming webhooks: one Block Kit message per event, at most one post at a time.
 
 The URL is the credential (never logged). Slack allows about one message per second per
-webhook; the dispatcher paces this sink (its Limits) and pauses it on a 429's Retry-After.
+webhook; the dispatcher paces this sink (its Limits) together with every other sink entry
+that posts to the same URL, and pauses them on a 429's Retry-After.
 Slack has no idempotency key, so a crash between Slack's 200 and our commit shows a duplicate:
 the window is one SQLite commit wide, and documented.
 """
@@ -40,6 +41,7 @@ class SlackSink:
         self.name = name
         self.limits = limits
         self.fingerprint = fingerprint
+        self.destination = url  # a secret: only compared (shared pacing), never logged
         self._http = HttpClient(
             url, timeout=timeout, concurrency=1, allow_private=allow_private, resolver=resolver
         )

@@ -54,6 +54,7 @@ class WebhookSink:
         self.name = name
         self.limits = limits = limits or Limits()
         self.fingerprint = fingerprint
+        self.destination = url  # a secret: only compared (shared pacing), never logged
         self._secrets = tuple(secrets)
         self._headers = dict(headers or {})
         self._http = HttpClient(

@@ -608,6 +608,34 @@ class SqliteStore:
             (key, value),
         )
 
+    async def next_due(self, sink: str, *, now: float) -> float | None:
+        """When the sink's next claimable row falls due (a session's oldest pending row, once
+        any lease on it ends), or None with nothing pending: an idle dispatcher sleeps until
+        exactly then instead of polling."""
+        return await self._run(self._next_due, sink, now)
+
+    def _next_due(self, sink: str, now: float) -> float | None:
+        found = self.db.execute(
+            "SELECT min(CASE WHEN o.lease_until IS NOT NULL AND o.lease_until >= ?"
+            "   THEN max(o.next_attempt_at, o.lease_until) ELSE o.next_attempt_at END)"
+            " FROM (SELECT min(id) AS head FROM outbox WHERE state='pending' AND sink=?"
+            "   GROUP BY session_sid) AS heads JOIN outbox o ON o.id = heads.head",
+            (now, sink),
+        ).fetchone()[0]
+        return None if found is None else float(found)
+
+    async def make_due(self, *, sink: str | None, now: float) -> int:
+        """`spmon outbox retry --pending`: pending rows (of one sink, or all) that wait for a
+        later attempt are due now. Schedules and attempts are kept; rows in flight are left
+        to their delivery; per-session order still holds (claim hands out heads only)."""
+        where = " AND sink=?" if sink else ""
+        return await self._run(
+            self._count,
+            "UPDATE outbox SET next_attempt_at=? WHERE state='pending' AND next_attempt_at > ?"  # noqa: S608  # fixed fragments
+            f" AND (lease_until IS NULL OR lease_until < ?){where}",
+            (now, now, now, sink) if sink else (now, now, now),
+        )
+
     async def ping(self) -> None:
         await self._run(lambda: self.db.execute("SELECT 1").fetchone())
 

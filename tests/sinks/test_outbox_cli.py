@@ -97,3 +97,29 @@ def test_a_missing_state_file_is_a_clear_error(tmp_path: Path) -> None:
     code, _, err = spmon("outbox", "list", "--db", str(tmp_path / "nope.db"))
     assert code == 2
     assert "no state file at" in err
+
+
+async def _backed_off(path: Path) -> None:
+    """hook: one row retrying in an hour (its receiver failed), one due; other: one waiting."""
+    async with SqliteStore(path) as store:
+        now = time.time()
+        await store.enqueue([(make_event(n, 1), ["hook"]) for n in (1, 2)], now)
+        await store.enqueue([(make_event(3, 1), ["other"])], now)
+        for sink in ("hook", "other"):
+            row = (await store.claim(sink, now=now, limit=1, owner="t", lease=60))[0]
+            await store.mark_retry(row.id, owner="t", next_attempt_at=now + 3600, error="HTTP 500")
+
+
+def test_retry_pending_makes_one_sinks_waiting_deliveries_due_now(tmp_path: Path) -> None:
+    path = tmp_path / "spmon.db"
+    asyncio.run(_backed_off(path))
+    assert spmon("outbox", "retry", "--db", str(path), "--pending")[0] == 2  # name a sink
+    assert spmon("outbox", "retry", "--db", str(path), "--pending", "--id", "1")[0] == 2
+    code, out, err = spmon("outbox", "retry", "--db", str(path), "--pending", "--sink", "hook")
+    assert code == 0, err
+    assert out.startswith("made 1 pending deliveries due now")
+    _, listed, _ = spmon("outbox", "list", "--db", str(path), "--state", "pending")
+    nexts = {line.split()[2]: line.split()[8] for line in listed.splitlines()[1:-1]}
+    assert nexts == {"hook": "now", "other": "in"}  # "in 59m…": the other sink's row waits
+    code, out, _ = spmon("outbox", "retry", "--db", str(path), "--pending", "--all")
+    assert out.startswith("made 1 pending deliveries due now")
