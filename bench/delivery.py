@@ -81,7 +81,14 @@ def events(count: int, sessions: int, offset: int) -> list[Any]:
         key = SessionKey(f"AI{session:032x}", f"EX{session:032x}", f"ES{session:032x}")
         data = {"field": "status", "previous": "Scheduled", "current": "Closed", "n": n}
         made.append(
-            Event(event_id(key.session_sid, n), EventType.STATUS_CHANGED, moment, key, {}, data)
+            Event(
+                event_id(key.session_sid, n, deployment="bench"),
+                EventType.STATUS_CHANGED,
+                moment,
+                key,
+                {},
+                data,
+            )
         )
     return made
 

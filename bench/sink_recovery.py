@@ -132,7 +132,12 @@ def make_events(sessions: int, per_session: int, start: int) -> list[Any]:
             data = {"field": "status", "previous": f"s{step - 1}", "current": f"s{step}"}
             made.append(
                 Event(
-                    event_id(key.session_sid, step), EventType.STATUS_CHANGED, moment, key, {}, data
+                    event_id(key.session_sid, step, deployment="bench"),
+                    EventType.STATUS_CHANGED,
+                    moment,
+                    key,
+                    {},
+                    data,
                 )
             )
     return made
@@ -148,7 +153,7 @@ async def outage(args: argparse.Namespace, seconds: float, hook: str, ctl: str) 
     from monitor.sinks import build_sinks
     from monitor.store import SqliteStore
 
-    config = SinkSettings(name="hook", type="webhook", url=hook, secret=SECRET)
+    config = SinkSettings(name="hook", type="webhook", url=hook, secret=SECRET, allow_private=True)
     await control(ctl, "reset")
     with tempfile.TemporaryDirectory(prefix="spmon-recovery-") as tmp:
         async with SqliteStore(Path(tmp) / "spmon.db") as store:

@@ -82,9 +82,11 @@ async def test_two_slack_entries_for_one_webhook_share_its_one_message_per_secon
     slack = await endpoint()
     other = await endpoint()
     sinks = [
-        SlackSink("oncall", url=slack.url + "/services/T/B/x"),
-        SlackSink("bio101", url=slack.url + "/services/T/B/x"),  # another route, same webhook
-        SlackSink("elsewhere", url=other.url + "/services/T/C/y"),
+        SlackSink("oncall", url=slack.url + "/services/T/B/x", allow_private=True),
+        SlackSink(  # another route, same webhook
+            "bio101", url=slack.url + "/services/T/B/x", allow_private=True
+        ),
+        SlackSink("elsewhere", url=other.url + "/services/T/C/y", allow_private=True),
     ]
     events = [make_event(n, 1) for n in range(1, 4)]
     async with running(tmp_path / "s.db", sinks, events=events) as (_, store):
@@ -127,8 +129,22 @@ async def test_the_lease_and_the_attempt_bound_follow_the_longest_sink_timeout(
         http={"listen": ""},
         watches=[],
         sinks=[
-            {"name": "quick", "type": "webhook", "url": "http://127.0.0.1:9/a", "timeout": "5s"},
-            {"name": "slow", "type": "webhook", "url": "http://127.0.0.1:9/b", "timeout": "100s"},
+            {
+                "name": "quick",
+                "type": "webhook",
+                "url": "http://127.0.0.1:9/a",
+                "timeout": "5s",
+                "allow_private": True,
+                "unsigned": True,
+            },
+            {
+                "name": "slow",
+                "type": "webhook",
+                "url": "http://127.0.0.1:9/b",
+                "timeout": "100s",
+                "allow_private": True,
+                "unsigned": True,
+            },
         ],
     )
     async with service.build(settings, serve_http=False) as svc:
