@@ -206,7 +206,7 @@ class Poller:
     ) -> None:
         """The API is down or refuses the (shared) token: polling every session would only
         collect failures. Due sessions wait, and one probe at a time goes out when the open
-        breakers allow; the first good answer lets everyone go (`_resume`)."""
+        breakers allow; the first good answer lets everyone go (`Index.resume`)."""
         # Overdue still follows the clock meanwhile: each due session is evaluated against
         # its last good snapshot, then waits, coming back at its next deadline.
         for entry, due in self.index.hold_due(horizon):
