@@ -97,7 +97,9 @@ class Metrics:
             __version__
         ).set(1)
         self.up = Gauge(
-            f"{NS}_up", "1 if the last poll reached the API and parsed.", registry=registry
+            f"{NS}_up",
+            "1 if the last poll reached the API and parsed; 0 while the API is down.",
+            registry=registry,
         )
         self.changes = Counter(
             f"{NS}_session_changes", "Detected changes by field.", ["field"], registry=registry
@@ -122,6 +124,11 @@ class Metrics:
         )
         self.auth_failing = Gauge(
             f"{NS}_api_auth_failing", "1 while the API rejects the token.", registry=registry
+        )
+        self.api_breaker_open = Gauge(
+            f"{NS}_api_breaker_open",
+            "1 while the API is down (5xx, timeouts across sessions): one probe per cooldown.",
+            registry=registry,
         )
         self.token_expiry = Gauge(
             f"{NS}_api_token_expiry_timestamp_seconds",

@@ -18,14 +18,18 @@ import structlog
 
 from monitor import aio
 from monitor.api import ApiClient, ApiError, AuthFailed, NotFound, RateLimited
+from monitor.apigate import ApiGate, Judged, verdicts
 from monitor.core import observe, rules, schedule
+from monitor.core.breaker import Policy as BreakerPolicy
+from monitor.core.breaker import Verdict
 from monitor.core.events import Event, EventType, event_id
 from monitor.core.keys import SessionKey
 from monitor.core.parse import ParseProblem, parse
 from monitor.core.snapshot import Snapshot
 from monitor.core.token import jwt_expiry
+from monitor.index import Entry, Index
 from monitor.logs import redactor
-from monitor.metrics import IndexSummary, Metrics
+from monitor.metrics import Metrics
 from monitor.store import Committer, PollRecord, SessionRecord, SqliteStore
 
 __all__ = ["Entry", "Index", "Poller"]
@@ -34,71 +38,12 @@ log = structlog.get_logger("spmon.poller")
 Router = Callable[[Event], Sequence[str]]
 
 
-@dataclass(slots=True, eq=False)
-class Entry:
-    """A watched session in memory: the tracked fields, not the payload (that is in the store)."""
-
-    key: SessionKey
-    labels: Mapping[str, str]
-    interval: float
-    snapshot: Snapshot | None = None
-    review: rules.ReviewState = rules.NO_REVIEW
-    version: int = 0
-    digest: bytes | None = None
-    failures: int = 0
-    missing: bool = False
-    last_poll_at: float | None = None
-
-
 MAX_BACKLOG = 1024
 """Fetched polls waiting for their transaction, at most (about 3 MB of payloads)."""
 
 
 def _nothing() -> None:
     return None
-
-
-class Index:
-    """All watched sessions and when each is due; the metrics collector reads it at scrape time."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.entries: dict[SessionKey, Entry] = {}
-        self.heap: schedule.DueHeap[SessionKey] = schedule.DueHeap()
-        self.clock = clock
-        self.cycle_attempted = False
-
-    def add(self, entry: Entry, due: float) -> None:
-        self.entries[entry.key] = entry
-        self.heap.push(entry.key, due)
-
-    def summary(self) -> IndexSummary:
-        now = self.clock()
-        moment = datetime.fromtimestamp(now, UTC)
-        by_status: dict[str, int] = {}
-        pending = overdue = 0
-        oldest: datetime | None = None
-        for entry in self.entries.values():
-            snap = entry.snapshot
-            if snap is None:
-                continue
-            status = snap.status if snap.status is not None else "none"
-            by_status[status] = by_status.get(status, 0) + 1
-            if snap.review_pending:
-                pending += 1
-                if rules.is_overdue(snap, moment):
-                    overdue += 1
-                    deadline = snap.review_by_date
-                    if deadline is not None and (oldest is None or deadline < oldest):
-                        oldest = deadline
-        earliest = self.heap.peek()
-        return IndexSummary(
-            watched=len(self.entries),
-            by_status=by_status,
-            reviews_pending=pending,
-            reviews_overdue=overdue,
-            oldest_overdue_age=(moment - oldest).total_seconds() if oldest else 0.0,
-            poll_lag=max(0.0, now - earliest) if earliest is not None else 0.0,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +55,13 @@ class PollerOptions:
     auth_retry: float = 60.0
     deployment: str = ""
     """The state store's deployment id, which scopes every event id."""
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    """The API breaker: 5xx/timeouts in a row across sessions before one probe per cooldown."""
+
+    def gate(self, intervals: Sequence[float], metrics: Metrics) -> ApiGate:
+        return ApiGate.for_watches(
+            intervals, api=self.breaker, auth_retry=self.auth_retry, metrics=metrics
+        )
 
 
 class Poller:
@@ -134,7 +86,7 @@ class Poller:
         self.options = options
         self.on_commit = on_commit
         self.token_source = token_source
-        self._auth_probe_at = 0.0
+        self.gate = options.gate((), metrics)
         self.clock = clock
         self.rng = rng or random.Random()
         self.committer = Committer(store)
@@ -146,18 +98,26 @@ class Poller:
         self._outcomes: dict[SessionKey, str] | None = None
         self._stop: asyncio.Event | None = None
         self._up = -1
-        self.auth_failing = False
+        self._auth_saved = False
         self._auth_episode = 0
+
+    @property
+    def auth_failing(self) -> bool:
+        return self.gate.auth.is_open
 
     # -- start-up ------------------------------------------------------------------------
 
     async def restore(self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float]]) -> None:
         """Resume from the store: no re-baselining; spread first polls over one interval."""
         stored = {record.key: record for record in await self.store.load()}
-        self.auth_failing = (await self.store.get_meta("auth_failing")) == "1"
+        self.gate = self.options.gate([interval for _, _, interval in watches], self.metrics)
+        self._auth_saved = (await self.store.get_meta("auth_failing")) == "1"
         self._auth_episode = int(await self.store.get_meta("auth_episode") or 0)
-        self.metrics.auth_failing.set(int(self.auth_failing))
         now = self.clock()
+        if self._auth_saved:
+            self.gate.restore_token_rejected(now)
+        else:
+            self.metrics.auth_failing.set(0)
         for key, labels, interval in watches:
             entry = Entry(key, labels, interval)
             record = stored.get(key)
@@ -225,8 +185,9 @@ class Poller:
             now = self.clock()
             self.heartbeat = now
             self._launch(now)
-            earliest = self.index.heap.peek()
-            delay = 1.0 if earliest is None else min(1.0, max(0.0, earliest - now))
+            probe = self.gate.next_probe() if self.index.parked else None
+            wakes = [t for t in (self.index.heap.peek(), probe) if t is not None]
+            delay = 1.0 if not wakes else min(1.0, max(0.0, min(wakes) - now))
             self._wake.clear()
             if not stop.is_set():
                 await aio.sleep(delay if delay > 0 else 0.01, self._wake)
@@ -234,26 +195,70 @@ class Poller:
     def _launch(self, now: float, *, until: float | None = None) -> None:
         """Start as many due polls as there are free slots."""
         polls, stop = self._polls, self._stop
+        if polls is None or stop is None or stop.is_set():
+            return
+        horizon = now if until is None else until
+        if not self.gate.closed:
+            self._probe(polls, now, horizon, until)
+            return
         free = self.options.concurrency - self._inflight
-        if polls is None or stop is None or stop.is_set() or free <= 0:
+        if free <= 0 or self.committer.backlog >= MAX_BACKLOG:
+            # At the backlog cap the disk is behind the network: each waiting record holds a
+            # whole payload, so stop fetching until a transaction lands (it calls _launch).
             return
-        if self.auth_failing:
-            # The token is shared: polling every session would only collect 401s. One probe
-            # at a time, every auth_retry; the others wait (poll lag shows it).
-            if now < self._auth_probe_at or self._inflight:
-                return
-            self._auth_probe_at = now + self.options.auth_retry
-            self._reload_token()
-            free = 1
-        if self.committer.backlog >= MAX_BACKLOG:
-            # The disk is behind the network: each waiting record holds a whole payload, so
-            # stop fetching until a transaction lands (it calls _launch again).
-            return
-        for key, due in self.index.heap.pop_due(now if until is None else until, free):
+        for key, due in self.index.heap.pop_due(horizon, free):
             self._inflight += 1
             polls.create_task(self._guarded_poll(key, due, until))
 
-    async def _guarded_poll(self, key: SessionKey, due: float, until: float | None) -> None:
+    def _probe(
+        self, polls: asyncio.TaskGroup, now: float, horizon: float, until: float | None
+    ) -> None:
+        """The API is down or refuses the (shared) token: polling every session would only
+        collect failures. Due sessions wait, and one probe at a time goes out when the open
+        breakers allow; the first good answer lets everyone go (`Index.resume`)."""
+        # Overdue still follows the clock meanwhile: each due session is evaluated against
+        # its last good snapshot, then waits, coming back at its next deadline.
+        for entry, due in self.index.hold_due(horizon):
+            record = self._held(entry, now)
+            if record is None:
+                self._park(entry, due, now)
+            else:  # in neither heap until it commits: no probe can poll it meanwhile
+                polls.create_task(self._commit_held(entry, record, due))
+        if self._inflight or not self.gate.may_probe(now):
+            return
+        picked = self.index.take_probe(horizon)
+        if picked is None:
+            return
+        self.gate.start_probe(now)
+        if self.auth_failing:
+            self._reload_token()
+        self._inflight += 1
+        polls.create_task(self._guarded_poll(*picked, until, probe=True))
+
+    def _held(self, entry: Entry, now: float) -> PollRecord | None:
+        """What the clock changes for a session the API cannot be asked about; None: nothing."""
+        record = self._by_clock(entry, now, "held", entry.failures)
+        return record if record.deliveries or record.review != entry.review else None
+
+    async def _commit_held(self, entry: Entry, record: PollRecord, due: float) -> None:
+        try:
+            await self.committer.commit(record)
+        except Exception:  # the Committer logged it; evaluate again soon
+            self.index.heap.push(entry.key, self.clock() + min(entry.interval, 30.0))
+            return
+        self._apply(entry, record)
+        self._park(entry, due, self.clock())
+
+    def _park(self, entry: Entry, due: float, now: float) -> None:
+        if self.gate.closed:  # the API came back while this one was committing
+            self.index.heap.push(entry.key, due)
+        else:
+            wake = self._deadline_after(entry.snapshot, entry.review, now)
+            self.index.park(entry.key, due, wake=wake if wake and wake > now else None)
+
+    async def _guarded_poll(
+        self, key: SessionKey, due: float, until: float | None, *, probe: bool = False
+    ) -> None:
         released = False
 
         def release() -> None:
@@ -265,34 +270,41 @@ class Poller:
 
         outcome = "error"
         try:
-            outcome = await self.poll(key, due, fetched=release)
+            outcome = await self.poll(key, due, fetched=release, probe=probe)
         except Exception:
             # A bug in one poll must not stop the loop: count it, log it, try again later.
             log.exception("poll.crashed", session_sid=key.session_sid)
             self.metrics.poll_outcome("error").inc()
+            # A probe that never reached a verdict must not hold the next one back forever.
+            self._judge(self.clock(), api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN)
             entry = self.index.entries[key]
             self.index.heap.push(key, self.clock() + entry.interval)
         finally:
             release()
-            self.index.cycle_attempted = True
+            self.index.attempted(self.index.entries[key])
             if self._outcomes is not None:
                 self._outcomes[key] = outcome
 
     # -- one poll --------------------------------------------------------------------------
 
     async def poll(
-        self, key: SessionKey, due: float, *, fetched: Callable[[], None] = _nothing
+        self,
+        key: SessionKey,
+        due: float,
+        *,
+        fetched: Callable[[], None] = _nothing,
+        probe: bool = False,
     ) -> str:
         """Fetch, decide, commit and reschedule one session; returns the outcome label.
 
         `fetched` is called once the HTTP part is over: the concurrency slot is about requests
         in flight, and holding it through the group commit would throttle polling to the
-        commit cadence.
+        commit cadence. A probe makes one request: its cooldown is the retry.
         """
         entry = self.index.entries[key]
         started = time.perf_counter()
         try:
-            body = await self.api.fetch(key)
+            body = await self.api.fetch(key, retries=0 if probe else None)
         except ApiError as exc:
             record, next_due = await self._failed(entry, exc)
         else:
@@ -312,7 +324,7 @@ class Poller:
             return "error"
         self._apply(entry, record)
         self.index.heap.push(key, next_due)
-        if record.outcome == "ok" and self.auth_failing:
+        if self._auth_saved and not self.auth_failing:
             await self._auth_recovered()
         self._count(record, time.perf_counter() - started)
         return record.outcome
@@ -327,8 +339,10 @@ class Poller:
         else:
             parsed = parse(body, entry.key, naive_tz=self.options.naive_tz)
         if isinstance(parsed, ParseProblem):
+            self._judge(now, api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN)
             _log(entry).warning("poll.invalid_response", problem=str(parsed), field=parsed.field)
             return self._keep(entry, now, "invalid")
+        self._judge(now, api=Verdict.UP, auth=Verdict.UP)
         seen = self._observe(entry, parsed, now)
         unchanged = (
             digest == entry.digest
@@ -365,15 +379,31 @@ class Poller:
             deployment=self.options.deployment,
         )
 
-    def _keep(self, entry: Entry, now: float, outcome: str) -> tuple[PollRecord, float]:
-        """A failed poll: the last good snapshot stays, but overdue still follows the clock."""
-        failures = entry.failures + 1
+    def _keep(
+        self, entry: Entry, now: float, outcome: str, *, outage: bool = False
+    ) -> tuple[PollRecord, float]:
+        """A failed poll: the last good snapshot stays, but overdue still follows the clock.
+
+        In an `outage` the failure is the API's, not the session's: no backoff of its own,
+        which would keep it away after the API is back (the gate holds it meanwhile)."""
+        failures = entry.failures if outage else entry.failures + 1
+        record = self._by_clock(entry, now, outcome, failures)
+        u = self.rng.random()
+        if outage:
+            due = schedule.next_due(now, entry.interval, u, jitter=self.options.jitter)
+        else:
+            due = schedule.retry_due(now, entry.interval, failures, u)
+        deadline = self._deadline_after(entry.snapshot, record.review or entry.review, now)
+        return record, min(due, deadline) if deadline else due
+
+    def _by_clock(self, entry: Entry, now: float, outcome: str, failures: int) -> PollRecord:
+        """No new data: what the clock alone changes, against the last good snapshot."""
         review, version = entry.review, entry.version
         events: tuple[Event, ...] = ()
         if entry.snapshot is not None:
             seen = self._observe(entry, entry.snapshot, now)
             review, version, events = seen.review, seen.version, seen.events
-        record = PollRecord(
+        return PollRecord(
             key=entry.key,
             polled_at=now,
             outcome=outcome,
@@ -383,24 +413,31 @@ class Poller:
             missing=entry.missing,
             deliveries=self._route(events),
         )
-        due = schedule.retry_due(now, entry.interval, failures, self.rng.random())
-        deadline = self._deadline_after(entry.snapshot, review, now)
-        return record, min(due, deadline) if deadline else due
 
     async def _failed(self, entry: Entry, exc: ApiError) -> tuple[PollRecord, float]:
         now = self.clock()
+        api, auth = verdicts(exc)
+        judged = self._judge(now, api=api, auth=auth)
         if isinstance(exc, NotFound):
             return self._not_found(entry, now)
-        if isinstance(exc, AuthFailed):
+        if judged.token_rejected:
             await self._auth_failed(now)
-        elif isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited):
             record, _ = self._keep(entry, now, exc.outcome)
             return record, now + exc.retry_after
-        else:
+        outage = not self.gate.closed and Verdict.DOWN in (api, auth)
+        if not isinstance(exc, AuthFailed):
+            failures = entry.failures + (not outage)
             _log(entry).warning(
-                "poll.failed", error=str(exc), outcome=exc.outcome, failures=entry.failures + 1
+                "poll.failed", error=str(exc), outcome=exc.outcome, failures=failures
             )
-        return self._keep(entry, now, exc.outcome)
+        return self._keep(entry, now, exc.outcome, outage=outage)
+
+    def _judge(self, now: float, *, api: Verdict, auth: Verdict) -> Judged:
+        judged = self.gate.judge(now, self.rng.random(), api=api, auth=auth)
+        if judged.resumed:
+            log.info("poller.resumed", waiting=self.index.resume(now))
+        return judged
 
     def _not_found(self, entry: Entry, now: float) -> tuple[PollRecord, float]:
         events: tuple[Event, ...] = ()
@@ -432,12 +469,7 @@ class Poller:
         return record, now + max(entry.interval, 300.0) * (1.0 + 0.1 * self.rng.random())
 
     async def _auth_failed(self, now: float) -> None:
-        if self.auth_failing:
-            return
-        self.auth_failing = True
-        self._auth_probe_at = now + self.options.auth_retry
         self._auth_episode += 1
-        self.metrics.auth_failing.set(1)
         log.error("api.auth_failed", hint="the API token expired or was revoked; set a new one")
         kind = EventType.API_AUTH_FAILED
         event = Event(
@@ -451,6 +483,7 @@ class Poller:
         await self.store.enqueue(list(self._route((event,))), now)
         await self.store.set_meta("auth_episode", str(self._auth_episode))
         await self.store.set_meta("auth_failing", "1")
+        self._auth_saved = True
         self.on_commit()
 
     def _reload_token(self) -> None:
@@ -462,8 +495,7 @@ class Poller:
             log.info("api.token_reloaded")
 
     async def _auth_recovered(self) -> None:
-        self.auth_failing = False
-        self.metrics.auth_failing.set(0)
+        self._auth_saved = False
         log.info("api.auth_recovered")
         await self.store.set_meta("auth_failing", "0")
 

@@ -25,7 +25,7 @@ class Probes:
     live: Callable[[], Check]
     """Our own loops are making progress."""
     ready: Callable[[], Awaitable[Check]]
-    """The store answers and the first poll cycle was attempted."""
+    """The store answers and every watched session had its first poll attempted."""
 
 
 PROBES = web.AppKey("probes", Probes)

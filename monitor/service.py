@@ -71,8 +71,10 @@ class Service:
             await asyncio.wait_for(self.store.ping(), timeout=2.0)
         except Exception:
             return False, {"store": "unreachable"}
-        attempted = self.index.cycle_attempted or not self.index.entries
-        return attempted, {"store": "ok", "first_poll_attempted": attempted}
+        # Every watch had its first turn, whatever its outcome: readiness must not depend on
+        # the API being up (a session held back while the API is down has had its turn).
+        remaining = self.index.first_cycle_remaining
+        return remaining == 0, {"store": "ok", "first_cycle_remaining": remaining}
 
 
 def _policy(settings: Settings) -> rules.Policy:

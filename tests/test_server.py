@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,8 +13,9 @@ import pytest
 
 from monitor import service
 from monitor.settings import Settings
-from monitor.simulator import Faults
+from monitor.simulator import Faults, Simulator, make_keys
 from tests.conftest import watches_of
+from tests.simcount import counted
 
 
 def settings_for(url: str, keys, state: Path, **extra) -> Settings:
@@ -167,3 +169,41 @@ async def test_a_rotated_token_file_is_picked_up_and_401s_stay_few(
     # gated, it is the first wave plus one probe per 0.2 s.
     assert refused <= 20 + 2.0 / 0.2 + 2
     assert ok >= 20
+
+
+@pytest.mark.parametrize("api_down", [False, True])
+async def test_readyz_waits_for_every_session_first_poll(state_path: Path, api_down: bool) -> None:
+    """Ready once every watch had its first poll attempted, whatever its outcome: 30 sessions
+    at 5 requests/s take about 6 s; with the API down it must turn ready all the same."""
+    sim = Simulator(make_keys(30, seed=7), evolve=False)
+    if api_down:
+        sim.faults = Faults(error_rate=1.0)
+    async with counted(sim) as api:
+        settings = settings_for(api.url, sim.keys, state_path).model_copy(
+            update={
+                "api": settings_for(api.url, sim.keys, state_path).api.model_copy(
+                    update={"rate_limit": 5}
+                )
+            }
+        )
+
+        async def check(svc: service.Service) -> tuple[list[dict], set[str]]:
+            base, seen = f"http://{svc.address}", []
+            async with asyncio.timeout(20):
+                while True:
+                    status, _, body = await get(base + "/readyz")
+                    seen.append({"status": status, **json.loads(body)})
+                    if status == 200:
+                        return seen, api.sessions_asked()
+                    await asyncio.sleep(0.05)
+
+        seen, asked = await run_until(settings, check)
+    not_ready = [s for s in seen if s["status"] == 503]
+    assert not_ready, "ready before the first cycle was attempted"
+    assert all(s["first_cycle_remaining"] > 0 for s in not_ready)
+    assert seen[-1]["first_cycle_remaining"] == 0
+    if api_down:
+        # Held back by the open breaker counts as a turn: readiness ignores the API's health.
+        assert len(asked) < 30
+    else:
+        assert asked == {k.session_sid for k in sim.keys}

@@ -113,9 +113,12 @@ class ApiClient:
     def token(self) -> str | None:
         return self._auth.get("token")
 
-    async def fetch(self, key: SessionKey) -> bytes:
-        """The session document's raw bytes; raises an ApiError subclass on failure."""
-        attempts = self.options.backoff.retries + 1
+    async def fetch(self, key: SessionKey, *, retries: int | None = None) -> bytes:
+        """The session document's raw bytes; raises an ApiError subclass on failure.
+
+        `retries` overrides the configured retries on transient failures (a breaker's probe
+        makes one attempt: its cooldown is the retry)."""
+        attempts = (self.options.backoff.retries if retries is None else retries) + 1
         for attempt in range(attempts):
             try:
                 return await self._attempt(key)

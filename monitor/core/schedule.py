@@ -40,8 +40,9 @@ class DueHeap(Generic[K]):
         if current is not None and due < current:
             self.push(key, due)
 
-    def discard(self, key: K) -> None:
-        self._due.pop(key, None)
+    def discard(self, key: K) -> float | None:
+        """Take `key` out; its due time, or None when it was not in."""
+        return self._due.pop(key, None)
 
     def peek(self) -> float | None:
         """Due time of the earliest live entry."""

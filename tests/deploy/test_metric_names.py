@@ -39,6 +39,7 @@ _GAUGES = [
     "spmon_poll_lag_seconds",
     "spmon_poll_last_success_timestamp_seconds",
     "spmon_api_auth_failing",
+    "spmon_api_breaker_open",
     "spmon_api_token_expiry_timestamp_seconds",
     "spmon_outbox_pending",
     "spmon_outbox_dead",

@@ -1,0 +1,142 @@
+"""The watch set in memory: one Entry per session, when each is due, and who waits for the API.
+
+The metrics collector reads it at scrape time; `/readyz` reads whether the first cycle is done.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitor.core import rules, schedule
+from monitor.core.keys import SessionKey
+from monitor.core.snapshot import Snapshot
+from monitor.metrics import IndexSummary
+
+__all__ = ["Entry", "Index"]
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """A watched session in memory: the tracked fields, not the payload (that is in the store)."""
+
+    key: SessionKey
+    labels: Mapping[str, str]
+    interval: float
+    snapshot: Snapshot | None = None
+    review: rules.ReviewState = rules.NO_REVIEW
+    version: int = 0
+    digest: bytes | None = None
+    failures: int = 0
+    missing: bool = False
+    last_poll_at: float | None = None
+    attempted: bool = False
+    """Had its turn since start: polled (any outcome) or held back because the API is down."""
+
+
+class Index:
+    """All watched sessions and when each is due.
+
+    A session is in `heap` (waiting for its time) or `parked` (its time came while the API was
+    down or refused the token: it waits for the API, keeping its due time for poll lag), or in
+    neither while its poll runs. A parked session may also sit in `heap` at its next review
+    deadline, so that overdue still follows the clock during an outage.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.entries: dict[SessionKey, Entry] = {}
+        self.heap: schedule.DueHeap[SessionKey] = schedule.DueHeap()
+        self.parked: schedule.DueHeap[SessionKey] = schedule.DueHeap()
+        self.clock = clock
+        self._unattempted = 0
+
+    def add(self, entry: Entry, due: float) -> None:
+        self.entries[entry.key] = entry
+        self.heap.push(entry.key, due)
+        if not entry.attempted:
+            self._unattempted += 1
+
+    def attempted(self, entry: Entry) -> None:
+        if not entry.attempted:
+            entry.attempted = True
+            self._unattempted -= 1
+
+    @property
+    def cycle_attempted(self) -> bool:
+        """Every watched session had its first turn since start (any outcome)."""
+        return self._unattempted == 0
+
+    @property
+    def first_cycle_remaining(self) -> int:
+        return self._unattempted
+
+    def hold_due(self, horizon: float) -> list[tuple[Entry, float]]:
+        """Every session due by `horizon`, out of both heaps (the caller parks it again), with
+        the first time it was due; each counts as having had its turn."""
+        held = []
+        for key, due in self.heap.pop_due(horizon, len(self.heap)):
+            parked_at = self.parked.discard(key)
+            entry = self.entries[key]
+            self.attempted(entry)
+            held.append((entry, due if parked_at is None else min(due, parked_at)))
+        return held
+
+    def park(self, key: SessionKey, due: float, *, wake: float | None) -> None:
+        """Hold `key` until the API is back, keeping its first due time; `wake` (its next
+        review deadline) brings it back to be evaluated meanwhile."""
+        if key not in self.parked:
+            self.parked.push(key, due)
+        if wake is not None:
+            self.heap.push(key, wake)
+
+    def take_probe(self, horizon: float) -> tuple[SessionKey, float] | None:
+        """The longest-waiting parked session, out of both heaps: the next probe polls it."""
+        picked = self.parked.pop_due(horizon, 1)
+        if not picked:
+            return None
+        self.heap.discard(picked[0][0])
+        return picked[0]
+
+    def resume(self, now: float) -> int:
+        """The API answers again: every parked session back into the heap at its own (past)
+        due time, and sessions backed off by failures before the breaker opened are due one
+        interval after their last try at the latest. Returns how many were parked."""
+        moved = self.parked.pop_due(math.inf, len(self.parked))
+        for key, due in moved:
+            self.heap.push(key, due)
+        for entry in self.entries.values():
+            if entry.failures and not entry.missing and entry.last_poll_at is not None:
+                self.heap.pull_earlier(entry.key, max(now, entry.last_poll_at + entry.interval))
+        return len(moved)
+
+    def summary(self) -> IndexSummary:
+        now = self.clock()
+        moment = datetime.fromtimestamp(now, UTC)
+        by_status: dict[str, int] = {}
+        pending = overdue = 0
+        oldest: datetime | None = None
+        for entry in self.entries.values():
+            snap = entry.snapshot
+            if snap is None:
+                continue
+            status = snap.status if snap.status is not None else "none"
+            by_status[status] = by_status.get(status, 0) + 1
+            if snap.review_pending:
+                pending += 1
+                if rules.is_overdue(snap, moment):
+                    overdue += 1
+                    deadline = snap.review_by_date
+                    if deadline is not None and (oldest is None or deadline < oldest):
+                        oldest = deadline
+        dues = [due for due in (self.heap.peek(), self.parked.peek()) if due is not None]
+        return IndexSummary(
+            watched=len(self.entries),
+            by_status=by_status,
+            reviews_pending=pending,
+            reviews_overdue=overdue,
+            oldest_overdue_age=(moment - oldest).total_seconds() if oldest else 0.0,
+            poll_lag=max(0.0, now - min(dues)) if dues else 0.0,
+        )
