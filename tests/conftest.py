@@ -12,11 +12,19 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, settings
 
 from monitor.core.keys import SessionKey
 from monitor.simulator import Faults, Simulator, make_keys, serve
 from tests.sinks.sinkkit import Receiver as ScriptedReceiver
 from tests.sinks.sinkkit import Respond
+
+# These machines are shared and noisy: a property test is judged by what it finds, never by
+# how fast an example ran or was generated (speed is measured in bench/).
+settings.register_profile(
+    "spmon", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("spmon")
 
 
 @pytest.fixture(autouse=True)
