@@ -505,14 +505,16 @@ class SqliteStore:
         )
 
     async def firing(self, sink: str, *, fire: str, resolve: str) -> list[OutboxRow]:
-        """Per session, the latest not-dead row of type `fire` or `resolve` sent to `sink`,
-        where that row is a `fire`: the alerts that are still on (derived, so restart-safe)."""
+        """Per session, the latest row of type `fire` or `resolve` for `sink`, where that row
+        is a `fire`: the alerts that are still on (derived, so restart-safe). Dead rows count:
+        a resolve that could not be delivered still ends the alert (Alertmanager lets it expire
+        after the hold instead of being re-fired forever), and a dead fire is still true."""
         return await self._run(self._firing, sink, fire, resolve)
 
     def _firing(self, sink: str, fire: str, resolve: str) -> list[OutboxRow]:
         cursor = self.db.execute(
             f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT max(id) FROM outbox"  # noqa: S608  # fixed fragments
-            " WHERE sink=? AND event_type IN (?, ?) AND state != 'dead' GROUP BY session_sid)"
+            " WHERE sink=? AND event_type IN (?, ?) GROUP BY session_sid)"
             " AND event_type=? ORDER BY id",
             (sink, fire, resolve, fire),
         )

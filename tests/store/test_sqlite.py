@@ -174,3 +174,28 @@ async def test_a_row_whose_attempts_are_used_up_is_dead_lettered_at_claim(
         ("evt_0001_1", 2, "crashed during delivery")
     ]
     assert dead == [1]
+
+
+async def test_a_dead_lettered_resolve_still_ends_the_firing_alert(state_path: Path) -> None:
+    """A review.overdue_resolved that could not be delivered still means the review is done:
+    the resend loop must stop re-firing the overdue alert before it (a false alarm forever)."""
+    k = key(7)
+    fire, resolve = str(EventType.REVIEW_OVERDUE), str(EventType.REVIEW_OVERDUE_RESOLVED)
+    overdue = Event("evt_fire", EventType.REVIEW_OVERDUE, T, k, {}, {})
+    resolved = Event("evt_done", EventType.REVIEW_OVERDUE_RESOLVED, T, k, {}, {})
+    async with SqliteStore(state_path) as store:
+        await store.enqueue([(overdue, ["am"])], T.timestamp())
+        assert [r.event_id for r in await store.firing("am", fire=fire, resolve=resolve)] == [
+            "evt_fire"
+        ]
+        await store.enqueue([(resolved, ["am"])], T.timestamp())
+        (row,) = [
+            r for r in await store.rows(state="pending", limit=10) if r.event_id == "evt_done"
+        ]
+        claimed = await store.claim("am", now=T.timestamp() + 1, limit=10, owner="o", lease=60)
+        assert [r.event_id for r in claimed] == ["evt_fire"]  # a session's rows go in order
+        assert await store.mark_delivered(claimed[0].id, owner="o", now=T.timestamp() + 1)
+        (done,) = await store.claim("am", now=T.timestamp() + 2, limit=10, owner="o", lease=60)
+        assert done.id == row.id
+        assert await store.mark_dead(done.id, owner="o", error="HTTP 400")
+        assert await store.firing("am", fire=fire, resolve=resolve) == []
