@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 
 import structlog
 
@@ -22,13 +22,12 @@ from monitor.core import poll as decide
 from monitor.core import rules
 from monitor.core.breaker import Policy as BreakerPolicy
 from monitor.core.breaker import Verdict
-from monitor.core.events import Event, EventType, event_id
+from monitor.core.events import Event
 from monitor.core.keys import SessionKey
-from monitor.core.token import jwt_expiry
 from monitor.index import Entry, Index
-from monitor.logs import redactor
 from monitor.metrics import Metrics
-from monitor.store import Committer, PollRecord, SessionRecord, SqliteStore
+from monitor.poll_effects import AuthEpisode, PollCounts, record
+from monitor.store import Committer, SessionRecord, SqliteStore
 
 __all__ = ["Entry", "Index", "Poller"]
 
@@ -99,9 +98,16 @@ class Poller:
         self._polls: asyncio.TaskGroup | None = None
         self._outcomes: dict[SessionKey, str] | None = None
         self._stop: asyncio.Event | None = None
-        self._up = -1
-        self._auth_saved = False
-        self._auth_episode = 0
+        self.counts = PollCounts(metrics)
+        self.auth = AuthEpisode(
+            api=api,
+            store=store,
+            metrics=metrics,
+            route=self._route,
+            deployment=options.deployment,
+            token_source=token_source,
+            on_commit=lambda: self.on_commit(),
+        )
 
     @property
     def auth_failing(self) -> bool:
@@ -113,13 +119,9 @@ class Poller:
         """Resume from the store: no re-baselining; spread first polls over one interval."""
         stored = {record.key: record for record in await self.store.load()}
         self.gate = self.options.gate([interval for _, _, interval in watches], self.metrics)
-        self._auth_saved = (await self.store.get_meta("auth_failing")) == "1"
-        self._auth_episode = int(await self.store.get_meta("auth_episode") or 0)
         now = self.clock()
-        if self._auth_saved:
+        if await self.auth.restore():
             self.gate.restore_token_rejected(now)
-        else:
-            self.metrics.auth_failing.set(0)
         for key, labels, interval in watches:
             entry = Entry(key, labels, interval)
             record = stored.get(key)
@@ -226,13 +228,13 @@ class Poller:
             return
         self.gate.start_probe(now)
         if self.auth_failing:
-            self._reload_token()
+            self.auth.reload_token()
         self._inflight += 1
         polls.create_task(self._guarded_poll(*picked, until, probe=True))
 
     async def _commit_held(self, entry: Entry, verdict: decide.Verdict, due: float) -> None:
         try:
-            await self.committer.commit(self._record(entry, verdict))
+            await self.committer.commit(record(entry.key, verdict, self._route))
         except Exception:  # the Committer logged it; evaluate again soon
             self.index.heap.push(entry.key, self.clock() + min(entry.interval, 30.0))
             return
@@ -307,16 +309,16 @@ class Poller:
             self.committer.touch(key.session_sid, verdict.polled_at)
         else:
             try:
-                await self.committer.commit(self._record(entry, verdict))
+                await self.committer.commit(record(entry.key, verdict, self._route))
             except Exception:  # the Committer logged it; keep the old state and retry soon
                 self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
                 self.index.heap.push(key, self.clock() + min(entry.interval, 30.0))
                 return decide.Outcome.ERROR
         self._apply(entry, verdict)
         self.index.heap.push(key, verdict.next_due)
-        if self._auth_saved and not self.auth_failing:
-            await self._auth_recovered()
-        self._count(verdict, time.perf_counter() - started)
+        if self.auth.saved and not self.auth_failing:
+            await self.auth.recovered()
+        self.counts.count(verdict, time.perf_counter() - started)
         return verdict.outcome
 
     def _fetched(self, entry: Entry, body: bytes) -> decide.Verdict:
@@ -341,7 +343,7 @@ class Poller:
                 _log(entry).warning("poll.not_found")
             return verdict
         if judged.token_rejected:
-            await self._auth_failed(now)
+            await self.auth.failed(now)
         if isinstance(exc, RateLimited):
             answer = decide.Throttled(exc.retry_after)
         else:
@@ -360,55 +362,8 @@ class Poller:
             log.info("poller.resumed", waiting=self.index.resume(now))
         return judged
 
-    async def _auth_failed(self, now: float) -> None:
-        self._auth_episode += 1
-        log.error("api.auth_failed", hint="the API token expired or was revoked; set a new one")
-        kind = EventType.API_AUTH_FAILED
-        event = Event(
-            event_id("api", kind, self._auth_episode, deployment=self.options.deployment),
-            kind,
-            datetime.fromtimestamp(now, UTC),
-            None,
-            {},
-            {"message": "The SmarterProctoring API rejected spmon's token."},
-        )
-        await self.store.enqueue(list(self._route((event,))), now)
-        await self.store.set_meta("auth_episode", str(self._auth_episode))
-        await self.store.set_meta("auth_failing", "1")
-        self._auth_saved = True
-        self.on_commit()
-
-    def _reload_token(self) -> None:
-        fresh = self.token_source()
-        if fresh and fresh != self.api.token:
-            redactor.add([fresh])
-            self.api.set_token(fresh)
-            self.metrics.token_expiry.set(jwt_expiry(fresh) or 0)
-            log.info("api.token_reloaded")
-
-    async def _auth_recovered(self) -> None:
-        self._auth_saved = False
-        log.info("api.auth_recovered")
-        await self.store.set_meta("auth_failing", "0")
-
     def _route(self, events: Sequence[Event]) -> tuple[tuple[Event, Sequence[str]], ...]:
         return tuple((event, self.router(event)) for event in events)
-
-    def _record(self, entry: Entry, verdict: decide.Verdict) -> PollRecord:
-        return PollRecord(
-            key=entry.key,
-            polled_at=verdict.polled_at,
-            outcome=verdict.outcome,
-            failures=verdict.failures,
-            snapshot=verdict.snapshot,
-            payload=verdict.payload,
-            digest=verdict.digest,
-            review=verdict.review,
-            version=verdict.version,
-            missing=verdict.missing,
-            deliveries=self._route(verdict.events),
-            touch_only=verdict.touch_only,
-        )
 
     def _apply(self, entry: Entry, verdict: decide.Verdict) -> None:
         entry.last_poll_at = verdict.polled_at
@@ -422,25 +377,6 @@ class Poller:
             entry.digest = verdict.digest
         if verdict.events:
             self.on_commit()
-
-    def _set_up(self, value: int) -> None:
-        if value != self._up:
-            self._up = value
-            self.metrics.up.set(value)
-
-    def _count(self, verdict: decide.Verdict, elapsed: float) -> None:
-        m = self.metrics
-        m.poll_outcome(verdict.outcome).inc()
-        m.poll_duration.observe(elapsed)
-        if verdict.outcome is decide.Outcome.OK:
-            m.last_success.set(verdict.polled_at)
-            self._set_up(1)
-        elif verdict.outcome is not decide.Outcome.NOT_FOUND:
-            self._set_up(0)
-        for event in verdict.events:
-            field_name = event.data.get("field")
-            if field_name is not None:
-                m.changes.labels(str(field_name)).inc()
 
 
 def _log(entry: Entry) -> structlog.typing.FilteringBoundLogger:
