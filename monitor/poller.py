@@ -7,30 +7,27 @@ This is where the clock is read; everything it decides with is in `monitor.core`
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 
 import structlog
 
 from monitor import aio
 from monitor.api import ApiClient, ApiError, AuthFailed, NotFound, RateLimited
 from monitor.apigate import ApiGate, Judged, verdicts
-from monitor.core import observe, rules, schedule
+from monitor.core import poll as decide
+from monitor.core import rules
 from monitor.core.breaker import Policy as BreakerPolicy
 from monitor.core.breaker import Verdict
-from monitor.core.events import Event, EventType, event_id
+from monitor.core.events import Event
 from monitor.core.keys import SessionKey
-from monitor.core.parse import ParseProblem, parse
-from monitor.core.snapshot import Snapshot
-from monitor.core.token import jwt_expiry
 from monitor.index import Entry, Index
-from monitor.logs import redactor
 from monitor.metrics import Metrics
-from monitor.store import Committer, PollRecord, SessionRecord, SqliteStore
+from monitor.poll_effects import AuthEpisode, PollCounts, record
+from monitor.store import Committer, SessionRecord, SqliteStore
 
 __all__ = ["Entry", "Index", "Poller"]
 
@@ -58,6 +55,9 @@ class PollerOptions:
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     """The API breaker: 5xx/timeouts in a row across sessions before one probe per cooldown."""
 
+    def decisions(self) -> decide.Rules:
+        return decide.Rules(self.policy, self.jitter, self.naive_tz, self.deployment)
+
     def gate(self, intervals: Sequence[float], metrics: Metrics) -> ApiGate:
         return ApiGate.for_watches(
             intervals, api=self.breaker, auth_retry=self.auth_retry, metrics=metrics
@@ -84,6 +84,7 @@ class Poller:
         self.api, self.store, self.index, self.metrics = api, store, index, metrics
         self.router = router
         self.options = options
+        self.rules = options.decisions()
         self.on_commit = on_commit
         self.token_source = token_source
         self.gate = options.gate((), metrics)
@@ -97,9 +98,16 @@ class Poller:
         self._polls: asyncio.TaskGroup | None = None
         self._outcomes: dict[SessionKey, str] | None = None
         self._stop: asyncio.Event | None = None
-        self._up = -1
-        self._auth_saved = False
-        self._auth_episode = 0
+        self.counts = PollCounts(metrics)
+        self.auth = AuthEpisode(
+            api=api,
+            store=store,
+            metrics=metrics,
+            route=self._route,
+            deployment=options.deployment,
+            token_source=token_source,
+            on_commit=lambda: self.on_commit(),
+        )
 
     @property
     def auth_failing(self) -> bool:
@@ -111,27 +119,16 @@ class Poller:
         """Resume from the store: no re-baselining; spread first polls over one interval."""
         stored = {record.key: record for record in await self.store.load()}
         self.gate = self.options.gate([interval for _, _, interval in watches], self.metrics)
-        self._auth_saved = (await self.store.get_meta("auth_failing")) == "1"
-        self._auth_episode = int(await self.store.get_meta("auth_episode") or 0)
         now = self.clock()
-        if self._auth_saved:
+        if await self.auth.restore():
             self.gate.restore_token_rejected(now)
-        else:
-            self.metrics.auth_failing.set(0)
         for key, labels, interval in watches:
             entry = Entry(key, labels, interval)
             record = stored.get(key)
             if record is not None:
                 _restore_entry(entry, record)
-            self.index.add(entry, self._first_due(entry, now))
+            self.index.add(entry, decide.first_due(entry, now, self.rng.random(), self.rules))
         log.info("poller.restored", watched=len(self.index.entries), from_store=len(stored))
-
-    def _first_due(self, entry: Entry, now: float) -> float:
-        due = schedule.first_due(now, entry.interval, self.rng.random())
-        if entry.last_poll_at is not None:
-            due = max(now, min(due, entry.last_poll_at + entry.interval))
-        deadline = self._deadline_after(entry.snapshot, entry.review, now)
-        return min(due, deadline) if deadline else due
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -219,11 +216,11 @@ class Poller:
         # Overdue still follows the clock meanwhile: each due session is evaluated against
         # its last good snapshot, then waits, coming back at its next deadline.
         for entry, due in self.index.hold_due(horizon):
-            record = self._held(entry, now)
-            if record is None:
+            verdict = decide.held(entry, now, self.rules)
+            if verdict is None:
                 self._park(entry, due, now)
             else:  # in neither heap until it commits: no probe can poll it meanwhile
-                polls.create_task(self._commit_held(entry, record, due))
+                polls.create_task(self._commit_held(entry, verdict, due))
         if self._inflight or not self.gate.may_probe(now):
             return
         picked = self.index.take_probe(horizon)
@@ -231,29 +228,24 @@ class Poller:
             return
         self.gate.start_probe(now)
         if self.auth_failing:
-            self._reload_token()
+            self.auth.reload_token()
         self._inflight += 1
         polls.create_task(self._guarded_poll(*picked, until, probe=True))
 
-    def _held(self, entry: Entry, now: float) -> PollRecord | None:
-        """What the clock changes for a session the API cannot be asked about; None: nothing."""
-        record = self._by_clock(entry, now, "held", entry.failures)
-        return record if record.deliveries or record.review != entry.review else None
-
-    async def _commit_held(self, entry: Entry, record: PollRecord, due: float) -> None:
+    async def _commit_held(self, entry: Entry, verdict: decide.Verdict, due: float) -> None:
         try:
-            await self.committer.commit(record)
+            await self.committer.commit(record(entry.key, verdict, self._route))
         except Exception:  # the Committer logged it; evaluate again soon
             self.index.heap.push(entry.key, self.clock() + min(entry.interval, 30.0))
             return
-        self._apply(entry, record)
+        self._apply(entry, verdict)
         self._park(entry, due, self.clock())
 
     def _park(self, entry: Entry, due: float, now: float) -> None:
         if self.gate.closed:  # the API came back while this one was committing
             self.index.heap.push(entry.key, due)
         else:
-            wake = self._deadline_after(entry.snapshot, entry.review, now)
+            wake = decide.deadline_after(entry.snapshot, entry.review, now, self.rules)
             self.index.park(entry.key, due, wake=wake if wake and wake > now else None)
 
     async def _guarded_poll(
@@ -268,15 +260,15 @@ class Poller:
                 self._inflight -= 1
                 self._launch(self.clock(), until=until)
 
-        outcome = "error"
+        outcome: str = decide.Outcome.ERROR
         try:
             outcome = await self.poll(key, due, fetched=release, probe=probe)
         except Exception:
             # A bug in one poll must not stop the loop: count it, log it, try again later.
             log.exception("poll.crashed", session_sid=key.session_sid)
-            self.metrics.poll_outcome("error").inc()
+            self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
             # A probe that never reached a verdict must not hold the next one back forever.
-            self._judge(self.clock(), api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN)
+            self._judge(self.clock(), self.rng.random(), api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN)
             entry = self.index.entries[key]
             self.index.heap.push(key, self.clock() + entry.interval)
         finally:
@@ -306,249 +298,85 @@ class Poller:
         try:
             body = await self.api.fetch(key, retries=0 if probe else None)
         except ApiError as exc:
-            record, next_due = await self._failed(entry, exc)
+            verdict = await self._failed(entry, exc)
         else:
-            record, next_due = self._fetched(entry, body)
+            verdict = self._fetched(entry, body)
         finally:
             fetched()
-        if unchanged := record.touch_only:
+        if verdict.touch_only:
             # Same document as last time: nothing to make durable now (the poll time is written
-            # lazily), so no transaction and no waiting.
-            self.committer.touch(key.session_sid, record.polled_at)
-        try:
-            if not unchanged:
-                await self.committer.commit(record)
-        except Exception:  # the Committer logged it; keep the old state and retry soon
-            self.metrics.poll_outcome("error").inc()
-            self.index.heap.push(key, self.clock() + min(entry.interval, 30.0))
-            return "error"
-        self._apply(entry, record)
-        self.index.heap.push(key, next_due)
-        if self._auth_saved and not self.auth_failing:
-            await self._auth_recovered()
-        self._count(record, time.perf_counter() - started)
-        return record.outcome
+            # lazily), so no transaction, no record and no waiting.
+            self.committer.touch(key.session_sid, verdict.polled_at)
+        else:
+            try:
+                await self.committer.commit(record(entry.key, verdict, self._route))
+            except Exception:  # the Committer logged it; keep the old state and retry soon
+                self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
+                self.index.heap.push(key, self.clock() + min(entry.interval, 30.0))
+                return decide.Outcome.ERROR
+        self._apply(entry, verdict)
+        self.index.heap.push(key, verdict.next_due)
+        if self.auth.saved and not self.auth_failing:
+            await self.auth.recovered()
+        self.counts.count(verdict, time.perf_counter() - started)
+        return verdict.outcome
 
-    def _fetched(self, entry: Entry, body: bytes) -> tuple[PollRecord, float]:
+    def _fetched(self, entry: Entry, body: bytes) -> decide.Verdict:
         now = self.clock()
-        digest = hashlib.blake2b(body, digest_size=16).digest()
-        parsed: Snapshot | ParseProblem
-        if digest == entry.digest and entry.snapshot is not None:
-            # Byte-identical to the last valid document: parsing it again cannot say anything new.
-            parsed = entry.snapshot
+        judge_u = self.rng.random()  # drawn before the schedule's, as the gate always was
+        verdict = decide.step(entry, body, now, self.rng.random(), self.rules)
+        if (problem := verdict.problem) is not None:
+            self._judge(now, judge_u, api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN)
+            _log(entry).warning("poll.invalid_response", problem=str(problem), field=problem.field)
         else:
-            parsed = parse(body, entry.key, naive_tz=self.options.naive_tz)
-        if isinstance(parsed, ParseProblem):
-            self._judge(now, api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN)
-            _log(entry).warning("poll.invalid_response", problem=str(parsed), field=parsed.field)
-            return self._keep(entry, now, "invalid")
-        self._judge(now, api=Verdict.UP, auth=Verdict.UP)
-        seen = self._observe(entry, parsed, now)
-        unchanged = (
-            digest == entry.digest
-            and not seen.events
-            and seen.review == entry.review
-            and entry.failures == 0
-            and not entry.missing
-        )
-        record = PollRecord(
-            key=entry.key,
-            polled_at=now,
-            outcome="ok",
-            failures=0,
-            snapshot=parsed,
-            payload=body if digest != entry.digest else None,
-            digest=digest,
-            review=seen.review,
-            version=seen.version,
-            deliveries=self._route(seen.events),
-            touch_only=unchanged,
-        )
-        return record, self._next_due(entry, now, parsed, seen.review)
+            self._judge(now, judge_u, api=Verdict.UP, auth=Verdict.UP)
+        return verdict
 
-    def _observe(self, entry: Entry, current: Snapshot, now: float) -> observe.Observation:
-        return observe.observe(
-            entry.key,
-            entry.snapshot,
-            current,
-            review=entry.review,
-            version=entry.version,
-            now=datetime.fromtimestamp(now, UTC),
-            policy=self.options.policy,
-            labels=entry.labels,
-            deployment=self.options.deployment,
-        )
-
-    def _keep(
-        self, entry: Entry, now: float, outcome: str, *, outage: bool = False
-    ) -> tuple[PollRecord, float]:
-        """A failed poll: the last good snapshot stays, but overdue still follows the clock.
-
-        In an `outage` the failure is the API's, not the session's: no backoff of its own,
-        which would keep it away after the API is back (the gate holds it meanwhile)."""
-        failures = entry.failures if outage else entry.failures + 1
-        record = self._by_clock(entry, now, outcome, failures)
-        u = self.rng.random()
-        if outage:
-            due = schedule.next_due(now, entry.interval, u, jitter=self.options.jitter)
-        else:
-            due = schedule.retry_due(now, entry.interval, failures, u)
-        deadline = self._deadline_after(entry.snapshot, record.review or entry.review, now)
-        return record, min(due, deadline) if deadline else due
-
-    def _by_clock(self, entry: Entry, now: float, outcome: str, failures: int) -> PollRecord:
-        """No new data: what the clock alone changes, against the last good snapshot."""
-        review, version = entry.review, entry.version
-        events: tuple[Event, ...] = ()
-        if entry.snapshot is not None:
-            seen = self._observe(entry, entry.snapshot, now)
-            review, version, events = seen.review, seen.version, seen.events
-        return PollRecord(
-            key=entry.key,
-            polled_at=now,
-            outcome=outcome,
-            failures=failures,
-            review=review,
-            version=version,
-            missing=entry.missing,
-            deliveries=self._route(events),
-        )
-
-    async def _failed(self, entry: Entry, exc: ApiError) -> tuple[PollRecord, float]:
+    async def _failed(self, entry: Entry, exc: ApiError) -> decide.Verdict:
         now = self.clock()
         api, auth = verdicts(exc)
-        judged = self._judge(now, api=api, auth=auth)
+        judged = self._judge(now, self.rng.random(), api=api, auth=auth)
+        answer: decide.Answer
         if isinstance(exc, NotFound):
-            return self._not_found(entry, now)
+            verdict = decide.step(entry, decide.MISSING, now, self.rng.random(), self.rules)
+            if verdict.events:
+                _log(entry).warning("poll.not_found")
+            return verdict
         if judged.token_rejected:
-            await self._auth_failed(now)
+            await self.auth.failed(now)
         if isinstance(exc, RateLimited):
-            record, _ = self._keep(entry, now, exc.outcome)
-            return record, now + exc.retry_after
-        outage = not self.gate.closed and Verdict.DOWN in (api, auth)
-        if not isinstance(exc, AuthFailed):
-            failures = entry.failures + (not outage)
+            answer = decide.Throttled(exc.retry_after)
+        else:
+            outage = not self.gate.closed and Verdict.DOWN in (api, auth)
+            answer = decide.Failed(decide.Outcome(exc.outcome), outage=outage)
+        verdict = decide.step(entry, answer, now, self.rng.random(), self.rules)
+        if isinstance(answer, decide.Failed) and not isinstance(exc, AuthFailed):
             _log(entry).warning(
-                "poll.failed", error=str(exc), outcome=exc.outcome, failures=failures
+                "poll.failed", error=str(exc), outcome=exc.outcome, failures=verdict.failures
             )
-        return self._keep(entry, now, exc.outcome, outage=outage)
+        return verdict
 
-    def _judge(self, now: float, *, api: Verdict, auth: Verdict) -> Judged:
-        judged = self.gate.judge(now, self.rng.random(), api=api, auth=auth)
+    def _judge(self, now: float, u: float, *, api: Verdict, auth: Verdict) -> Judged:
+        judged = self.gate.judge(now, u, api=api, auth=auth)
         if judged.resumed:
             log.info("poller.resumed", waiting=self.index.resume(now))
         return judged
 
-    def _not_found(self, entry: Entry, now: float) -> tuple[PollRecord, float]:
-        events: tuple[Event, ...] = ()
-        version = entry.version
-        if not entry.missing:
-            version += 1
-            moment = datetime.fromtimestamp(now, UTC)
-            events = (
-                observe.not_found(
-                    entry.key,
-                    version=version,
-                    now=moment,
-                    labels=entry.labels,
-                    deployment=self.options.deployment,
-                ),
-            )
-            _log(entry).warning("poll.not_found")
-        record = PollRecord(
-            key=entry.key,
-            polled_at=now,
-            outcome="not_found",
-            failures=entry.failures + 1,
-            review=entry.review,
-            version=version,
-            missing=True,
-            deliveries=self._route(events),
-        )
-        # A vanished session is polled rarely: it may come back, but it is not news every minute.
-        return record, now + max(entry.interval, 300.0) * (1.0 + 0.1 * self.rng.random())
-
-    async def _auth_failed(self, now: float) -> None:
-        self._auth_episode += 1
-        log.error("api.auth_failed", hint="the API token expired or was revoked; set a new one")
-        kind = EventType.API_AUTH_FAILED
-        event = Event(
-            event_id("api", kind, self._auth_episode, deployment=self.options.deployment),
-            kind,
-            datetime.fromtimestamp(now, UTC),
-            None,
-            {},
-            {"message": "The SmarterProctoring API rejected spmon's token."},
-        )
-        await self.store.enqueue(list(self._route((event,))), now)
-        await self.store.set_meta("auth_episode", str(self._auth_episode))
-        await self.store.set_meta("auth_failing", "1")
-        self._auth_saved = True
-        self.on_commit()
-
-    def _reload_token(self) -> None:
-        fresh = self.token_source()
-        if fresh and fresh != self.api.token:
-            redactor.add([fresh])
-            self.api.set_token(fresh)
-            self.metrics.token_expiry.set(jwt_expiry(fresh) or 0)
-            log.info("api.token_reloaded")
-
-    async def _auth_recovered(self) -> None:
-        self._auth_saved = False
-        log.info("api.auth_recovered")
-        await self.store.set_meta("auth_failing", "0")
-
     def _route(self, events: Sequence[Event]) -> tuple[tuple[Event, Sequence[str]], ...]:
         return tuple((event, self.router(event)) for event in events)
 
-    def _next_due(
-        self, entry: Entry, now: float, snapshot: Snapshot, review: rules.ReviewState
-    ) -> float:
-        due = schedule.next_due(now, entry.interval, self.rng.random(), jitter=self.options.jitter)
-        deadline = self._deadline_after(snapshot, review, now)
-        return min(due, deadline) if deadline else due
-
-    def _deadline_after(
-        self, snapshot: Snapshot | None, review: rules.ReviewState, now: float
-    ) -> float | None:
-        if snapshot is None:
-            return None
-        moment = datetime.fromtimestamp(now, UTC)
-        check = rules.next_check(snapshot, review, moment, self.options.policy)
-        return check.timestamp() if check is not None else None
-
-    def _apply(self, entry: Entry, record: PollRecord) -> None:
-        entry.last_poll_at = record.polled_at
-        entry.failures = record.failures
-        entry.version = record.version
-        entry.missing = record.missing
-        if record.review is not None:
-            entry.review = record.review
-        if record.outcome == "ok":
-            entry.snapshot = record.snapshot
-            entry.digest = record.digest
-        if record.deliveries:
+    def _apply(self, entry: Entry, verdict: decide.Verdict) -> None:
+        entry.last_poll_at = verdict.polled_at
+        entry.failures = verdict.failures
+        entry.version = verdict.version
+        entry.missing = verdict.missing
+        if verdict.review is not None:
+            entry.review = verdict.review
+        if verdict.outcome is decide.Outcome.OK:
+            entry.snapshot = verdict.snapshot
+            entry.digest = verdict.digest
+        if verdict.events:
             self.on_commit()
-
-    def _set_up(self, value: int) -> None:
-        if value != self._up:
-            self._up = value
-            self.metrics.up.set(value)
-
-    def _count(self, record: PollRecord, elapsed: float) -> None:
-        m = self.metrics
-        m.poll_outcome(record.outcome).inc()
-        m.poll_duration.observe(elapsed)
-        if record.outcome == "ok":
-            m.last_success.set(record.polled_at)
-            self._set_up(1)
-        elif record.outcome != "not_found":
-            self._set_up(0)
-        for event, _ in record.deliveries:
-            field_name = event.data.get("field")
-            if field_name is not None:
-                m.changes.labels(str(field_name)).inc()
 
 
 def _log(entry: Entry) -> structlog.typing.FilteringBoundLogger:
