@@ -30,7 +30,7 @@ from monitor.core.token import jwt_expiry
 from monitor.index import Entry, Index
 from monitor.logs import redactor
 from monitor.metrics import Metrics
-from monitor.store import Committer, PollRecord, SessionRecord, SqliteStore
+from monitor.store import Committer, PollRecord, SessionRecord, SessionStore
 
 __all__ = ["Entry", "Index", "Poller"]
 
@@ -71,7 +71,7 @@ class Poller:
         self,
         *,
         api: ApiClient,
-        store: SqliteStore,
+        store: SessionStore,
         index: Index,
         metrics: Metrics,
         router: Router,
