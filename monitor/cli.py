@@ -23,9 +23,8 @@ from monitor.core import checkup, render, routing
 from monitor.core.events import isoformat
 from monitor.settings import ConfigError, Settings, load_settings, parse_duration
 from monitor.simulator import Faults, Simulator, make_keys, serve
-from monitor.store import StateFileError, StoreLocked
+from monitor.store import OutboxAdmin, StateFileError, StoreLocked, open_shared
 from monitor.store.base import OutboxEntry, SinkState
-from monitor.store.sqlite import SharedSqliteStore
 
 __all__ = ["main"]
 
@@ -283,7 +282,7 @@ def outbox_list(
 ) -> None:
     """Show deliveries, oldest first, with attempts, next attempt and last error."""
 
-    async def read(store: SharedSqliteStore) -> list[OutboxEntry]:
+    async def read(store: OutboxAdmin) -> list[OutboxEntry]:
         found: list[OutboxEntry] = []
         for state in states or ("pending", "dead"):
             found += await store.entries(state=state, sink=sink, limit=limit)
@@ -321,7 +320,7 @@ def outbox_retry(
         _retry_pending(config, db, sink=sink, ids=ids, now=now)
         return
 
-    async def requeue(store: SharedSqliteStore) -> int:
+    async def requeue(store: OutboxAdmin) -> int:
         if ids:
             return await store.requeue_rows(list(ids), now=now)
         return await store.requeue_dead(sink=sink, now=now)
@@ -336,7 +335,7 @@ def _retry_pending(
     if ids:
         _fail(["outbox retry --pending: name --sink or --all, not --id"])
 
-    async def expedite(store: SharedSqliteStore) -> int:
+    async def expedite(store: OutboxAdmin) -> int:
         return await store.make_due(sink=sink, now=now)
 
     count = _with_store(config, db, expedite)
@@ -369,21 +368,21 @@ def outbox_purge(
         before = datetime.now(UTC).timestamp() - age
     keep = sorted(render.ALERT_TYPES)
 
-    async def purge(store: SharedSqliteStore) -> int:
+    async def purge(store: OutboxAdmin) -> int:
         return await store.purge_settled(state=state, sink=sink, before=before, keep=keep)
 
     click.echo(f"purged {_with_store(config, db, purge)} {state} deliveries")
 
 
 def _with_store(
-    config: Path | None, db: Path | None, use: Callable[[SharedSqliteStore], Awaitable[T]]
+    config: Path | None, db: Path | None, use: Callable[[OutboxAdmin], Awaitable[T]]
 ) -> T:
     path = db or _settings(config).state.path
     if not path.exists():
         _fail([f"no state file at {path}"])
 
     async def run() -> T:
-        async with SharedSqliteStore(path) as store:
+        async with open_shared(path) as store:
             return await use(store)
 
     return _run(run())

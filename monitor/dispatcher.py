@@ -38,7 +38,7 @@ from monitor.core import delivery, render
 from monitor.core.events import Event, EventType
 from monitor.metrics import Metrics
 from monitor.sinks import Delivered, Gone, Outcome, Rejected, Resending, RetryLater, Sink
-from monitor.store import OutboxRow, SqliteStore
+from monitor.store import OutboxRow, OutboxStore
 
 __all__ = ["Dispatcher"]
 
@@ -102,7 +102,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        store: SqliteStore,
+        store: OutboxStore,
         sinks: Sequence[Sink],
         metrics: Metrics,
         lease: float = 60.0,

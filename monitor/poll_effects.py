@@ -17,7 +17,7 @@ from monitor.core.poll import Outcome, Verdict
 from monitor.core.token import jwt_expiry
 from monitor.logs import redactor
 from monitor.metrics import Metrics
-from monitor.store import PollRecord, SqliteStore
+from monitor.store import PollRecord, SessionStore
 
 __all__ = ["AuthEpisode", "PollCounts", "Routed", "record"]
 
@@ -33,7 +33,7 @@ class AuthEpisode:
         self,
         *,
         api: ApiClient,
-        store: SqliteStore,
+        store: SessionStore,
         metrics: Metrics,
         route: Routed,
         deployment: str,

@@ -27,7 +27,7 @@ from monitor.core.keys import SessionKey
 from monitor.index import Entry, Index
 from monitor.metrics import Metrics
 from monitor.poll_effects import AuthEpisode, PollCounts, record
-from monitor.store import Committer, SessionRecord, SqliteStore
+from monitor.store import Committer, SessionRecord, SessionStore
 
 __all__ = ["Entry", "Index", "Poller"]
 
@@ -71,7 +71,7 @@ class Poller:
         self,
         *,
         api: ApiClient,
-        store: SqliteStore,
+        store: SessionStore,
         index: Index,
         metrics: Metrics,
         router: Router,

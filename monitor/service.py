@@ -32,7 +32,7 @@ from monitor.metrics import SETTLED, Metrics
 from monitor.poller import Index, Poller, PollerOptions
 from monitor.settings import Settings
 from monitor.sinks import Sink, build_sinks
-from monitor.store import SqliteStore, open_store
+from monitor.store import OutboxAdmin, SqliteStore, open_store
 
 __all__ = ["Service", "build", "once", "purge_expired", "run"]
 
@@ -235,7 +235,7 @@ async def _retention_loop(service: Service, stop: asyncio.Event) -> None:
 
 
 async def purge_expired(
-    store: SqliteStore, metrics: Metrics, *, retention: float, now: float
+    store: OutboxAdmin, metrics: Metrics, *, retention: float, now: float
 ) -> dict[str, int]:
     """Delete delivered and dead rows created more than `retention` seconds ago, a batch per
     transaction; never pending ones, nor the alert rows a resend loop still reads."""

@@ -33,6 +33,7 @@ from monitor.settings import Settings
 from monitor.simulator import Faults, Simulator, make_keys
 from tests.conftest import watches_of
 from tests.simcount import Counted, counted
+from tests.storekit import outbox_rows
 
 
 @contextlib.asynccontextmanager
@@ -114,7 +115,7 @@ async def test_after_an_outage_every_session_is_polled_within_interval_plus_n_ov
 
 
 async def overdue_rows(svc: service.Service, sid: str) -> list[float]:
-    rows = await svc.store.rows(state=None, limit=1000)
+    rows = await outbox_rows(svc.store, state=None, limit=1000)
     return [
         row.created_at
         for row in rows

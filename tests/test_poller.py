@@ -19,6 +19,7 @@ from monitor.core.events import isoformat
 from monitor.metrics import Metrics
 from monitor.poller import Entry, Index, Poller, PollerOptions
 from monitor.store import SqliteStore
+from tests.storekit import outbox_rows
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -74,7 +75,7 @@ async def make_poller(state_path: Path) -> AsyncIterator[PollerFactory]:
 
 
 async def outbox(poller: Poller) -> list[dict]:
-    rows = await poller.store.rows(state=None, limit=1000)
+    rows = await outbox_rows(poller.store, state=None, limit=1000)
     return [json.loads(r.payload) for r in rows]
 
 

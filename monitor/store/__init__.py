@@ -13,17 +13,23 @@ from monitor.store.base import (
     StoreLocked,
 )
 from monitor.store.batch import Committer
-from monitor.store.sqlite import SqliteStore
+from monitor.store.ports import OutboxAdmin, OutboxStore, SessionStore
+from monitor.store.sqlite import SharedSqliteStore, SqliteStore
 
 __all__ = [
     "Committer",
+    "OutboxAdmin",
     "OutboxRow",
     "OutboxStats",
+    "OutboxStore",
     "PollRecord",
     "SessionRecord",
+    "SessionStore",
+    "SharedSqliteStore",
     "SqliteStore",
     "StateFileError",
     "StoreLocked",
+    "open_shared",
     "open_store",
 ]
 
@@ -31,3 +37,8 @@ __all__ = [
 def open_store(path: Path) -> SqliteStore:
     """The store for a state path (SQLite today; a PostgreSQL DSN can dispatch here later)."""
     return SqliteStore(path)
+
+
+def open_shared(path: Path) -> SharedSqliteStore:
+    """The store opened beside a running service, for operator commands (no process lock)."""
+    return SharedSqliteStore(path)

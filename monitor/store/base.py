@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from monitor.core.events import Event
 from monitor.core.keys import SessionKey
@@ -20,7 +19,6 @@ __all__ = [
     "SessionRecord",
     "SinkState",
     "StateFileError",
-    "StateStore",
     "StoreLocked",
 ]
 
@@ -118,89 +116,3 @@ class SinkState:
     fingerprint: str
     disabled_at: float
     reason: str
-
-
-class StateStore(Protocol):
-    async def load(self) -> list[SessionRecord]: ...
-
-    async def commit(
-        self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
-    ) -> None: ...
-
-    async def enqueue(
-        self, deliveries: Sequence[tuple[Event, Sequence[str]]], now: float
-    ) -> None: ...
-
-    async def claim(
-        self,
-        sink: str,
-        *,
-        now: float,
-        limit: int,
-        owner: str,
-        lease: float,
-        max_attempts: int | None = None,
-        on_dead: Callable[[], object] = ...,
-    ) -> list[OutboxRow]: ...
-
-    async def mark_delivered(self, row_id: int, *, owner: str, now: float) -> bool: ...
-
-    async def mark_retry(
-        self, row_id: int, *, owner: str, next_attempt_at: float, error: str
-    ) -> bool: ...
-
-    async def mark_dead(self, row_id: int, *, owner: str, error: str) -> bool: ...
-
-    async def release(self, owner: str) -> None: ...
-
-    async def stats(self) -> OutboxStats: ...
-
-    async def rows(self, *, state: str | None, limit: int) -> list[OutboxRow]: ...
-
-    async def requeue_dead(self, *, sink: str | None, now: float) -> int: ...
-
-    async def purge(self, *, state: str, sink: str | None) -> int: ...
-
-    async def unclaim(self, row_id: int, *, owner: str, next_attempt_at: float) -> bool: ...
-
-    async def claim_probe(
-        self, sink: str, *, now: float, owner: str, lease: float
-    ) -> tuple[OutboxRow, float] | None: ...
-
-    async def expedite(self, sink: str, *, now: float) -> int: ...
-
-    async def firing(self, sink: str, *, fire: str, resolve: str) -> list[OutboxRow]: ...
-
-    async def sink_states(self) -> dict[str, SinkState]: ...
-
-    async def disable_sink(
-        self, sink: str, *, fingerprint: str, reason: str, now: float
-    ) -> None: ...
-
-    async def enable_sink(self, sink: str) -> bool: ...
-
-    async def entries(
-        self, *, state: str | None, sink: str | None, limit: int
-    ) -> list[OutboxEntry]: ...
-
-    async def requeue_rows(self, ids: Sequence[int], *, now: float) -> int: ...
-
-    async def purge_settled(
-        self,
-        *,
-        state: str,
-        sink: str | None,
-        before: float | None,
-        keep: Sequence[str],
-        limit: int | None = None,
-    ) -> int: ...
-
-    async def get_meta(self, key: str) -> str | None: ...
-
-    async def set_meta(self, key: str, value: str) -> None: ...
-
-    async def next_due(self, sink: str, *, now: float) -> float | None: ...
-
-    async def make_due(self, *, sink: str | None, now: float) -> int: ...
-
-    async def ping(self) -> None: ...

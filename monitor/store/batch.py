@@ -15,7 +15,7 @@ from collections.abc import Callable
 import structlog
 
 from monitor.store.base import PollRecord
-from monitor.store.sqlite import SqliteStore
+from monitor.store.ports import SessionStore
 
 __all__ = ["Committer"]
 
@@ -26,7 +26,7 @@ Item = tuple[PollRecord, asyncio.Future[None]]
 class Committer:
     def __init__(
         self,
-        store: SqliteStore,
+        store: SessionStore,
         *,
         batch: int = 512,
         linger: float = 0.02,

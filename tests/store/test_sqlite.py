@@ -15,6 +15,7 @@ from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
 from monitor.store import PollRecord, SqliteStore, StoreLocked
 from monitor.store.sqlite import SharedSqliteStore
+from tests.storekit import outbox_rows
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -50,7 +51,7 @@ async def test_snapshot_review_state_and_outbox_survive_reopen(state_path: Path)
         await store.commit([record(key(1), event(key(1), 1))])
     async with SqliteStore(state_path) as store:
         (loaded,) = await store.load()
-        rows = await store.rows(state="pending", limit=10)
+        rows = await outbox_rows(store, state="pending", limit=10)
     assert loaded.snapshot == Snapshot("Closed", True, False, T)
     assert loaded.review.overdue_since == T
     assert loaded.version == 1
@@ -66,7 +67,7 @@ async def test_a_failing_batch_commits_nothing(state_path: Path) -> None:
         with pytest.raises(sqlite3.Error):
             await store.commit([good, bad])
         assert await store.load() == []
-        assert await store.rows(state=None, limit=10) == []
+        assert await outbox_rows(store, state=None, limit=10) == []
 
 
 async def test_the_same_event_is_enqueued_once(state_path: Path) -> None:
@@ -74,7 +75,7 @@ async def test_the_same_event_is_enqueued_once(state_path: Path) -> None:
         e = event(key(1), 1)
         await store.commit([record(key(1), e)])
         await store.commit([record(key(1), e)])
-        assert len(await store.rows(state=None, limit=10)) == 2  # one per sink
+        assert len(await outbox_rows(store, state=None, limit=10)) == 2  # one per sink
 
 
 async def test_claim_takes_only_the_head_of_each_session(state_path: Path) -> None:
@@ -123,7 +124,7 @@ async def test_dead_rows_can_be_requeued_and_purged(state_path: Path) -> None:
         assert (await store.stats()).dead == {}
         (row,) = await store.claim("a", now=now, limit=1, owner="me", lease=60)
         await store.mark_dead(row.id, owner="me", error="HTTP 400")
-        assert await store.purge(state="dead", sink=None) == 1
+        assert await store.purge_settled(state="dead", sink=None, before=None, keep=()) == 1
 
 
 async def test_a_state_file_gets_one_deployment_id_for_life(tmp_path: Path) -> None:
@@ -190,7 +191,9 @@ async def test_a_dead_lettered_resolve_still_ends_the_firing_alert(state_path: P
         ]
         await store.enqueue([(resolved, ["am"])], T.timestamp())
         (row,) = [
-            r for r in await store.rows(state="pending", limit=10) if r.event_id == "evt_done"
+            r
+            for r in await outbox_rows(store, state="pending", limit=10)
+            if r.event_id == "evt_done"
         ]
         claimed = await store.claim("am", now=T.timestamp() + 1, limit=10, owner="o", lease=60)
         assert [r.event_id for r in claimed] == ["evt_fire"]  # a session's rows go in order

@@ -1,0 +1,121 @@
+"""What each loop needs from persistent state, one port per role, independent of the database.
+
+The poller writes sessions (`SessionStore`), the dispatcher drains the outbox (`OutboxStore`),
+operator commands inspect and repair it (`OutboxAdmin`). A store implements all three; each
+caller types against the one it uses, so a PostgreSQL store has exactly these to provide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from monitor.core.events import Event
+from monitor.store.base import (
+    OutboxEntry,
+    OutboxRow,
+    OutboxStats,
+    PollRecord,
+    SessionRecord,
+    SinkState,
+)
+
+__all__ = ["OutboxAdmin", "OutboxStore", "SessionStore"]
+
+Deliveries = Sequence[tuple[Event, Sequence[str]]]
+"""Each event with the names of the sinks it routes to."""
+
+
+class SessionStore(Protocol):
+    """The poller's side: sessions as last committed, each poll's writes, a little meta."""
+
+    async def load(self) -> list[SessionRecord]: ...
+
+    async def commit(
+        self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
+    ) -> None:
+        """Snapshots, review states and outbox rows of a batch of polls, in one transaction;
+        `touched` are (poll time, session sid) of polls that changed nothing else."""
+
+    async def enqueue(self, deliveries: Deliveries, now: float) -> None:
+        """Outbox rows for events that belong to no poll (e.g. api.auth_failed)."""
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+
+class OutboxStore(Protocol):
+    """The dispatcher's side: leases on due rows, fenced outcomes, sink states."""
+
+    async def claim(
+        self,
+        sink: str,
+        *,
+        now: float,
+        limit: int,
+        owner: str,
+        lease: float,
+        max_attempts: int | None = None,
+        on_dead: Callable[[], object] = ...,
+    ) -> list[OutboxRow]: ...
+
+    async def claim_probe(
+        self, sink: str, *, now: float, owner: str, lease: float
+    ) -> tuple[OutboxRow, float] | None: ...
+
+    async def unclaim(self, row_id: int, *, owner: str, next_attempt_at: float) -> bool: ...
+
+    async def mark_delivered(self, row_id: int, *, owner: str, now: float) -> bool: ...
+
+    async def mark_retry(
+        self, row_id: int, *, owner: str, next_attempt_at: float, error: str
+    ) -> bool: ...
+
+    async def mark_dead(self, row_id: int, *, owner: str, error: str) -> bool: ...
+
+    async def release(self, owner: str) -> None: ...
+
+    async def expedite(self, sink: str, *, now: float) -> int: ...
+
+    async def next_due(self, sink: str, *, now: float) -> float | None: ...
+
+    async def firing(self, sink: str, *, fire: str, resolve: str) -> list[OutboxRow]: ...
+
+    async def sink_states(self) -> dict[str, SinkState]: ...
+
+    async def disable_sink(
+        self, sink: str, *, fingerprint: str, reason: str, now: float
+    ) -> None: ...
+
+    async def enable_sink(self, sink: str) -> bool: ...
+
+    async def stats(self) -> OutboxStats: ...
+
+
+class OutboxAdmin(Protocol):
+    """Operator commands (`spmon outbox …`) and retention: read, re-queue, purge."""
+
+    async def entries(
+        self, *, state: str | None, sink: str | None, limit: int
+    ) -> list[OutboxEntry]: ...
+
+    async def sink_states(self) -> dict[str, SinkState]: ...
+
+    async def requeue_rows(self, ids: Sequence[int], *, now: float) -> int: ...
+
+    async def requeue_dead(self, *, sink: str | None, now: float) -> int: ...
+
+    async def make_due(self, *, sink: str | None, now: float) -> int: ...
+
+    async def purge_settled(
+        self,
+        *,
+        state: str,
+        sink: str | None,
+        before: float | None,
+        keep: Sequence[str],
+        limit: int | None = None,
+    ) -> int: ...
+
+    async def stats(self) -> OutboxStats: ...

@@ -1,0 +1,73 @@
+"""The one SQLite connection and the one thread every query runs on.
+
+Each query is written once, as an async method that hands a function of the connection to
+`_read` (no transaction) or `_write` (one `BEGIN IMMEDIATE` transaction): the event loop never
+blocks on disk, and there is exactly one writer (SQLite allows no more).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+__all__ = ["Connection", "Db"]
+
+T = TypeVar("T")
+Db = sqlite3.Connection
+
+
+class Connection:
+    """Owns the connection and its writer thread; the role mixins query through it."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spmon-sqlite")
+        self._db: Db | None = None
+
+    @property
+    def db(self) -> Db:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def _read(self, fn: Callable[[Db], T]) -> T:
+        return await self._call(lambda: fn(self.db))
+
+    async def _write(self, fn: Callable[[Db], T]) -> T:
+        def transaction() -> T:
+            with tx(self.db):
+                return fn(self.db)
+
+        return await self._call(transaction)
+
+    async def _count(self, sql: str, args: tuple[Any, ...]) -> int:
+        """One statement in its own transaction; how many rows it changed."""
+        return await self._write(lambda db: db.execute(sql, args).rowcount)
+
+
+@contextlib.contextmanager
+def tx(db: Db) -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front: a deferred BEGIN that reads then writes can
+    # fail with SQLITE_BUSY despite busy_timeout.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def dt(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None

@@ -1,0 +1,150 @@
+"""The poller's port on SQLite: sessions, their poll writes, outbox rows of polls, meta."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.core.keys import SessionKey
+from monitor.core.rules import ReviewState
+from monitor.core.snapshot import Snapshot
+from monitor.store.base import PollRecord, SessionRecord
+from monitor.store.ports import Deliveries
+from monitor.store.sqlite.connection import Connection, Db, dt, ts
+
+__all__ = ["Sessions"]
+
+
+class Sessions(Connection):
+    async def load(self) -> list[SessionRecord]:
+        rows = await self._read(
+            lambda db: db.execute(
+                "SELECT install_sid, exam_sid, session_sid, status, review_required, reviewed,"
+                " review_by_date, url, version, digest, missing, failures, last_poll_at,"
+                " overdue_since, last_overdue_alert, due_soon_for, observed_at FROM session"
+            ).fetchall()
+        )
+        return [_session_record(row) for row in rows]
+
+    async def commit(
+        self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
+    ) -> None:
+        """Snapshots, review states and outbox rows of a batch of polls, in one transaction;
+        `touched` are (poll time, session sid) of polls that changed nothing else."""
+
+        def write(db: Db) -> None:
+            if touched:
+                db.executemany(
+                    "UPDATE session SET last_poll_at=?, last_outcome='ok' WHERE session_sid=?",
+                    touched,
+                )
+            for record in records:
+                if record.snapshot is not None:
+                    _write_snapshot(db, record)
+                else:
+                    _write_failure(db, record)
+                insert_outbox(db, record.deliveries, record.polled_at)
+
+        await self._write(write)
+
+    async def enqueue(self, deliveries: Deliveries, now: float) -> None:
+        """Outbox rows for events that belong to no poll (e.g. api.auth_failed)."""
+        await self._write(lambda db: insert_outbox(db, deliveries, now))
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self._read(
+            lambda db: db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._count(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
+            " value=excluded.value",
+            (key, value),
+        )
+
+
+def insert_outbox(db: Db, deliveries: Deliveries, now: float) -> None:
+    for event, sinks in deliveries:
+        body = json.dumps(event.to_wire(), separators=(",", ":")).encode()
+        session = event.key.session_sid if event.key else ""
+        db.executemany(
+            "INSERT OR IGNORE INTO outbox (event_id, sink, session_sid, event_type, payload,"
+            " created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?)",
+            [(event.id, sink, session, str(event.type), body, now, now) for sink in sinks],
+        )
+
+
+def _write_snapshot(db: Db, r: PollRecord) -> None:
+    s, review = r.snapshot, r.review or ReviewState()
+    assert s is not None  # guarded by the caller; narrows the type
+    db.execute(
+        "INSERT INTO session (session_sid, install_sid, exam_sid, status, review_required,"
+        " reviewed, review_by_date, url, payload, digest, version, overdue_since,"
+        " last_overdue_alert, due_soon_for, missing, failures, last_poll_at, last_outcome,"
+        " observed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,?,?,?)"
+        " ON CONFLICT (session_sid) DO UPDATE SET status=excluded.status,"
+        " review_required=excluded.review_required, reviewed=excluded.reviewed,"
+        " review_by_date=excluded.review_by_date, url=excluded.url,"
+        " payload=coalesce(excluded.payload, payload), digest=excluded.digest,"
+        " version=excluded.version, overdue_since=excluded.overdue_since,"
+        " last_overdue_alert=excluded.last_overdue_alert, due_soon_for=excluded.due_soon_for,"
+        " missing=0, failures=0, last_poll_at=excluded.last_poll_at,"
+        " last_outcome=excluded.last_outcome, observed_at=excluded.observed_at",
+        (
+            r.key.session_sid, r.key.install_sid, r.key.exam_sid, s.status,
+            _flag(s.review_required), _flag(s.reviewed), ts(s.review_by_date), s.url,
+            r.payload, r.digest, r.version, ts(review.overdue_since),
+            ts(review.last_overdue_alert), ts(review.due_soon_for),
+            r.polled_at, r.outcome, r.polled_at,
+        ),
+    )  # fmt: skip
+
+
+def _write_failure(db: Db, r: PollRecord) -> None:
+    # The last good snapshot stays; the review state may still move (overdue follows the
+    # clock, not the API), so it is written when the poller passes one.
+    review = r.review or ReviewState()
+    db.execute(
+        "INSERT INTO session (session_sid, install_sid, exam_sid, version, missing, failures,"
+        " last_poll_at, last_outcome, overdue_since, last_overdue_alert, due_soon_for)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (session_sid) DO UPDATE SET version=excluded.version,"
+        " missing=excluded.missing, failures=excluded.failures,"
+        " last_poll_at=excluded.last_poll_at, last_outcome=excluded.last_outcome,"
+        " overdue_since=excluded.overdue_since, last_overdue_alert=excluded.last_overdue_alert,"
+        " due_soon_for=excluded.due_soon_for",
+        (
+            r.key.session_sid, r.key.install_sid, r.key.exam_sid, r.version,
+            int(r.missing), r.failures, r.polled_at, r.outcome,
+            ts(review.overdue_since), ts(review.last_overdue_alert), ts(review.due_soon_for),
+        ),
+    )  # fmt: skip
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _session_record(row: tuple[Any, ...]) -> SessionRecord:
+    (install, exam, sid, status, required, reviewed, review_by, url, version, digest, missing,
+     failures, last_poll, overdue_since, last_alert, due_soon_for, observed_at) = row  # fmt: skip
+    snapshot = None
+    if observed_at is not None:
+        snapshot = Snapshot(status, _bool(required), _bool(reviewed), dt(review_by), url)
+    return SessionRecord(
+        key=SessionKey(install, exam, sid),
+        snapshot=snapshot,
+        review=ReviewState(dt(overdue_since), dt(last_alert), dt(due_soon_for)),
+        version=version,
+        digest=digest,
+        missing=bool(missing),
+        failures=failures,
+        last_poll_at=last_poll,
+    )
