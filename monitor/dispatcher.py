@@ -17,6 +17,9 @@ Failure handling, in order of scope:
   together count once (core.delivery.Breaker). The first answer brings every backed-off row
   forward, so a receiver that comes back gets its backlog at once, not minutes later;
 - 410 Gone → the sink is disabled, loudly, until its configuration changes (state persisted).
+
+What follows an attempt is decided by `core.delivery.decide` and carried out by
+`monitor.actions`; Alertmanager resends are their own root task (`monitor.resender`).
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from monitor import aio
+from monitor.actions import Actions
 from monitor.core import delivery
-from monitor.core.delivery import Action, Evidence, Step
 from monitor.core.events import Event
 from monitor.lanes import Lane, build_lanes
 from monitor.metrics import Metrics
@@ -70,6 +73,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.owner = f"spmon-{uuid.uuid4().hex[:12]}"
         self.heartbeat = 0.0
+        self.actions = Actions(store=store, metrics=metrics, owner=self.owner, rng=self.rng)
         self.lanes = build_lanes(self.sinks)
         self.restored = asyncio.Event()
         """Set once disabled states from earlier runs are applied (the resender waits)."""
@@ -136,7 +140,7 @@ class Dispatcher:
         for lane in self.lanes:
             state = states.get(lane.name)
             if state is not None and state.fingerprint == lane.sink.fingerprint:
-                self._announce_disabled(lane, state.reason)
+                self.actions.announce_disabled(lane, state.reason)
             elif state is not None:
                 await self.store.enable_sink(lane.name)
                 log.warning("sink.reenabled", sink=lane.name, why="its configuration changed")
@@ -246,7 +250,7 @@ class Dispatcher:
         wait = lane.pacer.reserve(now)
         action = delivery.pace(wait, now=now, lease=self.lease)
         if action is not None:
-            await self._act(lane, row, action)
+            await self.actions.act(lane, row, action)
             return False
         if wait > 0:
             await asyncio.sleep(wait)
@@ -277,114 +281,8 @@ class Dispatcher:
         started: float,
         probe_due: float | None,
     ) -> None:
-        """A delivered row is marked before its answer counts; otherwise the answer counts
-        first (a failed probe's row waits for the next probe, set by counting the failure)."""
         now = self.clock()
-        u = self.rng.random() if isinstance(outcome, RetryLater) and probe_due is None else 0.0
-        action = delivery.decide(
-            outcome, attempts=row.attempts, schedule=lane.sink.limits.schedule, now=now, u=u,
-            probe_due=probe_due,
-        )  # fmt: skip
-        if action.step is not Step.DELIVERED:
-            await self._evidence(lane, action, started=started, now=now)
-        await self._act(lane, row, action, now=now)
-        if action.step is Step.DELIVERED:
-            await self._evidence(lane, action, started=started, now=now)
-
-    # -- actions -------------------------------------------------------------------------
-
-    async def _act(self, lane: Lane, row: OutboxRow, action: Action, *, now: float = 0.0) -> None:
-        step, owner = action.step, self.owner
-        if step is Step.DELIVERED:
-            await self._delivered(lane, row, now=now)
-        elif step is Step.RETRY:
-            await self._retry(lane, row, action, now=now)
-        elif step is Step.PROBE_FAILED:
-            await self._probe_failed(lane, row, action, now=now)
-        elif step is Step.UNCLAIM:
-            await self.store.unclaim(row.id, owner=owner, next_attempt_at=action.at or 0.0)
-        else:
-            await self._dead(lane, row, action.reason)
-            if step is Step.DISABLE:
-                await self._disable(lane, action.reason, now)
-
-    async def _evidence(self, lane: Lane, action: Action, *, started: float, now: float) -> None:
-        if action.evidence is Evidence.ANSWERED:
-            await lane.answered(self.store, started=started, now=now)
-        elif action.evidence is Evidence.THROTTLED and action.pause_until is not None:
-            # Throttled: the receiver is alive and asked the whole sink (and every sink that
-            # posts to the same destination) to wait.
-            lane.pacer.pause(action.pause_until)
-            await lane.answered(self.store, started=started, now=now, due=action.pause_until)
-        elif action.evidence is Evidence.FAILED:
-            self._failed(lane, action.reason, started=started, now=now)
-
-    async def _delivered(self, lane: Lane, row: OutboxRow, *, now: float) -> None:
-        if await self.store.mark_delivered(row.id, owner=self.owner, now=now):
-            self.metrics.notifications.labels(lane.name, "delivered").inc()
-            self.metrics.notification_latency.labels(lane.name).observe(
-                max(0.0, now - row.created_at)
-            )
-            log.debug("delivery.delivered")
-
-    async def _retry(self, lane: Lane, row: OutboxRow, action: Action, *, now: float) -> None:
-        at = action.at or now
-        self.metrics.notifications.labels(lane.name, "failed").inc()
-        log.warning(
-            "delivery.failed",
-            reason=action.reason,
-            attempt=f"{row.attempts}/{len(lane.sink.limits.schedule.steps)}",
-            retry_in=round(at - now, 1),
-        )
-        await self.store.mark_retry(
-            row.id, owner=self.owner, next_attempt_at=at, error=action.reason
-        )
-
-    async def _probe_failed(
-        self, lane: Lane, row: OutboxRow, action: Action, *, now: float
-    ) -> None:
-        """Still down: the probe does not count against the row's schedule (it was early)."""
-        self.metrics.notifications.labels(lane.name, "failed").inc()
-        next_probe = round(lane.breaker.probe_in(now), 1)
-        log.info("sink.still_down", reason=action.reason, next_probe_in=next_probe)
-        retry_at = delivery.probe_retry_at(action.at or now, lane.breaker)
-        await self.store.unclaim(row.id, owner=self.owner, next_attempt_at=retry_at)
-
-    def _failed(self, lane: Lane, reason: str, *, started: float, now: float) -> None:
-        verdict = lane.breaker.failed(started=started, now=now, u=self.rng.random())
-        if verdict is delivery.Failure.OPENED:
-            log.error(
-                "sink.down",
-                sink=lane.name,
-                host=lane.host,
-                failures=lane.breaker.streak,
-                reason=reason,
-                hint="deliveries wait (nothing is dropped); probes back off from about 1 s to"
-                " the cooldown until it answers, then the backlog goes at once",
-                cooldown=lane.breaker.cooldown,
-            )
-
-    async def _dead(self, lane: Lane, row: OutboxRow, reason: str) -> None:
-        if await self.store.mark_dead(row.id, owner=self.owner, error=reason):
-            self.metrics.notifications.labels(lane.name, "dead").inc()
-            log.error(
-                "delivery.dead_lettered",
-                reason=reason,
-                hint=f"kept in the store; `spmon outbox retry --sink {lane.name}` re-sends it",
-            )
-
-    async def _disable(self, lane: Lane, reason: str, now: float) -> None:
-        await self.store.disable_sink(
-            lane.name, fingerprint=lane.sink.fingerprint, reason=reason, now=now
-        )
-        self._announce_disabled(lane, reason)
-
-    def _announce_disabled(self, lane: Lane, reason: str) -> None:
-        lane.disabled = reason
-        self.metrics.sink_disabled.labels(lane.name).set(1)
-        log.error(
-            "sink.disabled", sink=lane.name, host=lane.host, reason=reason, hint=_DISABLED_HINT
-        )
+        await self.actions.apply(lane, row, outcome, started=started, probe_due=probe_due, now=now)
 
     # -- gauges --------------------------------------------------------------------------
 
@@ -404,10 +302,3 @@ class Dispatcher:
             self.metrics.outbox_dead.labels(name).set(stats.dead.get(name, 0))
         oldest = stats.oldest_pending_at
         self.metrics.outbox_oldest_age.set(max(0.0, self.clock() - oldest) if oldest else 0.0)
-
-
-_DISABLED_HINT = (
-    "the receiver answered 410 Gone, so nothing more is sent to this sink; its pending "
-    "deliveries are kept. Fix the sink's configuration (a changed url or secret re-enables "
-    "it at the next start), then `spmon outbox retry --sink NAME` re-sends dead-lettered ones"
-)
