@@ -30,6 +30,7 @@ from monitor.dispatcher import Dispatcher
 from monitor.logs import redactor
 from monitor.metrics import SETTLED, Metrics
 from monitor.poller import Index, Poller, PollerOptions
+from monitor.resender import Resender
 from monitor.settings import Settings
 from monitor.sinks import Sink, build_sinks
 from monitor.store import OutboxAdmin, SqliteStore, open_store
@@ -58,6 +59,7 @@ class Service:
     sinks: Sequence[Sink]
     poller: Poller
     dispatcher: Dispatcher
+    resender: Resender
     address: str | None = None
 
     def live(self) -> tuple[bool, dict[str, Any]]:
@@ -119,6 +121,12 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
             sinks=sinks,
             metrics=metrics,
             lease=_lease(settings),
+        )
+        resender = Resender(
+            store=store,
+            lanes=dispatcher.lanes,
+            ready=dispatcher.restored,
+            clock=dispatcher.clock,
             watched=watched.__contains__,
         )
         poller = Poller(
@@ -136,7 +144,9 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
         # keeps full collections from walking 100,000 sessions' objects again and again.
         gc.collect()
         gc.freeze()
-        service = Service(settings, registry, metrics, index, store, api, sinks, poller, dispatcher)
+        service = Service(
+            settings, registry, metrics, index, store, api, sinks, poller, dispatcher, resender
+        )
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
             app = server.make_app(registry, server.Probes(service.live, service.ready))
@@ -215,7 +225,8 @@ async def _run_loops(service: Service, stop: asyncio.Event, grace: float) -> Non
         dispatch = group.create_task(
             aio.guarded("dispatcher", service.dispatcher.run(stop), stop=stop)
         )
-        group.create_task(_shutdown_deadline(stop, (poller, dispatch), grace))
+        resend = group.create_task(aio.guarded("resender", service.resender.run(stop), stop=stop))
+        group.create_task(_shutdown_deadline(stop, (poller, dispatch, resend), grace))
         if service.settings.outbox.retention > 0:
             group.create_task(aio.guarded("retention", _retention_loop(service, stop), stop=stop))
 

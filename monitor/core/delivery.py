@@ -1,5 +1,6 @@
 """Delivery decisions, pure: when a sink counts as down, when to probe it, how to pace it,
-when a failed row is retried, how long a row stays leased. Times are epoch seconds passed in.
+when a failed row is retried, how long a row stays leased, and what a sink's answer means
+for its row (`decide`: outcome → action). Times are epoch seconds passed in.
 
 The breaker counts *evidence*, not answers: an outcome only tells something about the
 receiver if its attempt started after the last outcome that was counted. Five deliveries
@@ -21,11 +22,21 @@ from monitor.core.backoff import Schedule
 
 __all__ = [
     "LEASE_MARGIN",
+    "Action",
     "Breaker",
+    "Delivered",
+    "Evidence",
     "Failure",
+    "Gone",
+    "Outcome",
     "Pacer",
+    "Rejected",
+    "RetryLater",
+    "Step",
     "attempt_bound",
+    "decide",
     "lease_for",
+    "pace",
     "probe_retry_at",
     "retry_delay",
     "wake_in",
@@ -39,6 +50,40 @@ PROBE_JITTER = 0.2
 """Each probe gap is shortened by up to this fraction (never lengthened: the cap holds)."""
 LEASE_MARGIN = 30.0
 """Seconds a lease outlasts twice the delivery timeout: pacing, marking and a slow disk."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """A transient failure. `after` is the receiver's Retry-After in seconds when it gave one:
+    it throttles the whole sink (Slack's limit is per webhook, not per message)."""
+
+    reason: str
+    after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A permanent failure of this request (a 4xx): retrying it cannot succeed, so it is
+    dead-lettered at once with the reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The receiver wants no more deliveries at all (410; Slack's 404/410 for a deleted or
+    archived channel): the sink is disabled until its configuration changes."""
+
+    reason: str
+
+
+Outcome = Delivered | RetryLater | Rejected | Gone
+"""How one attempt went, as a sink classified its receiver's answer."""
 
 
 class Failure(enum.Enum):
@@ -80,6 +125,13 @@ class Breaker:
 
     def probe_ended(self) -> None:
         self.probing = False
+
+    def next_probe_at(self) -> float | None:
+        """When the next probe may go, or None when none is due (no streak, one in flight)."""
+        return self.probe_at if self.failing and not self.probing else None
+
+    def probe_in(self, now: float) -> float:
+        return max(0.0, self.probe_at - now)
 
     def failed(self, *, started: float, now: float, u: float) -> Failure:
         """An attempt that started at `started` failed (transport or 5xx) at `now`; `u` is
@@ -132,6 +184,78 @@ class Pacer:
     def slow_to(self, interval: float) -> None:
         """Another sink shares this destination: the stricter rate holds for both."""
         self.interval = max(self.interval, interval)
+
+
+class Step(enum.StrEnum):
+    """What becomes of an attempted (or a not yet attempted) row."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    """Back to pending until `at`, one step of its schedule spent."""
+    DEAD = "dead"
+    DISABLE = "disable"
+    """Dead, and the sink disabled until its configuration changes."""
+    UNCLAIM = "unclaim"
+    """Back to pending until `at`, untried: its attempt is refunded."""
+    PROBE_FAILED = "probe_failed"
+    """Back to pending, refunded (a probe was early), no sooner than the next probe."""
+
+
+class Evidence(enum.Enum):
+    """What an outcome says about the receiver, for the breaker and the pacer."""
+
+    NONE = "none"
+    ANSWERED = "answered"
+    THROTTLED = "throttled"
+    """It answered and asked the whole sink to wait until `pause_until`."""
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    step: Step
+    evidence: Evidence = Evidence.NONE
+    at: float | None = None
+    """RETRY, UNCLAIM, PROBE_FAILED: the row's next attempt. A failed probe's row also waits
+    for the next probe (`probe_retry_at`), known only once the failure is counted."""
+    reason: str = ""
+    pause_until: float | None = None
+
+
+def decide(
+    outcome: Outcome,
+    *,
+    attempts: int,
+    schedule: Schedule,
+    now: float,
+    u: float,
+    probe_due: float | None = None,
+) -> Action:
+    """A row's fate from its attempt's outcome: `attempts` counts this one, `u` is uniform in
+    [0, 1) for the retry jitter, `probe_due` is the row's own due time when it was a probe."""
+    if isinstance(outcome, Delivered):
+        return Action(Step.DELIVERED, Evidence.ANSWERED)
+    if isinstance(outcome, Rejected):
+        return Action(Step.DEAD, Evidence.ANSWERED, reason=outcome.reason)
+    if isinstance(outcome, Gone):
+        return Action(Step.DISABLE, reason=outcome.reason)
+    after = outcome.after
+    pause = None if after is None else now + after
+    evidence = Evidence.FAILED if pause is None else Evidence.THROTTLED
+    if probe_due is not None:
+        at = max(probe_due, now)
+        return Action(Step.PROBE_FAILED, evidence, at, outcome.reason, pause)
+    delay = retry_delay(schedule, attempts, u, retry_after=after)
+    if delay is None:
+        reason = f"retries exhausted; last: {outcome.reason}"
+        return Action(Step.DEAD, evidence, reason=reason, pause_until=pause)
+    return Action(Step.RETRY, evidence, now + delay, outcome.reason, pause)
+
+
+def pace(wait: float, *, now: float, lease: float) -> Action | None:
+    """A claimed row waits `wait` seconds for its start slot; past a quarter of the lease (a
+    Retry-After pause) it goes back untried instead of holding its lease."""
+    return Action(Step.UNCLAIM, at=now + wait) if wait > lease / 4 else None
 
 
 def retry_delay(

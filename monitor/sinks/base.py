@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
+from monitor.core.delivery import Delivered, Gone, Outcome, Rejected, RetryLater
 from monitor.core.events import Event
 
 __all__ = [
@@ -26,39 +27,6 @@ __all__ = [
     "RetryLater",
     "Sink",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class RetryLater:
-    """A transient failure. `after` is the receiver's Retry-After in seconds when it gave one:
-    it throttles the whole sink (Slack's limit is per webhook, not per message)."""
-
-    reason: str
-    after: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A permanent failure of this request (a 4xx): retrying it cannot succeed, so it is
-    dead-lettered at once with the reason."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Gone:
-    """The receiver wants no more deliveries at all (410; Slack's 404/410 for a deleted or
-    archived channel): the sink is disabled until its configuration changes."""
-
-    reason: str
-
-
-Outcome = Delivered | RetryLater | Rejected | Gone
 
 
 @dataclass(frozen=True, slots=True)

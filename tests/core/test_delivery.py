@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from monitor.core import delivery
 from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
-from monitor.core.delivery import Breaker, Failure, Pacer
+from monitor.core.delivery import Action, Breaker, Evidence, Failure, Pacer, Step
 
 units = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
 
@@ -213,3 +213,87 @@ def test_wake_in_table(moments: list[float], due: float | None, expected: float)
 
 def test_evidence_starts_empty() -> None:
     assert Breaker(threshold=1, cooldown=1.0).evidence == -math.inf
+
+
+# ── decide: outcome → action ────────────────────────────────────────────────────────────────
+
+SCHED = Schedule((0.0, 5.0, 300.0), jitter=0.0)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "attempts", "probe_due", "expected"),
+    [
+        (delivery.Delivered(), 1, None, Action(Step.DELIVERED, Evidence.ANSWERED)),
+        (delivery.Delivered(), 1, 50.0, Action(Step.DELIVERED, Evidence.ANSWERED)),
+        (delivery.Rejected("400"), 1, None, Action(Step.DEAD, Evidence.ANSWERED, reason="400")),
+        (delivery.Gone("410"), 2, None, Action(Step.DISABLE, reason="410")),
+        (delivery.RetryLater("500"), 1, None, Action(Step.RETRY, Evidence.FAILED, 105.0, "500")),
+        (delivery.RetryLater("429", after=60.0), 1, None,
+         Action(Step.RETRY, Evidence.THROTTLED, 160.0, "429", 160.0)),
+        (delivery.RetryLater("500"), 9, None,
+         Action(Step.DEAD, Evidence.FAILED, reason="retries exhausted; last: 500")),
+        (delivery.RetryLater("500"), 9, 40.0, Action(Step.PROBE_FAILED, Evidence.FAILED, 100.0, "500")),
+        (delivery.RetryLater("500"), 1, 150.0, Action(Step.PROBE_FAILED, Evidence.FAILED, 150.0, "500")),
+    ],
+)  # fmt: skip
+def test_decide_table(
+    outcome: delivery.Outcome, attempts: int, probe_due: float | None, expected: Action
+) -> None:
+    action = delivery.decide(
+        outcome, attempts=attempts, schedule=SCHED, now=100.0, u=0.5, probe_due=probe_due
+    )
+    assert action == expected
+
+
+outcomes = st.one_of(
+    st.just(delivery.Delivered()),
+    st.builds(delivery.Rejected, st.text(max_size=5)),
+    st.builds(delivery.Gone, st.text(max_size=5)),
+    st.builds(
+        delivery.RetryLater,
+        st.text(max_size=5),
+        st.none() | st.floats(min_value=0.0, max_value=1e5),
+    ),
+)
+
+
+@given(
+    outcome=outcomes,
+    attempts=st.integers(min_value=1, max_value=12),
+    now=st.floats(min_value=0.0, max_value=1e9),
+    u=units,
+    probe_due=st.none() | st.floats(min_value=0.0, max_value=1e9),
+)
+def test_a_row_is_never_rescheduled_into_the_past_and_a_probe_never_spends_its_schedule(
+    outcome: delivery.Outcome, attempts: int, now: float, u: float, probe_due: float | None
+) -> None:
+    action = delivery.decide(
+        outcome, attempts=attempts, schedule=DELIVERY_SCHEDULE, now=now, u=u, probe_due=probe_due
+    )
+    if action.at is not None:
+        assert action.at >= now
+    if isinstance(outcome, delivery.RetryLater):
+        assert action.step in {Step.RETRY, Step.DEAD, Step.PROBE_FAILED}
+        assert (action.step is Step.PROBE_FAILED) == (probe_due is not None)
+        if outcome.after is not None:
+            assert action.pause_until == now + outcome.after
+            assert action.at is None or action.at >= now + outcome.after or probe_due is not None
+    else:
+        assert action.step is not Step.RETRY and action.pause_until is None
+
+
+@pytest.mark.parametrize(
+    ("wait", "expected"),
+    [(0.0, None), (15.0, None), (15.1, Action(Step.UNCLAIM, at=115.1))],
+)
+def test_a_long_paced_wait_gives_the_row_back_untried(wait: float, expected: Action | None) -> None:
+    assert delivery.pace(wait, now=100.0, lease=60.0) == expected
+
+
+def test_the_breaker_says_when_the_next_probe_may_go() -> None:
+    breaker = Breaker(threshold=3, cooldown=30.0)
+    assert breaker.next_probe_at() is None
+    breaker.failed(started=0.0, now=10.0, u=0.0)
+    assert breaker.next_probe_at() == 11.0 and breaker.probe_in(10.5) == 0.5
+    breaker.probe_started()
+    assert breaker.next_probe_at() is None

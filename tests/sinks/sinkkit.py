@@ -25,6 +25,7 @@ from monitor.core.events import Event, EventType, event_id
 from monitor.core.keys import SessionKey
 from monitor.dispatcher import Dispatcher
 from monitor.metrics import Metrics
+from monitor.resender import Resender
 from monitor.sinks import Sink
 from monitor.store import SqliteStore
 
@@ -215,14 +216,19 @@ async def running(
             await store.enqueue([(e, [s.name for s in sinks]) for e in events], time.time())
         metrics = Metrics(CollectorRegistry(), sinks=[s.name for s in sinks])
         options: dict[str, Any] = {"settle": 0.5, **(dispatcher_options or {})}
+        watched = options.pop("watched", None)
         dispatcher = Dispatcher(store=store, sinks=sinks, metrics=metrics, **options)
+        resender = Resender(
+            store=store, lanes=dispatcher.lanes, ready=dispatcher.restored,
+            clock=dispatcher.clock, watched=watched,
+        )  # fmt: skip
         stop = asyncio.Event()
-        task = asyncio.create_task(dispatcher.run(stop))
+        tasks = [asyncio.create_task(loop.run(stop)) for loop in (dispatcher, resender)]
         try:
             yield dispatcher, store
         finally:
             stop.set()
-            await task
+            await asyncio.gather(*tasks)
             await dispatcher.drain(1.0)
             for sink in sinks:
                 await sink.aclose()
