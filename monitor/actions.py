@@ -4,17 +4,23 @@ owns lanes and claims; this owns the consequences of one attempt."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
+from collections.abc import Callable, Sequence
 
 import structlog
 
+from monitor import aio
 from monitor.core import delivery
-from monitor.core.delivery import Action, Evidence, Outcome, RetryLater, Step
+from monitor.core.delivery import Action, Evidence, Outcome, Rejected, RetryLater, Step
+from monitor.core.events import Event
 from monitor.lanes import Lane
 from monitor.metrics import Metrics
+from monitor.sinks import Sink
 from monitor.store import OutboxRow, OutboxStore
 
-__all__ = ["Actions"]
+__all__ = ["Actions", "attempt"]
 
 log = structlog.get_logger("spmon.dispatcher")
 
@@ -24,6 +30,38 @@ class Actions:
         self, *, store: OutboxStore, metrics: Metrics, owner: str, rng: random.Random
     ) -> None:
         self.store, self.metrics, self.owner, self.rng = store, metrics, owner, rng
+
+    async def restore_disabled(self, lanes: Sequence[Lane]) -> None:
+        """Disabled states from earlier runs: same config → still disabled, else re-enabled."""
+        states = await self.store.sink_states()
+        for lane in lanes:
+            state = states.get(lane.name)
+            if state is not None and state.fingerprint == lane.sink.fingerprint:
+                self.announce_disabled(lane, state.reason)
+            elif state is not None:
+                await self.store.enable_sink(lane.name)
+                log.warning("sink.reenabled", sink=lane.name, why="its configuration changed")
+            self.metrics.sink_disabled.labels(lane.name).set(int(lane.disabled is not None))
+
+    async def stats_loop(
+        self, sinks: Sequence[Sink], clock: Callable[[], float], stop: asyncio.Event
+    ) -> None:
+        while not stop.is_set():
+            try:
+                await self.refresh_stats(sinks, clock())
+            except Exception:
+                log.exception("dispatcher.stats_failed")
+            await aio.sleep(2.0, stop)
+
+    async def refresh_stats(self, sinks: Sequence[Sink], now: float) -> None:
+        """The outbox gauges: backlog and dead letters per sink, age of the oldest pending."""
+        stats = await self.store.stats()
+        names = {sink.name for sink in sinks} | set(stats.pending) | set(stats.dead)
+        for name in names:
+            self.metrics.outbox_pending.labels(name).set(stats.pending.get(name, 0))
+            self.metrics.outbox_dead.labels(name).set(stats.dead.get(name, 0))
+        oldest = stats.oldest_pending_at
+        self.metrics.outbox_oldest_age.set(max(0.0, now - oldest) if oldest else 0.0)
 
     async def apply(
         self,
@@ -147,3 +185,21 @@ _DISABLED_HINT = (
     "deliveries are kept. Fix the sink's configuration (a changed url or secret re-enables "
     "it at the next start), then `spmon outbox retry --sink NAME` re-sends dead-lettered ones"
 )
+
+
+async def attempt(lane: Lane, row: OutboxRow, *, bound: float, now: float) -> Outcome:
+    """One delivery attempt of one row; whatever goes wrong becomes an Outcome."""
+    try:
+        event = Event.from_wire(json.loads(row.payload))
+    except (ValueError, KeyError, TypeError) as exc:
+        return Rejected(f"unreadable outbox row ({type(exc).__name__})")
+    try:
+        # Sinks time out on their own; this bound only guards against a sink that forgets
+        # (the lease is derived from the longest configured timeout, so it never cuts one).
+        async with asyncio.timeout(bound):
+            return await lane.sink.deliver(event, row.payload, now=now)
+    except TimeoutError:
+        return RetryLater("delivery timed out")
+    except Exception as exc:
+        log.exception("sink.crashed")
+        return RetryLater(f"sink raised {type(exc).__name__}")

@@ -25,7 +25,6 @@ What follows an attempt is decided by `core.delivery.decide` and carried out by
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 import uuid
@@ -34,12 +33,11 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from monitor import aio
-from monitor.actions import Actions
+from monitor.actions import Actions, attempt
 from monitor.core import delivery
-from monitor.core.events import Event
 from monitor.lanes import Lane, build_lanes
 from monitor.metrics import Metrics
-from monitor.sinks import Outcome, Rejected, RetryLater, Sink
+from monitor.sinks import Sink
 from monitor.store import OutboxRow, OutboxStore
 
 __all__ = ["Dispatcher"]
@@ -95,7 +93,9 @@ class Dispatcher:
         async with asyncio.TaskGroup() as group:
             for lane in self.lanes:
                 group.create_task(self._lane_loop(lane, stop), name=f"sink-{lane.name}")
-            group.create_task(self._stats_loop(stop), name="outbox-stats")
+            group.create_task(
+                self.actions.stats_loop(self.sinks, self.clock, stop), name="outbox-stats"
+            )
             group.create_task(self._wake_on(stop), name="dispatcher-stop")
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
@@ -113,7 +113,7 @@ class Dispatcher:
             log.warning("dispatcher.drain_timeout", deadline=deadline)
         finally:
             await asyncio.shield(self._abandon())
-            await self._refresh_stats()
+            await self.actions.refresh_stats(self.sinks, self.clock())
 
     async def _drain_lane(self, lane: Lane) -> None:
         while True:
@@ -132,19 +132,10 @@ class Dispatcher:
         await self.store.release(self.owner)
 
     async def _restore(self) -> None:
-        """Apply disabled states from earlier runs: same config → still disabled."""
-        if self.restored.is_set():
-            return
-        self.restored.set()
-        states = await self.store.sink_states()
-        for lane in self.lanes:
-            state = states.get(lane.name)
-            if state is not None and state.fingerprint == lane.sink.fingerprint:
-                self.actions.announce_disabled(lane, state.reason)
-            elif state is not None:
-                await self.store.enable_sink(lane.name)
-                log.warning("sink.reenabled", sink=lane.name, why="its configuration changed")
-            self.metrics.sink_disabled.labels(lane.name).set(int(lane.disabled is not None))
+        """Apply disabled states from earlier runs (once): same config → still disabled."""
+        if not self.restored.is_set():
+            self.restored.set()
+            await self.actions.restore_disabled(self.lanes)
 
     # -- one lane ------------------------------------------------------------------------
 
@@ -234,8 +225,11 @@ class Dispatcher:
                     return
                 async with lane.serial():
                     started = self.clock()
-                    outcome = await self._attempt(lane, row)
-                    await self._outcome(lane, row, outcome, started=started, probe_due=probe_due)
+                    bound = delivery.attempt_bound(self.lease)
+                    outcome = await attempt(lane, row, bound=bound, now=started)
+                    await self.actions.apply(
+                        lane, row, outcome, started=started, probe_due=probe_due, now=self.clock()
+                    )
             except Exception:
                 # The row stays leased: release at shutdown or lease expiry brings it back.
                 log.exception("delivery.crashed")
@@ -255,50 +249,3 @@ class Dispatcher:
         if wait > 0:
             await asyncio.sleep(wait)
         return True
-
-    async def _attempt(self, lane: Lane, row: OutboxRow) -> Outcome:
-        try:
-            event = Event.from_wire(json.loads(row.payload))
-        except (ValueError, KeyError, TypeError) as exc:
-            return Rejected(f"unreadable outbox row ({type(exc).__name__})")
-        try:
-            # Sinks time out on their own; this bound only guards against a sink that forgets
-            # (the lease is derived from the longest configured timeout, so it never cuts one).
-            async with asyncio.timeout(delivery.attempt_bound(self.lease)):
-                return await lane.sink.deliver(event, row.payload, now=self.clock())
-        except TimeoutError:
-            return RetryLater("delivery timed out")
-        except Exception as exc:
-            log.exception("sink.crashed")
-            return RetryLater(f"sink raised {type(exc).__name__}")
-
-    async def _outcome(
-        self,
-        lane: Lane,
-        row: OutboxRow,
-        outcome: Outcome,
-        *,
-        started: float,
-        probe_due: float | None,
-    ) -> None:
-        now = self.clock()
-        await self.actions.apply(lane, row, outcome, started=started, probe_due=probe_due, now=now)
-
-    # -- gauges --------------------------------------------------------------------------
-
-    async def _stats_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self._refresh_stats()
-            except Exception:
-                log.exception("dispatcher.stats_failed")
-            await aio.sleep(2.0, stop)
-
-    async def _refresh_stats(self) -> None:
-        stats = await self.store.stats()
-        names = {sink.name for sink in self.sinks} | set(stats.pending) | set(stats.dead)
-        for name in names:
-            self.metrics.outbox_pending.labels(name).set(stats.pending.get(name, 0))
-            self.metrics.outbox_dead.labels(name).set(stats.dead.get(name, 0))
-        oldest = stats.oldest_pending_at
-        self.metrics.outbox_oldest_age.set(max(0.0, self.clock() - oldest) if oldest else 0.0)
