@@ -9,55 +9,24 @@ import sqlite3
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 import structlog
 import yaml
 
 from monitor import __version__, logs, service
-from monitor.core import checkup, render, routing
-from monitor.core.events import isoformat
-from monitor.settings import ConfigError, Settings, load_settings, parse_duration
+from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
+from monitor.cli_outbox import outbox
+from monitor.core import checkup, routing
+from monitor.settings import Settings
 from monitor.simulator import Faults, Simulator, make_keys, serve
-from monitor.store import OutboxAdmin, StateFileError, StoreLocked, open_shared
-from monitor.store.base import OutboxEntry, SinkState
+from monitor.store import StateFileError, StoreLocked
 
 __all__ = ["main"]
 
-T = TypeVar("T")
 log = structlog.get_logger("spmon.cli")
-EXIT_CONFIG = 2
-CONFIG_OPTION = click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="YAML configuration file (default: $SPMON_CONFIG).",
-)
-
-
-def _fail(lines: list[str], code: int = EXIT_CONFIG) -> NoReturn:
-    for line in lines:
-        click.echo(f"spmon: {line}", err=True)
-    sys.exit(code)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        _fail([f"config error: {line}" for line in exc.lines])
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(coro)
-    except StateFileError as exc:  # locked, unreadable, empty, foreign: one line, exit 2
-        _fail([str(exc)])
 
 
 @click.group()
@@ -70,16 +39,16 @@ def main() -> None:
 @CONFIG_OPTION
 def run(config: Path | None) -> None:
     """Poll the watched sessions until SIGTERM/SIGINT."""
-    settings = _settings(config)
+    settings = load(config)
     logs.configure(settings.log.format, settings.log.level)
-    _run(service.run(settings))
+    run_async(service.run(settings))
 
 
 @main.command(name="check-config")
 @CONFIG_OPTION
 def check_config(config: Path | None) -> None:
     """Validate the configuration and print it with secrets masked (exit 2 when invalid)."""
-    settings = _settings(config)
+    settings = load(config)
     click.echo(yaml.safe_dump(settings.redacted(), sort_keys=False), nl=False)
     click.echo(f"# {len(settings.watches)} watched sessions, {len(settings.sinks)} sinks")
     if warning := settings.capacity_warning():
@@ -102,20 +71,20 @@ def once(config: Path | None, as_json: bool, dry_run: bool) -> None:
     Exit 0 OK, 1 a review is overdue, 2 configuration error, 3 unknown (some watch could not
     be polled OK in this run). Logs go to stderr; stdout carries only the report.
     """
-    settings = _settings(config)
+    settings = load(config)
     logs.configure(settings.log.format, "warning")
     try:
         report = asyncio.run(service.once(settings, dry_run=dry_run))
     except StoreLocked as exc:
-        _fail([f"UNKNOWN: {exc}", "`spmon once --dry-run` works beside a running spmon"], 3)
+        fail([f"UNKNOWN: {exc}", "`spmon once --dry-run` works beside a running spmon"], 3)
     except StateFileError as exc:  # unreadable, empty, foreign: one line, exit 2
-        _fail([str(exc)])
+        fail([str(exc)])
     except sqlite3.Error as exc:
-        _fail([f"state file {settings.state.path}: {exc}"])
+        fail([f"state file {settings.state.path}: {exc}"])
     except Exception:
         # Exit 1 would claim an overdue review: a crash is unknown, never "overdue" or "OK".
         log.exception("once.crashed")
-        _fail(["UNKNOWN: internal error (see the log above)"], checkup.Exit.UNKNOWN)
+        fail(["UNKNOWN: internal error (see the log above)"], checkup.Exit.UNKNOWN)
     if as_json:
         click.echo(json.dumps(report.document(), indent=2))
     else:
@@ -249,172 +218,4 @@ def healthcheck(url: str, timeout: float) -> None:
         sys.exit(1)
 
 
-# -- spmon outbox: pending and dead deliveries -------------------------------------------------
-
-DB_OPTION = click.option(
-    "--db",
-    "db",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="State file (default: state.path from the configuration).",
-)
-
-
-@main.group()
-def outbox() -> None:
-    """Inspect and repair alert deliveries; safe to run beside a running `spmon run`."""
-
-
-@outbox.command(name="list")
-@CONFIG_OPTION
-@DB_OPTION
-@click.option(
-    "--state",
-    "states",
-    type=click.Choice(["pending", "dead", "delivered"]),
-    multiple=True,
-    help="Rows in this state (repeatable; default: pending and dead).",
-)
-@click.option("--sink", default=None, help="Only this sink.")
-@click.option("--limit", default=100, show_default=True, help="Rows per state at most.")
-def outbox_list(
-    config: Path | None, db: Path | None, states: tuple[str, ...], sink: str | None, limit: int
-) -> None:
-    """Show deliveries, oldest first, with attempts, next attempt and last error."""
-
-    async def read(store: OutboxAdmin) -> list[OutboxEntry]:
-        found: list[OutboxEntry] = []
-        for state in states or ("pending", "dead"):
-            found += await store.entries(state=state, sink=sink, limit=limit)
-        _print_disabled(await store.sink_states())
-        return sorted(found, key=lambda entry: entry.id)
-
-    entries = _with_store(config, db, read)
-    for line in _outbox_table(entries, datetime.now(UTC).timestamp()):
-        click.echo(line)
-    click.echo(f"{len(entries)} deliveries")
-
-
-@outbox.command(name="retry")
-@CONFIG_OPTION
-@DB_OPTION
-@click.option("--sink", default=None, help="Re-queue this sink's dead deliveries.")
-@click.option("--id", "ids", type=int, multiple=True, help="Re-queue this row (repeatable).")
-@click.option("--all", "everything", is_flag=True, help="Re-queue every dead delivery.")
-@click.option("--pending", is_flag=True, help="Instead: make waiting (pending) deliveries due now.")
-def outbox_retry(
-    config: Path | None,
-    db: Path | None,
-    sink: str | None,
-    ids: tuple[int, ...],
-    everything: bool,
-    pending: bool,
-) -> None:
-    """Put dead deliveries back in the queue: same event id, a fresh retry schedule. With
-    --pending, send the deliveries that wait for a later retry now instead (after fixing a
-    receiver): same event ids, in order per session."""
-    if not (sink or ids or everything):
-        _fail(["outbox retry: name --sink, --id or --all"])
-    now = datetime.now(UTC).timestamp()
-    if pending:
-        _retry_pending(config, db, sink=sink, ids=ids, now=now)
-        return
-
-    async def requeue(store: OutboxAdmin) -> int:
-        if ids:
-            return await store.requeue_rows(list(ids), now=now)
-        return await store.requeue_dead(sink=sink, now=now)
-
-    count = _with_store(config, db, requeue)
-    click.echo(f"re-queued {count} dead deliveries (a running spmon sends them within a second)")
-
-
-def _retry_pending(
-    config: Path | None, db: Path | None, *, sink: str | None, ids: tuple[int, ...], now: float
-) -> None:
-    if ids:
-        _fail(["outbox retry --pending: name --sink or --all, not --id"])
-
-    async def expedite(store: OutboxAdmin) -> int:
-        return await store.make_due(sink=sink, now=now)
-
-    count = _with_store(config, db, expedite)
-    click.echo(
-        f"made {count} pending deliveries due now (a running spmon sends them within a second;"
-        " to a sink it counts as down, at its next probe)"
-    )
-
-
-@outbox.command(name="purge")
-@CONFIG_OPTION
-@DB_OPTION
-@click.option(
-    "--state", type=click.Choice(["delivered", "dead"]), default="delivered", show_default=True
-)
-@click.option("--sink", default=None, help="Only this sink.")
-@click.option("--older-than", default=None, help="Only rows created longer ago, e.g. 7d.")
-def outbox_purge(
-    config: Path | None, db: Path | None, state: str, sink: str | None, older_than: str | None
-) -> None:
-    """Delete delivered (or dead) rows. Each session's latest overdue/resolved row is kept:
-    it tells the Alertmanager resend loop which alerts are still firing."""
-    before = None
-    if older_than is not None:
-        try:
-            age = parse_duration(older_than)
-        except ValueError as exc:
-            _fail([f"outbox purge: --older-than: {exc}"])
-        assert isinstance(age, float)  # parse_duration turns every string into seconds
-        before = datetime.now(UTC).timestamp() - age
-    keep = sorted(render.ALERT_TYPES)
-
-    async def purge(store: OutboxAdmin) -> int:
-        return await store.purge_settled(state=state, sink=sink, before=before, keep=keep)
-
-    click.echo(f"purged {_with_store(config, db, purge)} {state} deliveries")
-
-
-def _with_store(
-    config: Path | None, db: Path | None, use: Callable[[OutboxAdmin], Awaitable[T]]
-) -> T:
-    path = db or _settings(config).state.path
-    if not path.exists():
-        _fail([f"no state file at {path}"])
-
-    async def run() -> T:
-        async with open_shared(path) as store:
-            return await use(store)
-
-    return _run(run())
-
-
-def _print_disabled(states: Mapping[str, SinkState]) -> None:
-    for state in states.values():
-        when = isoformat(datetime.fromtimestamp(state.disabled_at, UTC))
-        click.echo(f"sink {state.sink} DISABLED since {when}: {state.reason}", err=True)
-
-
-def _outbox_table(entries: list[OutboxEntry], now: float) -> Iterator[str]:
-    header = ("ID", "STATE", "SINK", "TYPE", "SESSION", "EVENT", "TRIES", "AGE", "NEXT", "ERROR")
-    rows = [header, *(_outbox_row(entry, now) for entry in entries)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        yield "  ".join([*cells, row[-1]]).rstrip()
-
-
-def _outbox_row(entry: OutboxEntry, now: float) -> tuple[str, ...]:
-    due = entry.next_attempt_at - now
-    upcoming = ("in " + checkup.human(due)) if due > 0 else "now"
-    return (
-        str(entry.id),
-        entry.state,
-        entry.sink,
-        entry.event_type,
-        entry.session_sid or "-",
-        entry.event_id,
-        str(entry.attempts),
-        checkup.human(max(0.0, now - entry.created_at)),
-        upcoming if entry.state == "pending" else "-",
-        entry.last_error or "",
-    )
+main.add_command(outbox)
