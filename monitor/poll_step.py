@@ -1,0 +1,234 @@
+"""One poll of one session: fetch, decide, commit, apply — and the start-up restore.
+
+The `Poller` owns one `PollStep` and schedules it; this half never decides *when* to poll,
+only what a poll's answer means for the session, the API gate and the token episode.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
+
+import structlog
+
+from monitor.api import ApiClient, ApiError, AuthFailed, NotFound, RateLimited
+from monitor.apigate import ApiGate, Judged, verdicts
+from monitor.core import poll as decide
+from monitor.core import rules
+from monitor.core.breaker import Policy as BreakerPolicy
+from monitor.core.breaker import Verdict
+from monitor.core.events import Event
+from monitor.core.keys import SessionKey
+from monitor.index import Entry, Index
+from monitor.metrics import Metrics
+from monitor.poll_effects import AuthEpisode, PollCounts, record
+from monitor.store import Committer, SessionRecord, SessionStore
+
+__all__ = ["PollStep", "PollerOptions", "Router"]
+
+log = structlog.get_logger("spmon.poller")
+Router = Callable[[Event], Sequence[str]]
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PollerOptions:
+    concurrency: int = 32
+    jitter: float = 0.1
+    policy: rules.Policy = field(default_factory=rules.Policy)
+    naive_tz: tzinfo | None = None
+    auth_retry: float = 60.0
+    deployment: str = ""
+    """The state store's deployment id, which scopes every event id."""
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    """The API breaker: 5xx/timeouts in a row across sessions before one probe per cooldown."""
+
+    def decisions(self) -> decide.Rules:
+        return decide.Rules(self.policy, self.jitter, self.naive_tz, self.deployment)
+
+    def gate(self, intervals: Sequence[float], metrics: Metrics) -> ApiGate:
+        return ApiGate.for_watches(
+            intervals, api=self.breaker, auth_retry=self.auth_retry, metrics=metrics
+        )
+
+
+class PollStep:
+    """Fetch, decide, commit and reschedule one session at a time; restore them all at start."""
+
+    def __init__(
+        self,
+        *,
+        api: ApiClient,
+        store: SessionStore,
+        index: Index,
+        metrics: Metrics,
+        committer: Committer,
+        router: Router,
+        options: PollerOptions,
+        on_commit: Callable[[], None],
+        token_source: Callable[[], str | None],
+        clock: Callable[[], float],
+        rng: random.Random,
+    ) -> None:
+        self.api, self.store, self.index, self.metrics = api, store, index, metrics
+        self.committer = committer
+        self.router = router
+        self.options = options
+        self.rules = options.decisions()
+        self.on_commit = on_commit
+        self.gate = options.gate((), metrics)
+        self.clock = clock
+        self.rng = rng
+        self.counts = PollCounts(metrics)
+        self.auth = AuthEpisode(
+            api=api,
+            store=store,
+            metrics=metrics,
+            route=self.route,
+            deployment=options.deployment,
+            token_source=token_source,
+            on_commit=lambda: self.on_commit(),
+        )
+
+    @property
+    def auth_failing(self) -> bool:
+        return self.gate.auth.is_open
+
+    async def restore(self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float]]) -> None:
+        """Resume from the store: no re-baselining; spread first polls over one interval."""
+        stored = {record.key: record for record in await self.store.load()}
+        self.gate = self.options.gate([interval for _, _, interval in watches], self.metrics)
+        now = self.clock()
+        if await self.auth.restore():
+            self.gate.restore_token_rejected(now)
+        for key, labels, interval in watches:
+            entry = Entry(key, labels, interval)
+            record = stored.get(key)
+            if record is not None:
+                _restore_entry(entry, record)
+            self.index.add(entry, decide.first_due(entry, now, self.rng.random(), self.rules))
+        log.info("poller.restored", watched=len(self.index.entries), from_store=len(stored))
+
+    async def poll(
+        self,
+        key: SessionKey,
+        due: float,
+        *,
+        fetched: Callable[[], None] = _nothing,
+        probe: bool = False,
+    ) -> str:
+        """Fetch, decide, commit and reschedule one session; returns the outcome label.
+
+        `fetched` is called once the HTTP part is over: the concurrency slot is about requests
+        in flight, and holding it through the group commit would throttle polling to the
+        commit cadence. A probe makes one request: its cooldown is the retry.
+        """
+        entry = self.index.entries[key]
+        started = time.perf_counter()
+        try:
+            body = await self.api.fetch(key, retries=0 if probe else None)
+        except ApiError as exc:
+            verdict = await self._failed(entry, exc)
+        else:
+            verdict = self._fetched(entry, body)
+        finally:
+            fetched()
+        if verdict.touch_only:
+            # Same document as last time: nothing to make durable now (the poll time is written
+            # lazily), so no transaction, no record and no waiting.
+            self.committer.touch(key.session_sid, verdict.polled_at)
+        else:
+            try:
+                await self.committer.commit(record(entry.key, verdict, self.route))
+            except Exception:  # the Committer logged it; keep the old state and retry soon
+                self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
+                self.index.heap.push(key, self.clock() + min(entry.interval, 30.0))
+                return decide.Outcome.ERROR
+        self.apply(entry, verdict)
+        self.index.heap.push(key, verdict.next_due)
+        if self.auth.saved and not self.auth_failing:
+            await self.auth.recovered()
+        self.counts.count(verdict, time.perf_counter() - started)
+        return verdict.outcome
+
+    def _fetched(self, entry: Entry, body: bytes) -> decide.Verdict:
+        now = self.clock()
+        judge_u = self.rng.random()  # drawn before the schedule's, as the gate always was
+        verdict = decide.step(entry, body, now, self.rng.random(), self.rules)
+        if (problem := verdict.problem) is not None:
+            self.judge(now, judge_u, api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN)
+            _log(entry).warning("poll.invalid_response", problem=str(problem), field=problem.field)
+        else:
+            self.judge(now, judge_u, api=Verdict.UP, auth=Verdict.UP)
+        return verdict
+
+    async def _failed(self, entry: Entry, exc: ApiError) -> decide.Verdict:
+        now = self.clock()
+        api, auth = verdicts(exc)
+        judged = self.judge(now, self.rng.random(), api=api, auth=auth)
+        answer: decide.Answer
+        if isinstance(exc, NotFound):
+            verdict = decide.step(entry, decide.MISSING, now, self.rng.random(), self.rules)
+            if verdict.events:
+                _log(entry).warning("poll.not_found")
+            return verdict
+        if judged.token_rejected:
+            await self.auth.failed(now)
+        if isinstance(exc, RateLimited):
+            answer = decide.Throttled(exc.retry_after)
+        else:
+            outage = not self.gate.closed and Verdict.DOWN in (api, auth)
+            answer = decide.Failed(decide.Outcome(exc.outcome), outage=outage)
+        verdict = decide.step(entry, answer, now, self.rng.random(), self.rules)
+        if isinstance(answer, decide.Failed) and not isinstance(exc, AuthFailed):
+            _log(entry).warning(
+                "poll.failed", error=str(exc), outcome=exc.outcome, failures=verdict.failures
+            )
+        return verdict
+
+    def judge(self, now: float, u: float, *, api: Verdict, auth: Verdict) -> Judged:
+        judged = self.gate.judge(now, u, api=api, auth=auth)
+        if judged.resumed:
+            log.info("poller.resumed", waiting=self.index.resume(now))
+        return judged
+
+    def route(self, events: Sequence[Event]) -> tuple[tuple[Event, Sequence[str]], ...]:
+        return tuple((event, self.router(event)) for event in events)
+
+    def apply(self, entry: Entry, verdict: decide.Verdict) -> None:
+        entry.last_poll_at = verdict.polled_at
+        entry.failures = verdict.failures
+        entry.version = verdict.version
+        entry.missing = verdict.missing
+        if verdict.review is not None:
+            entry.review = verdict.review
+        if verdict.outcome is decide.Outcome.OK:
+            entry.snapshot = verdict.snapshot
+            entry.digest = verdict.digest
+        if verdict.events:
+            self.on_commit()
+
+
+def _log(entry: Entry) -> structlog.typing.FilteringBoundLogger:
+    """A logger bound to the session; built only on the paths that log, not on every poll."""
+    key = entry.key
+    bound: structlog.typing.FilteringBoundLogger = log.bind(
+        session_sid=key.session_sid, exam_sid=key.exam_sid, install_sid=key.install_sid
+    )
+    return bound
+
+
+def _restore_entry(entry: Entry, record: SessionRecord) -> None:
+    entry.snapshot = record.snapshot
+    entry.review = record.review
+    entry.version = record.version
+    entry.digest = record.digest
+    entry.failures = record.failures
+    entry.missing = record.missing
+    entry.last_poll_at = record.last_poll_at
