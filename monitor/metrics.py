@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.core.events import Field
 
-__all__ = ["OUTCOMES", "SETTLED", "IndexSummary", "IndexView", "Metrics"]
+__all__ = ["OUTCOMES", "SETTLED", "Metrics", "WatchSummary", "WatchView"]
 
 NS = "spmon"
 OUTCOMES = ("ok", "invalid", "not_found", "auth_failed", "rate_limited", "error")
@@ -29,7 +29,7 @@ MAX_STATUS_VALUES = 32
 
 
 @dataclass(frozen=True, slots=True)
-class IndexSummary:
+class WatchSummary:
     watched: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
     reviews_pending: int = 0
@@ -38,14 +38,14 @@ class IndexSummary:
     poll_lag: float = 0.0
 
 
-class IndexView(Protocol):
-    def summary(self) -> IndexSummary: ...
+class WatchView(Protocol):
+    def summary(self) -> WatchSummary: ...
 
 
 class IndexCollector(Collector):
-    """Gauges describing the watch set, read from the in-memory index when Prometheus scrapes."""
+    """Gauges describing the watch set, read from the in-memory watch set when Prometheus scrapes."""
 
-    def __init__(self, view: IndexView) -> None:
+    def __init__(self, view: WatchView) -> None:
         self._view = view
 
     def collect(self) -> Iterator[Metric]:
@@ -201,5 +201,5 @@ class Metrics:
             self.outbox_dead.labels(sink)
             self.sink_disabled.labels(sink)
 
-    def watch_index(self, view: IndexView) -> None:
+    def watch_set(self, view: WatchView) -> None:
         self.registry.register(IndexCollector(view))

@@ -12,9 +12,9 @@ import structlog
 
 from monitor.api import ApiClient
 from monitor.core.events import Event, EventType, event_id
+from monitor.core.jwt_expiry import jwt_expiry
 from monitor.core.keys import SessionKey
 from monitor.core.poll import Outcome, Verdict
-from monitor.core.token import jwt_expiry
 from monitor.logs import redactor
 from monitor.metrics import Metrics
 from monitor.store import PollRecord, SessionStore

@@ -22,10 +22,10 @@ from monitor.core.breaker import Policy as BreakerPolicy
 from monitor.core.breaker import Verdict
 from monitor.core.events import Event
 from monitor.core.keys import SessionKey
-from monitor.index import Entry, Index
 from monitor.metrics import Metrics
 from monitor.poll_effects import AuthEpisode, PollCounts, record
 from monitor.store import Committer, SessionRecord, SessionStore
+from monitor.watchset import Entry, WatchSet
 
 __all__ = ["PollStep", "PollerOptions", "Router"]
 
@@ -66,7 +66,7 @@ class PollStep:
         *,
         api: ApiClient,
         store: SessionStore,
-        index: Index,
+        watchset: WatchSet,
         metrics: Metrics,
         committer: Committer,
         router: Router,
@@ -76,7 +76,7 @@ class PollStep:
         clock: Callable[[], float],
         rng: random.Random,
     ) -> None:
-        self.api, self.store, self.index, self.metrics = api, store, index, metrics
+        self.api, self.store, self.watchset, self.metrics = api, store, watchset, metrics
         self.committer = committer
         self.router = router
         self.options = options
@@ -112,8 +112,8 @@ class PollStep:
             record = stored.get(key)
             if record is not None:
                 _restore_entry(entry, record)
-            self.index.add(entry, decide.first_due(entry, now, self.rng.random(), self.rules))
-        log.info("poller.restored", watched=len(self.index.entries), from_store=len(stored))
+            self.watchset.add(entry, decide.first_due(entry, now, self.rng.random(), self.rules))
+        log.info("poller.restored", watched=len(self.watchset.entries), from_store=len(stored))
 
     async def poll(
         self,
@@ -129,7 +129,7 @@ class PollStep:
         in flight, and holding it through the group commit would throttle polling to the
         commit cadence. A probe makes one request: its cooldown is the retry.
         """
-        entry = self.index.entries[key]
+        entry = self.watchset.entries[key]
         started = time.perf_counter()
         try:
             body = await self.api.fetch(key, retries=0 if probe else None)
@@ -148,10 +148,10 @@ class PollStep:
                 await self.committer.commit(record(entry.key, verdict, self.route))
             except Exception:  # the Committer logged it; keep the old state and retry soon
                 self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
-                self.index.heap.push(key, self.clock() + min(entry.interval, 30.0))
+                self.watchset.heap.push(key, self.clock() + min(entry.interval, 30.0))
                 return decide.Outcome.ERROR
         self.apply(entry, verdict)
-        self.index.heap.push(key, verdict.next_due)
+        self.watchset.heap.push(key, verdict.next_due)
         if self.auth.saved and not self.auth_failing:
             await self.auth.recovered()
         self.counts.count(verdict, time.perf_counter() - started)
@@ -195,7 +195,7 @@ class PollStep:
     def judge(self, now: float, u: float, *, api: Verdict, auth: Verdict) -> Judged:
         judged = self.gate.judge(now, u, api=api, auth=auth)
         if judged.resumed:
-            log.info("poller.resumed", waiting=self.index.resume(now))
+            log.info("poller.resumed", waiting=self.watchset.resume(now))
         return judged
 
     def route(self, events: Sequence[Event]) -> tuple[tuple[Event, Sequence[str]], ...]:

@@ -18,13 +18,13 @@ from monitor.api import ApiClient
 from monitor.core import poll as decide
 from monitor.core.breaker import Verdict
 from monitor.core.keys import SessionKey
-from monitor.index import Entry, Index
 from monitor.metrics import Metrics
 from monitor.poll_effects import record
 from monitor.poll_step import PollerOptions, PollStep, Router
 from monitor.store import Committer, SessionStore
+from monitor.watchset import Entry, WatchSet
 
-__all__ = ["Entry", "Index", "Poller", "PollerOptions"]
+__all__ = ["Entry", "Poller", "PollerOptions", "WatchSet"]
 
 log = structlog.get_logger("spmon.poller")
 
@@ -41,7 +41,7 @@ class Poller:
         *,
         api: ApiClient,
         store: SessionStore,
-        index: Index,
+        watchset: WatchSet,
         metrics: Metrics,
         router: Router,
         options: PollerOptions,
@@ -50,7 +50,7 @@ class Poller:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self.api, self.store, self.index, self.metrics = api, store, index, metrics
+        self.api, self.store, self.watchset, self.metrics = api, store, watchset, metrics
         self.options = options
         self.on_commit = on_commit
         self.clock = clock
@@ -66,7 +66,7 @@ class Poller:
         self.step = PollStep(
             api=api,
             store=store,
-            index=index,
+            watchset=watchset,
             metrics=metrics,
             committer=self.committer,
             router=router,
@@ -105,8 +105,8 @@ class Poller:
         session's outcome. A session missing from the answer was not polled (e.g. while the
         token is rejected only one probe goes out)."""
         now = self.clock()
-        for key in self.index.entries:
-            self.index.heap.push(key, now)
+        for key in self.watchset.entries:
+            self.watchset.heap.push(key, now)
         stop = asyncio.Event()
         committer = asyncio.create_task(self.committer.run(), name="committer")
         self._stop = stop
@@ -135,8 +135,8 @@ class Poller:
             now = self.clock()
             self.heartbeat = now
             self._launch(now)
-            probe = self.step.gate.next_probe() if self.index.parked else None
-            wakes = [t for t in (self.index.heap.peek(), probe) if t is not None]
+            probe = self.step.gate.next_probe() if self.watchset.parked else None
+            wakes = [t for t in (self.watchset.heap.peek(), probe) if t is not None]
             delay = 1.0 if not wakes else min(1.0, max(0.0, min(wakes) - now))
             self._wake.clear()
             if not stop.is_set():
@@ -156,7 +156,7 @@ class Poller:
             # At the backlog cap the disk is behind the network: each waiting record holds a
             # whole payload, so stop fetching until a transaction lands (it calls _launch).
             return
-        for key, due in self.index.heap.pop_due(horizon, free):
+        for key, due in self.watchset.heap.pop_due(horizon, free):
             self._inflight += 1
             polls.create_task(self._guarded_poll(key, due, until))
 
@@ -165,10 +165,10 @@ class Poller:
     ) -> None:
         """The API is down or refuses the (shared) token: polling every session would only
         collect failures. Due sessions wait, and one probe at a time goes out when the open
-        breakers allow; the first good answer lets everyone go (`Index.resume`)."""
+        breakers allow; the first good answer lets everyone go (`WatchSet.resume`)."""
         # Overdue still follows the clock meanwhile: each due session is evaluated against
         # its last good snapshot, then waits, coming back at its next deadline.
-        for entry, due in self.index.hold_due(horizon):
+        for entry, due in self.watchset.hold_due(horizon):
             verdict = decide.held(entry, now, self.step.rules)
             if verdict is None:
                 self._park(entry, due, now)
@@ -176,7 +176,7 @@ class Poller:
                 polls.create_task(self._commit_held(entry, verdict, due))
         if self._inflight or not self.step.gate.may_probe(now):
             return
-        picked = self.index.take_probe(horizon)
+        picked = self.watchset.take_probe(horizon)
         if picked is None:
             return
         self.step.gate.start_probe(now)
@@ -189,17 +189,17 @@ class Poller:
         try:
             await self.committer.commit(record(entry.key, verdict, self.step.route))
         except Exception:  # the Committer logged it; evaluate again soon
-            self.index.heap.push(entry.key, self.clock() + min(entry.interval, 30.0))
+            self.watchset.heap.push(entry.key, self.clock() + min(entry.interval, 30.0))
             return
         self.step.apply(entry, verdict)
         self._park(entry, due, self.clock())
 
     def _park(self, entry: Entry, due: float, now: float) -> None:
         if self.step.gate.closed:  # the API came back while this one was committing
-            self.index.heap.push(entry.key, due)
+            self.watchset.heap.push(entry.key, due)
         else:
             wake = decide.deadline_after(entry.snapshot, entry.review, now, self.step.rules)
-            self.index.park(entry.key, due, wake=wake if wake and wake > now else None)
+            self.watchset.park(entry.key, due, wake=wake if wake and wake > now else None)
 
     async def _guarded_poll(
         self, key: SessionKey, due: float, until: float | None, *, probe: bool = False
@@ -224,10 +224,10 @@ class Poller:
             self.step.judge(
                 self.clock(), self.rng.random(), api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN
             )
-            entry = self.index.entries[key]
-            self.index.heap.push(key, self.clock() + entry.interval)
+            entry = self.watchset.entries[key]
+            self.watchset.heap.push(key, self.clock() + entry.interval)
         finally:
             release()
-            self.index.attempted(self.index.entries[key])
+            self.watchset.attempted(self.watchset.entries[key])
             if self._outcomes is not None:
                 self._outcomes[key] = outcome

@@ -25,11 +25,11 @@ from monitor.api import ApiClient, ClientOptions
 from monitor.core import checkup, delivery, render, routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import Event
-from monitor.core.token import jwt_expiry
+from monitor.core.jwt_expiry import jwt_expiry
 from monitor.dispatcher import Dispatcher
 from monitor.logs import redactor
 from monitor.metrics import SETTLED, Metrics
-from monitor.poller import Index, Poller, PollerOptions
+from monitor.poller import Poller, PollerOptions, WatchSet
 from monitor.resender import Resender
 from monitor.settings import Settings
 from monitor.sinks import Sink, build_sinks
@@ -53,7 +53,7 @@ class Service:
     settings: Settings
     registry: CollectorRegistry
     metrics: Metrics
-    index: Index
+    watchset: WatchSet
     store: SqliteStore
     api: ApiClient
     sinks: Sequence[Sink]
@@ -75,7 +75,7 @@ class Service:
             return False, {"store": "unreachable"}
         # Every watch had its first turn, whatever its outcome: readiness must not depend on
         # the API being up (a session held back while the API is down has had its turn).
-        remaining = self.index.first_cycle_remaining
+        remaining = self.watchset.first_cycle_remaining
         return remaining == 0, {"store": "ok", "first_cycle_remaining": remaining}
 
 
@@ -105,8 +105,8 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
     sinks_names = [s.name for s in settings.sinks] or ["log"]
     metrics = Metrics(registry, sinks=sinks_names)
     metrics.token_expiry.set(jwt_expiry(settings.token()) or 0)
-    index = Index()
-    metrics.watch_index(index)
+    watchset = WatchSet()
+    metrics.watch_set(watchset)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings.state.path))
         api = await stack.enter_async_context(
@@ -132,7 +132,7 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
         poller = Poller(
             api=api,
             store=store,
-            index=index,
+            watchset=watchset,
             metrics=metrics,
             router=_router(settings),
             options=_poller_options(settings, deployment=store.deployment_id),
@@ -140,12 +140,12 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
             token_source=settings.fresh_token,
         )
         await poller.restore([(w.key, w.labels, settings.interval_of(w)) for w in settings.watches])
-        # The watch set and index are long-lived; moving them out of the collector's reach
+        # The watch set is long-lived; moving them out of the collector's reach
         # keeps full collections from walking 100,000 sessions' objects again and again.
         gc.collect()
         gc.freeze()
         service = Service(
-            settings, registry, metrics, index, store, api, sinks, poller, dispatcher, resender
+            settings, registry, metrics, watchset, store, api, sinks, poller, dispatcher, resender
         )
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
@@ -210,7 +210,7 @@ async def run(
         _install_signals(stop)
         if capacity := settings.capacity_warning():
             log.warning("config.capacity", message=capacity)
-        log.info("service.started", watched=len(service.index.entries), sinks=len(service.sinks))
+        log.info("service.started", watched=len(service.watchset.entries), sinks=len(service.sinks))
         if on_ready is not None:
             on_ready(service)
         await _run_loops(service, stop, grace)
@@ -310,7 +310,7 @@ async def once(settings: Settings, *, dry_run: bool = False) -> checkup.Report:
 async def _once(settings: Settings, *, deliver: bool) -> checkup.Report:
     async with build(settings, serve_http=False) as service:
         outcomes = await service.poller.poll_all()
-        if len(outcomes) < len(service.index.entries) and not service.poller.auth_failing:
+        if len(outcomes) < len(service.watchset.entries) and not service.poller.auth_failing:
             # The token was failing at the last run, so only a probe went out; it passed,
             # so the rest can be polled now rather than reported as unknown.
             outcomes |= await service.poller.poll_all()
@@ -318,7 +318,7 @@ async def _once(settings: Settings, *, deliver: bool) -> checkup.Report:
             await service.dispatcher.drain(deadline=min(10.0, settings.api.timeout))
         rows = [
             checkup.Row(key, entry.labels, outcomes.get(key, checkup.NOT_POLLED), entry.snapshot)
-            for key, entry in service.index.entries.items()
+            for key, entry in service.watchset.entries.items()
         ]
         return checkup.Report(rows, datetime.now(UTC))
 

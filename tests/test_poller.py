@@ -17,7 +17,7 @@ from monitor.core import rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import isoformat
 from monitor.metrics import Metrics
-from monitor.poller import Entry, Index, Poller, PollerOptions
+from monitor.poller import Entry, Poller, PollerOptions, WatchSet
 from monitor.store import SqliteStore
 from tests.storekit import outbox_rows
 
@@ -57,9 +57,9 @@ async def make_poller(state_path: Path) -> AsyncIterator[PollerFactory]:
                 base_url=url, token=None, rate_limit=1000, backoff=Backoff(0.01, 0.02, 0)
             )
             api = await stack.enter_async_context(ApiClient(options))
-            index = Index(clock=clock)
+            watchset = WatchSet(clock=clock)
             poller = Poller(
-                api=api, store=store, index=index, metrics=metrics,
+                api=api, store=store, watchset=watchset, metrics=metrics,
                 router=lambda _e: ["hook"],
                 options=PollerOptions(
                     policy=policy or rules.Policy(overdue_repeat=None),
@@ -67,7 +67,7 @@ async def make_poller(state_path: Path) -> AsyncIterator[PollerFactory]:
                 ),
                 clock=clock, rng=random.Random(3),
             )  # fmt: skip
-            metrics.watch_index(index)
+            metrics.watch_set(watchset)
             await poller.restore([(k, {"course": "BIO101"}, 60.0) for k in keys])
             return poller
 
@@ -88,7 +88,7 @@ async def test_first_sighting_is_a_baseline(simulator, make_poller) -> None:
     poller = await make_poller(sim.url, sim.keys, clock=Clock())
     await poller.poll_all()
     assert await outbox(poller) == []
-    assert all(e.snapshot is not None for e in poller.index.entries.values())
+    assert all(e.snapshot is not None for e in poller.watchset.entries.values())
     assert poller.metrics.registry.get_sample_value("spmon_polls_total", {"outcome": "ok"}) == 3
 
 
@@ -132,10 +132,10 @@ async def test_invalid_body_keeps_the_last_good_snapshot(simulator, make_poller)
     sim.sim.set(key, status="Scheduled", reviewRequired=False)
     poller = await make_poller(sim.url, sim.keys, clock=Clock())
     await poller.poll_all()
-    good = poller.index.entries[key].snapshot
+    good = poller.watchset.entries[key].snapshot
     sim.sim.set(key, status="Closed", reviewRequired="yes")
     await poller.poll_all()
-    entry = poller.index.entries[key]
+    entry = poller.watchset.entries[key]
     assert entry.snapshot == good
     assert entry.failures == 1
     assert await outbox(poller) == []
@@ -157,15 +157,15 @@ async def test_overdue_fires_at_the_deadline_once_and_resolves_once(simulator, m
     clock = Clock()
     poller = await make_poller(sim.url, sim.keys, clock=clock)
     await poller.poll_all()
-    assert poller.index.heap.peek() is not None
+    assert poller.watchset.heap.peek() is not None
     # The wake-up is scheduled just after the deadline, not one poll interval later.
-    due = poller.index.heap.peek()
+    due = poller.watchset.heap.peek()
     assert deadline.timestamp() < due <= deadline.timestamp() + 1
     clock.now = due
     await poller.poll_all()
     await poller.poll_all()
     assert types(await outbox(poller)) == ["review.overdue"]
-    summary = poller.index.summary()
+    summary = poller.watchset.summary()
     assert summary.reviews_overdue == 1 and summary.reviews_pending == 1
     sim.sim.set(key, reviewed=True)
     clock.advance(60)
@@ -198,7 +198,7 @@ async def test_not_found_is_reported_once(simulator, make_poller) -> None:
     await poller.poll_all()
     await poller.poll_all()
     assert types(await outbox(poller)) == ["session.not_found"]
-    assert poller.index.entries[sim.keys[0]].missing
+    assert poller.watchset.entries[sim.keys[0]].missing
 
 
 async def test_auth_failure_is_one_event_not_one_per_session(simulator, make_poller) -> None:
@@ -218,7 +218,7 @@ async def test_restart_resumes_without_rebaselining(simulator, make_poller, tmp_
     await first.store.__aexit__(None, None, None)
     sim.sim.set(key, status="Incident")
     second = await make_poller(sim.url, sim.keys, clock=Clock(), path=tmp_path / "a.db")
-    entry: Entry = second.index.entries[key]
+    entry: Entry = second.watchset.entries[key]
     assert entry.snapshot is not None and entry.snapshot.status == "Scheduled"
     await second.poll_all()
     assert types(await outbox(second)) == ["session.status_changed"]
@@ -252,7 +252,7 @@ async def test_a_200_that_is_not_a_session_never_touches_alert_state(
     poller = await make_poller(sim.url, sim.keys, clock=clock)
     await poller.poll_all()
     assert types(await outbox(poller)) == ["review.overdue"]
-    entry = poller.index.entries[key]
+    entry = poller.watchset.entries[key]
     good, review = entry.snapshot, entry.review
     sim.sim.set_body(key, bad(sim.sim, key))
     for _ in range(3):
@@ -269,7 +269,7 @@ async def test_a_200_that_is_not_a_session_never_touches_alert_state(
     reg = poller.metrics.registry
     assert reg.get_sample_value("spmon_polls_total", {"outcome": "invalid"}) == 3
     assert reg.get_sample_value("spmon_polls_total", {"outcome": "ok"}) == 2
-    assert poller.index.summary().reviews_overdue == 1
+    assert poller.watchset.summary().reviews_overdue == 1
 
 
 async def test_drift_in_an_unread_field_does_not_hide_a_change_to_incident(

@@ -12,7 +12,7 @@ from monitor.store.base import (
     StateFileError,
     StoreLocked,
 )
-from monitor.store.batch import Committer
+from monitor.store.committer import Committer
 from monitor.store.ports import OutboxAdmin, OutboxStore, SessionStore
 from monitor.store.sqlite import SharedSqliteStore, SqliteStore
 

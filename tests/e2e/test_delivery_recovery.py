@@ -26,7 +26,7 @@ async def until_polled(svc: service.Service, sim: Simulator, status: str) -> Non
     async with asyncio.timeout(30):
         while not all(
             e.snapshot is not None and e.snapshot.status == status
-            for e in svc.index.entries.values()
+            for e in svc.watchset.entries.values()
         ):
             await asyncio.sleep(0.05)
 

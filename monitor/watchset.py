@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from monitor.core import rules, schedule
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
-from monitor.metrics import IndexSummary
+from monitor.metrics import WatchSummary
 
-__all__ = ["Entry", "Index"]
+__all__ = ["Entry", "WatchSet"]
 
 
 @dataclass(slots=True, eq=False)
@@ -37,7 +37,7 @@ class Entry:
     """Had its turn since start: polled (any outcome) or held back because the API is down."""
 
 
-class Index:
+class WatchSet:
     """All watched sessions and when each is due.
 
     A session is in `heap` (waiting for its time) or `parked` (its time came while the API was
@@ -112,7 +112,7 @@ class Index:
                 self.heap.pull_earlier(entry.key, max(now, entry.last_poll_at + entry.interval))
         return len(moved)
 
-    def summary(self) -> IndexSummary:
+    def summary(self) -> WatchSummary:
         now = self.clock()
         moment = datetime.fromtimestamp(now, UTC)
         by_status: dict[str, int] = {}
@@ -132,7 +132,7 @@ class Index:
                     if deadline is not None and (oldest is None or deadline < oldest):
                         oldest = deadline
         dues = [due for due in (self.heap.peek(), self.parked.peek()) if due is not None]
-        return IndexSummary(
+        return WatchSummary(
             watched=len(self.entries),
             by_status=by_status,
             reviews_pending=pending,

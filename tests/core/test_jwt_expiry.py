@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.token import jwt_expiry
+from monitor.core.jwt_expiry import jwt_expiry
 
 
 def segment(raw: bytes) -> str:
