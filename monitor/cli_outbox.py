@@ -10,8 +10,8 @@ from typing import TypeVar
 import click
 
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
-from monitor.core import checkup, render
-from monitor.core.events import isoformat
+from monitor.core import checkup
+from monitor.core.events import ALERT_TYPES, isoformat
 from monitor.settings import parse_duration
 from monitor.store import OutboxAdmin, open_shared
 from monitor.store.base import OutboxEntry, SinkState
@@ -137,7 +137,7 @@ def outbox_purge(
             fail([f"outbox purge: --older-than: {exc}"])
         assert isinstance(age, float)  # parse_duration turns every string into seconds
         before = datetime.now(UTC).timestamp() - age
-    keep = sorted(render.ALERT_TYPES)
+    keep = sorted(ALERT_TYPES)
 
     async def purge(store: OutboxAdmin) -> int:
         return await store.purge_settled(state=state, sink=sink, before=before, keep=keep)

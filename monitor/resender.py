@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from monitor import aio
-from monitor.core import render
-from monitor.core.events import Event, EventType
+from monitor.core.events import ALERT_TYPES, Event, EventType
 from monitor.lanes import Lane
 from monitor.sinks import Delivered, Resending
 from monitor.store import OutboxRow, OutboxStore
@@ -95,4 +94,4 @@ def _event(row: OutboxRow) -> Event | None:
         event = Event.from_wire(json.loads(row.payload))
     except (ValueError, KeyError, TypeError):
         return None
-    return event if str(event.type) in render.ALERT_TYPES else None
+    return event if str(event.type) in ALERT_TYPES else None

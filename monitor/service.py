@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from monitor import aio, server
 from monitor.api import ApiClient, ClientOptions
-from monitor.core import checkup, delivery, render, routing, rules
+from monitor.core import checkup, delivery, routing, rules
 from monitor.core.backoff import Backoff
-from monitor.core.events import Event
+from monitor.core.events import ALERT_TYPES, Event
 from monitor.core.jwt_expiry import jwt_expiry
 from monitor.dispatcher import Dispatcher
 from monitor.logs import redactor
@@ -250,7 +250,7 @@ async def purge_expired(
 ) -> dict[str, int]:
     """Delete delivered and dead rows created more than `retention` seconds ago, a batch per
     transaction; never pending ones, nor the alert rows a resend loop still reads."""
-    keep = sorted(render.ALERT_TYPES)
+    keep = sorted(ALERT_TYPES)
     purged = dict.fromkeys(SETTLED, 0)
     for state in SETTLED:
         while True:

@@ -16,8 +16,9 @@ from pydantic import (
     field_validator,
 )
 
-from monitor.core import addresses, render, routing
+from monitor.core import addresses, routing
 from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
+from monitor.core.events import ALERT_TYPES
 from monitor.settings_types import STRICT, Seconds
 
 __all__ = ["SinkSettings"]
@@ -189,7 +190,7 @@ class SinkSettings(BaseModel):
             events=tuple(self.events) if self.events is not None else ("*",),
             labels=dict(self.match_labels),
             default=self.default,
-            accepts=render.ALERT_TYPES if self.type == "alertmanager" else None,
+            accepts=ALERT_TYPES if self.type == "alertmanager" else None,
         )
 
     def fingerprint(self) -> str:

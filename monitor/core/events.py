@@ -12,7 +12,7 @@ from typing import Any
 
 from monitor.core.keys import SessionKey
 
-__all__ = ["Event", "EventType", "Field", "Part", "event_id", "isoformat"]
+__all__ = ["ALERT_TYPES", "Event", "EventType", "Field", "Part", "event_id", "isoformat"]
 
 
 class EventType(StrEnum):
@@ -24,6 +24,10 @@ class EventType(StrEnum):
     REVIEW_DUE_SOON = "review.due_soon"
     SESSION_NOT_FOUND = "session.not_found"
     API_AUTH_FAILED = "api.auth_failed"
+
+
+ALERT_TYPES = frozenset({str(EventType.REVIEW_OVERDUE), str(EventType.REVIEW_OVERDUE_RESOLVED)})
+"""The types an Alertmanager sink carries: an alert is a state, and these open and close it."""
 
 
 class Field(StrEnum):

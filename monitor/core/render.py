@@ -17,7 +17,6 @@ from monitor.core.events import Event, EventType, isoformat
 
 __all__ = [
     "ALERTNAME",
-    "ALERT_TYPES",
     "View",
     "alert",
     "duration",
@@ -28,8 +27,6 @@ __all__ = [
 ]
 
 ALERTNAME = "ExamReviewOverdue"
-ALERT_TYPES = frozenset({str(EventType.REVIEW_OVERDUE), str(EventType.REVIEW_OVERDUE_RESOLVED)})
-"""The types an Alertmanager sink carries: an alert is a state, and these open and close it."""
 
 _SLACK_FIELDS = 10  # Block Kit's limit on fields in one section
 _HEADER_CHARS = 150  # Block Kit's limit on a header's text

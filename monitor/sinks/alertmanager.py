@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from aiohttp.abc import AbstractResolver
 
 from monitor.core import render
-from monitor.core.events import Event, EventType
+from monitor.core.events import ALERT_TYPES, Event, EventType
 from monitor.sinks.base import SERIAL, Delivered, Limits, Outcome, RetryLater
 from monitor.sinks.http import HttpClient, classify
 
@@ -71,7 +71,7 @@ class AlertmanagerSink:
         self.host = self._http.host
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:
-        if str(event.type) not in render.ALERT_TYPES:
+        if str(event.type) not in ALERT_TYPES:
             # Routing never sends other types here; if config did, there is no alert to make.
             return Delivered()
         return await self._post([event], now)
