@@ -150,8 +150,8 @@ async def outage(args: argparse.Namespace, seconds: float, hook: str, ctl: str) 
     from monitor.dispatcher import Dispatcher
     from monitor.metrics import Metrics
     from monitor.settings import SinkSettings
-    from monitor.sinks import build_sinks
     from monitor.store import SqliteStore
+    from monitor.wiring import build_sinks
 
     config = SinkSettings(name="hook", type="webhook", url=hook, secret=SECRET, allow_private=True)
     await control(ctl, "reset")

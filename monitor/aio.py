@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["guarded", "sleep"]
+__all__ = ["TaskEnded", "guarded", "sleep"]
 
 log = structlog.get_logger("spmon.aio")
 
@@ -28,11 +28,16 @@ async def sleep(delay: float, stop: asyncio.Event) -> bool:
     return True
 
 
+class TaskEnded(RuntimeError):
+    """A root task returned while the service was meant to be running."""
+
+
 async def guarded(
     name: str, coro: Coroutine[Any, Any, None], *, stop: asyncio.Event | None = None
 ) -> None:
-    """Run a root task: a crash is logged at once with the task's name and re-raised (so the
-    TaskGroup stops everything); a task that returns before `stop` is set is worth a warning."""
+    """Run a root task: a crash is logged at once with the task's name and re-raised, so the
+    TaskGroup stops everything. A task that returns before `stop` is set is a failure too: a
+    service whose poller stopped must not keep answering /healthz as if it watched."""
     try:
         await coro
     except asyncio.CancelledError:
@@ -41,4 +46,5 @@ async def guarded(
         log.exception("task.crashed", task=name)
         raise
     if stop is not None and not stop.is_set():
-        log.warning("task.exited", task=name)
+        log.error("task.exited", task=name)
+        raise TaskEnded(f"the {name} task ended while the service was running")

@@ -40,8 +40,8 @@ def main() -> None:
 def run(config: Path | None) -> None:
     """Poll the watched sessions until SIGTERM/SIGINT."""
     settings = load(config)
-    logs.configure(settings.log.format, settings.log.level)
-    run_async(service.run(settings))
+    redactor = logs.configure(settings.log.format, settings.log.level)
+    run_async(service.run(settings, redactor=redactor))
 
 
 @main.command(name="check-config")
@@ -72,9 +72,9 @@ def once(config: Path | None, as_json: bool, dry_run: bool) -> None:
     be polled OK in this run). Logs go to stderr; stdout carries only the report.
     """
     settings = load(config)
-    logs.configure(settings.log.format, "warning")
+    redactor = logs.configure(settings.log.format, "warning")
     try:
-        report = asyncio.run(service.once(settings, dry_run=dry_run))
+        report = asyncio.run(service.once(settings, dry_run=dry_run, redactor=redactor))
     except StoreLocked as exc:
         fail([f"UNKNOWN: {exc}", "`spmon once --dry-run` works beside a running spmon"], 3)
     except StateFileError as exc:  # unreadable, empty, foreign: one line, exit 2

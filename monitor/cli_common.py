@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from monitor.service import ServiceFailed
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.store import StateFileError
 
@@ -18,6 +19,7 @@ __all__ = ["CONFIG_OPTION", "EXIT_CONFIG", "fail", "load", "run_async"]
 
 T = TypeVar("T")
 EXIT_CONFIG = 2
+EXIT_FAILED = 1
 CONFIG_OPTION = click.option(
     "--config",
     "config",
@@ -45,3 +47,5 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except StateFileError as exc:  # locked, unreadable, empty, foreign: one line, exit 2
         fail([str(exc)])
+    except ServiceFailed as exc:  # the crash itself is in the log, with its traceback
+        fail([str(exc)], EXIT_FAILED)

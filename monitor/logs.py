@@ -15,7 +15,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["REDACTED", "Redactor", "configure", "redactor"]
+__all__ = ["REDACTED", "Redactor", "configure"]
 
 REDACTED = "[REDACTED]"
 _PATTERNS = (
@@ -67,9 +67,6 @@ class Redactor:
         return {key: self._scrub_item(key, value) for key, value in event_dict.items()}
 
 
-redactor = Redactor()
-
-
 def _exception_processor(fmt: Literal["json", "console"]) -> Processor:
     if fmt == "json":
         transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
@@ -77,7 +74,7 @@ def _exception_processor(fmt: Literal["json", "console"]) -> Processor:
     return structlog.processors.format_exc_info
 
 
-def _shared(fmt: Literal["json", "console"]) -> list[Processor]:
+def _shared(fmt: Literal["json", "console"], redactor: Redactor) -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -100,8 +97,9 @@ def configure(
     level: str = "info",
     *,
     stream: TextIO | None = None,
-) -> None:
-    """Route structlog and stdlib logging through one redacting chain to `stream` (stderr).
+) -> Redactor:
+    """Route structlog and stdlib logging through one redacting chain to `stream` (stderr),
+    and return that chain's redactor: the service registers every secret it learns there.
 
     stderr for every command: stdout belongs to what a command prints (`once`'s report,
     `check-config`'s YAML), and container runtimes collect both streams alike.
@@ -111,8 +109,9 @@ def configure(
         ("console" if out.isatty() else "json") if fmt == "auto" else fmt
     )
     numeric = logging.getLevelNamesMapping()[level.upper()]
+    redactor = Redactor()
     structlog.configure(
-        processors=[*_shared(chosen), _renderer(chosen)],
+        processors=[*_shared(chosen, redactor), _renderer(chosen)],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=True,
@@ -120,7 +119,7 @@ def configure(
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared(chosen)],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared(chosen, redactor)],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 _renderer(chosen),
@@ -132,3 +131,4 @@ def configure(
     root.setLevel(max(numeric, logging.INFO))
     # aiohttp's access log would print every scrape; the server disables it, this is belt and braces.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return redactor

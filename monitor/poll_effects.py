@@ -15,7 +15,6 @@ from monitor.core.events import Event, EventType, event_id
 from monitor.core.jwt_expiry import jwt_expiry
 from monitor.core.keys import SessionKey
 from monitor.core.poll import Outcome, Verdict
-from monitor.logs import redactor
 from monitor.metrics import Metrics
 from monitor.store import PollRecord, SessionStore
 
@@ -76,7 +75,6 @@ class AuthEpisode:
     def reload_token(self) -> None:
         fresh = self.token_source()
         if fresh and fresh != self.api.token:
-            redactor.add([fresh])
             self.api.set_token(fresh)
             self.metrics.token_expiry.set(jwt_expiry(fresh) or 0)
             log.info("api.token_reloaded")

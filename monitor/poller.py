@@ -42,6 +42,7 @@ class Poller:
         api: ApiClient,
         store: SessionStore,
         watchset: WatchSet,
+        committer: Committer,
         metrics: Metrics,
         router: Router,
         options: PollerOptions,
@@ -55,11 +56,11 @@ class Poller:
         self.on_commit = on_commit
         self.clock = clock
         self.rng = rng or random.Random()
-        self.committer = Committer(store)
-        self.committer.flushed = lambda: self._launch(self.clock())
+        self.committer = committer
         self.heartbeat = 0.0
         self._wake = asyncio.Event()
         self._inflight = 0
+        self._throttled = False
         self._polls: asyncio.TaskGroup | None = None
         self._outcomes: dict[SessionKey, str] | None = None
         self._stop: asyncio.Event | None = None
@@ -87,7 +88,6 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll due sessions until `stop`; in-flight polls finish (and commit) before return."""
-        committer = asyncio.create_task(self.committer.run(), name="committer")
         stopper = asyncio.create_task(self._wake_on(stop), name="poller-stop")
         self._stop = stop
         try:
@@ -97,8 +97,6 @@ class Poller:
         finally:
             self._polls = None
             stopper.cancel()
-            self.committer.close()
-            await committer
 
     async def poll_all(self) -> dict[SessionKey, str]:
         """Poll every watched session once, now (the `once` command); returns each polled
@@ -108,7 +106,6 @@ class Poller:
         for key in self.watchset.entries:
             self.watchset.heap.push(key, now)
         stop = asyncio.Event()
-        committer = asyncio.create_task(self.committer.run(), name="committer")
         self._stop = stop
         outcomes: dict[SessionKey, str] = {}
         self._outcomes = outcomes
@@ -119,8 +116,6 @@ class Poller:
         finally:
             self._polls = None
             self._outcomes = None
-            self.committer.close()
-            await committer
         return outcomes
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
@@ -152,9 +147,13 @@ class Poller:
             self._probe(polls, now, horizon, until)
             return
         free = self.options.concurrency - self._inflight
-        if free <= 0 or self.committer.backlog >= MAX_BACKLOG:
+        if free <= 0:
+            return
+        if self.committer.backlog >= MAX_BACKLOG:
             # At the backlog cap the disk is behind the network: each waiting record holds a
-            # whole payload, so stop fetching until a transaction lands (it calls _launch).
+            # whole payload, so stop fetching until a transaction lands (the polls it commits
+            # launch again as they finish).
+            self._throttled = True
             return
         for key, due in self.watchset.heap.pop_due(horizon, free):
             self._inflight += 1
@@ -228,6 +227,9 @@ class Poller:
             self.watchset.heap.push(key, self.clock() + entry.interval)
         finally:
             release()
+            if self._throttled:
+                self._throttled = False
+                self._launch(self.clock(), until=until)
             self.watchset.attempted(self.watchset.entries[key])
             if self._outcomes is not None:
                 self._outcomes[key] = outcome

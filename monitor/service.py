@@ -12,30 +12,28 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from monitor import aio, server
-from monitor.api import ApiClient, ClientOptions
-from monitor.core import checkup, delivery, routing, rules
-from monitor.core.backoff import Backoff
-from monitor.core.events import ALERT_TYPES, Event
+from monitor import aio, server, wiring
+from monitor.api import ApiClient
+from monitor.core import checkup
+from monitor.core.events import ALERT_TYPES
 from monitor.core.jwt_expiry import jwt_expiry
 from monitor.dispatcher import Dispatcher
-from monitor.logs import redactor
+from monitor.logs import Redactor
 from monitor.metrics import SETTLED, Metrics
-from monitor.poller import Poller, PollerOptions, WatchSet
+from monitor.poller import Poller, WatchSet
 from monitor.resender import Resender
 from monitor.settings import Settings
-from monitor.sinks import Sink, build_sinks
-from monitor.store import OutboxAdmin, SqliteStore, open_store
+from monitor.sinks import Sink
+from monitor.store import Committer, OutboxAdmin, SqliteStore, open_store
 
-__all__ = ["Service", "build", "once", "purge_expired", "run"]
+__all__ = ["Service", "ServiceFailed", "build", "once", "purge_expired", "run"]
 
 log = structlog.get_logger("spmon.service")
 
@@ -44,6 +42,10 @@ LIVENESS_WINDOW = 30.0
 RETENTION_EVERY = 3600.0
 """Settled outbox rows past `outbox.retention` are deleted this often, and once at start."""
 PURGE_BATCH = 5000
+
+
+class ServiceFailed(RuntimeError):
+    """A root task crashed or ended early; the service stopped rather than run half-blind."""
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Service:
     metrics: Metrics
     watchset: WatchSet
     store: SqliteStore
+    committer: Committer
     api: ApiClient
     sinks: Sequence[Sink]
     poller: Poller
@@ -79,27 +82,17 @@ class Service:
         return remaining == 0, {"store": "ok", "first_cycle_remaining": remaining}
 
 
-def _policy(settings: Settings) -> rules.Policy:
-    r = settings.rules
-    return rules.Policy(
-        overdue_repeat=timedelta(seconds=r.overdue_repeat) if r.overdue_repeat > 0 else None,
-        due_soon=timedelta(seconds=r.due_soon) if r.due_soon > 0 else None,
-    )
-
-
-def _lease(settings: Settings) -> float:
-    """Claimed rows stay ours long enough for the slowest sink's whole timeout."""
-    return delivery.lease_for(max((sink.timeout for sink in settings.sinks), default=15.0))
-
-
-def _register_secrets(settings: Settings) -> None:
-    redactor.add([settings.token(), *(v for sink in settings.sinks for v in sink.secret_values())])
-
-
 @contextlib.asynccontextmanager
-async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator[Service]:
-    """Open every resource in order and close it in reverse, whatever happens in between."""
-    _register_secrets(settings)
+async def build(
+    settings: Settings, *, serve_http: bool = True, redactor: Redactor | None = None
+) -> AsyncIterator[Service]:
+    """Open every resource in order and close it in reverse, whatever happens in between.
+
+    `redactor` is the one in the log chain (`logs.configure` returns it): every secret the
+    service learns, at start or when the token file is read again, is registered there.
+    """
+    redactor = redactor or Redactor()
+    wiring.register_secrets(settings, redactor)
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     sinks_names = [s.name for s in settings.sinks] or ["log"]
@@ -110,9 +103,9 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings.state.path))
         api = await stack.enter_async_context(
-            ApiClient(_client_options(settings), on_response=metrics.api_response)
+            ApiClient(wiring.client_options(settings), on_response=metrics.api_response)
         )
-        sinks = build_sinks(settings.sinks)
+        sinks = wiring.build_sinks(settings.sinks)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
         watched = frozenset(watch.session_sid for watch in settings.watches)
@@ -120,7 +113,7 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
             store=store,
             sinks=sinks,
             metrics=metrics,
-            lease=_lease(settings),
+            lease=wiring.lease(settings),
         )
         resender = Resender(
             store=store,
@@ -129,15 +122,17 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
             clock=dispatcher.clock,
             watched=watched.__contains__,
         )
+        committer = await stack.enter_async_context(Committer(store))
         poller = Poller(
             api=api,
             store=store,
             watchset=watchset,
+            committer=committer,
             metrics=metrics,
-            router=_router(settings),
-            options=_poller_options(settings, deployment=store.deployment_id),
+            router=wiring.router(settings),
+            options=wiring.poller_options(settings, deployment=store.deployment_id),
             on_commit=dispatcher.notify,
-            token_source=settings.fresh_token,
+            token_source=wiring.token_source(settings, redactor),
         )
         await poller.restore([(w.key, w.labels, settings.interval_of(w)) for w in settings.watches])
         # The watch set is long-lived; moving them out of the collector's reach
@@ -145,7 +140,17 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
         gc.collect()
         gc.freeze()
         service = Service(
-            settings, registry, metrics, watchset, store, api, sinks, poller, dispatcher, resender
+            settings,
+            registry,
+            metrics,
+            watchset,
+            store,
+            committer,
+            api,
+            sinks,
+            poller,
+            dispatcher,
+            resender,
         )
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
@@ -155,65 +160,29 @@ async def build(settings: Settings, *, serve_http: bool = True) -> AsyncIterator
         yield service
 
 
-def _client_options(settings: Settings) -> ClientOptions:
-    api = settings.api
-    return ClientOptions(
-        base_url=api.base_url,
-        token=settings.token(),
-        timeout=api.timeout,
-        connect_timeout=api.connect_timeout,
-        concurrency=api.concurrency,
-        rate_limit=api.rate_limit,
-        backoff=Backoff(retries=api.retries),
-    )
-
-
-def _poller_options(settings: Settings, *, deployment: str) -> PollerOptions:
-    zone = settings.api.naive_date_timezone
-    return PollerOptions(
-        concurrency=settings.api.concurrency,
-        jitter=settings.poll.jitter,
-        policy=_policy(settings),
-        naive_tz=ZoneInfo(zone) if zone else None,
-        auth_retry=settings.api.auth_retry,
-        deployment=deployment,
-    )
-
-
-def _router(settings: Settings) -> Callable[[Event], Sequence[str]]:
-    """Each event to the sinks whose filters take it (else the default sinks); with no sinks
-    configured, everything goes to the log sink."""
-    routes = [sink.route() for sink in settings.sinks] or [routing.Route("log")]
-    router = routing.Router(routes)
-
-    def route(event: Event) -> Sequence[str]:
-        names = router(event)
-        if not names:
-            # check-config warns about these; the log keeps a trace of what went nowhere.
-            log.info("event.unrouted", type=str(event.type), event_id=event.id)
-        return names
-
-    return route
-
-
 async def run(
     settings: Settings,
     *,
     stop: asyncio.Event | None = None,
     grace: float = 20.0,
     on_ready: Callable[[Service], None] | None = None,
+    redactor: Redactor | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or `stop`): poll and deliver, then shut down in order —
     stop intake, finish in-flight polls, one last outbox drain, close the store."""
     stop = stop or asyncio.Event()
-    async with build(settings) as service:
+    async with build(settings, redactor=redactor) as service:
         _install_signals(stop)
         if capacity := settings.capacity_warning():
             log.warning("config.capacity", message=capacity)
         log.info("service.started", watched=len(service.watchset.entries), sinks=len(service.sinks))
         if on_ready is not None:
             on_ready(service)
-        await _run_loops(service, stop, grace)
+        try:
+            await _run_loops(service, stop, grace)
+        except BaseExceptionGroup as group:
+            failed = "; ".join(str(exc) or type(exc).__name__ for exc in group.exceptions)
+            raise ServiceFailed(f"stopped: {failed}") from group
         log.info("service.draining")
         await service.dispatcher.drain(deadline=min(10.0, grace / 2))
     log.info("service.stopped")
@@ -226,6 +195,7 @@ async def _run_loops(service: Service, stop: asyncio.Event, grace: float) -> Non
             aio.guarded("dispatcher", service.dispatcher.run(stop), stop=stop)
         )
         resend = group.create_task(aio.guarded("resender", service.resender.run(stop), stop=stop))
+        group.create_task(aio.guarded("committer", service.committer.watch(stop), stop=stop))
         group.create_task(_shutdown_deadline(stop, (poller, dispatch, resend), grace))
         if service.settings.outbox.retention > 0:
             group.create_task(aio.guarded("retention", _retention_loop(service, stop), stop=stop))
@@ -291,7 +261,9 @@ def _install_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
 
 
-async def once(settings: Settings, *, dry_run: bool = False) -> checkup.Report:
+async def once(
+    settings: Settings, *, dry_run: bool = False, redactor: Redactor | None = None
+) -> checkup.Report:
     """Poll every watch once, deliver what that caused, and report what was seen.
 
     `dry_run` polls against a private copy of the state file and delivers nothing, so the
@@ -299,16 +271,17 @@ async def once(settings: Settings, *, dry_run: bool = False) -> checkup.Report:
     no lock on the real file, so it also works beside a running `spmon run`.
     """
     if not dry_run:
-        return await _once(settings, deliver=True)
+        return await _once(settings, deliver=True, redactor=redactor)
     with tempfile.TemporaryDirectory(prefix="spmon-dry-run-") as scratch:
         copy = Path(scratch) / settings.state.path.name
         await asyncio.to_thread(_copy_state, settings.state.path, copy)
         state = settings.state.model_copy(update={"path": copy})
-        return await _once(settings.model_copy(update={"state": state}), deliver=False)
+        dry = settings.model_copy(update={"state": state})
+        return await _once(dry, deliver=False, redactor=redactor)
 
 
-async def _once(settings: Settings, *, deliver: bool) -> checkup.Report:
-    async with build(settings, serve_http=False) as service:
+async def _once(settings: Settings, *, deliver: bool, redactor: Redactor | None) -> checkup.Report:
+    async with build(settings, serve_http=False, redactor=redactor) as service:
         outcomes = await service.poller.poll_all()
         if len(outcomes) < len(service.watchset.entries) and not service.poller.auth_failing:
             # The token was failing at the last run, so only a probe went out; it passed,

@@ -19,8 +19,7 @@ SLACK = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"
 @pytest.fixture
 def stream() -> io.StringIO:
     out = io.StringIO()
-    logs.redactor.add(["custom-secret-value"])
-    logs.configure("json", "debug", stream=out)
+    logs.configure("json", "debug", stream=out).add(["custom-secret-value"])
     yield out
     structlog.reset_defaults()
     logging.getLogger().handlers.clear()

@@ -18,7 +18,7 @@ from monitor.core.backoff import Backoff
 from monitor.core.events import isoformat
 from monitor.metrics import Metrics
 from monitor.poller import Entry, Poller, PollerOptions, WatchSet
-from monitor.store import SqliteStore
+from monitor.store import Committer, SqliteStore
 from tests.storekit import outbox_rows
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -58,8 +58,9 @@ async def make_poller(state_path: Path) -> AsyncIterator[PollerFactory]:
             )
             api = await stack.enter_async_context(ApiClient(options))
             watchset = WatchSet(clock=clock)
+            committer = await stack.enter_async_context(Committer(store))
             poller = Poller(
-                api=api, store=store, watchset=watchset, metrics=metrics,
+                api=api, store=store, watchset=watchset, committer=committer, metrics=metrics,
                 router=lambda _e: ["hook"],
                 options=PollerOptions(
                     policy=policy or rules.Policy(overdue_repeat=None),

@@ -15,7 +15,7 @@ from monitor.core import routing
 from monitor.core.events import Event, EventType
 from monitor.core.keys import SessionKey
 from monitor.settings import SinkSettings
-from monitor.sinks import build_sinks
+from monitor.wiring import build_sinks
 
 KEY = SessionKey("AI" + "a" * 32, "EX" + "b" * 32, "ES" + "c" * 32)
 NOW = datetime(2026, 11, 18, 9, tzinfo=UTC)

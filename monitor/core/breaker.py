@@ -47,7 +47,13 @@ class Policy:
     def cooldown(self, failed_probes: int, u: float) -> float:
         """Seconds before the next probe after `failed_probes` failed ones; never 0."""
         ceiling = min(self.cap, self.base * 2.0 ** min(failed_probes, 32))
-        return ceiling * (1.0 - self.jitter * u)
+        # Full jitter can draw a gap of 1e-16 s, which vanishes when added to an epoch time:
+        # the probe would be due at the instant of the failure that scheduled it.
+        return max(ceiling * (1.0 - self.jitter * u), min(ceiling, MIN_COOLDOWN))
+
+
+MIN_COOLDOWN = 1e-4
+"""Seconds: the shortest gap between probes, well above an epoch float's resolution (2e-7 s)."""
 
 
 class Transition(NamedTuple):

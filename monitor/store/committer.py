@@ -5,12 +5,16 @@ acknowledged once the transaction holding it has committed. Unchanged polls only
 session's poll time, which is written lazily (every `touch_every` seconds, and at close): a
 poll every minute costs one row update per five minutes, and losing it in a crash costs only
 a slightly earlier first poll after restart.
+
+The service owns it (`async with Committer(store)`): entering starts its task, leaving writes
+what is queued and the pending touches, then ends it. A committer whose task died fails every
+later commit at once rather than leaving polls waiting forever.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from types import TracebackType
 
 import structlog
 
@@ -38,8 +42,38 @@ class Committer:
         self._touch_every = touch_every
         self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._touches: dict[str, float] = {}
-        self.flushed: Callable[[], None] = lambda: None
-        """Called after each transaction, so a caller throttled on `backlog` can resume."""
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Committer:
+        self._task = asyncio.create_task(self._run(), name="committer")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if not task.done():
+            self._queue.put_nowait(None)
+        await task
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Return when `stop` is set; end (or raise) sooner if the committer's task ends. A root
+        task runs this, so a committer that dies stops the service instead of holding polls."""
+        task = self._task
+        if task is None:
+            return
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+            raise error
 
     @property
     def backlog(self) -> int:
@@ -48,6 +82,10 @@ class Committer:
 
     async def commit(self, record: PollRecord) -> None:
         """Return once `record` is durable; raise what the store raised if it could not be."""
+        if self._task is None or self._task.done():
+            # Callers trust the committer to log what failed; say it here too.
+            log.error("store.commit_failed", polls=1, error="the committer is not running")
+            raise RuntimeError("the committer is not running")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((record, future))
         await future
@@ -55,11 +93,20 @@ class Committer:
     def touch(self, session_sid: str, polled_at: float) -> None:
         self._touches[session_sid] = polled_at
 
-    def close(self) -> None:
-        self._queue.put_nowait(None)
+    async def _run(self) -> None:
+        try:
+            await self._batches()
+        finally:
+            self._fail_queued(RuntimeError("the committer stopped"))
 
-    async def run(self) -> None:
-        """Until close(): batch what is queued, waiting `linger` to let a batch fill up (one
+    def _fail_queued(self, exc: Exception) -> None:
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None and not item[1].done():
+                item[1].set_exception(exc)
+
+    async def _batches(self) -> None:
+        """Until closed: batch what is queued, waiting `linger` to let a batch fill up (one
         commit per poll would cost more CPU than the poll's HTTP request)."""
         while True:
             try:
@@ -103,4 +150,3 @@ class Committer:
         for _, future in items:
             if not future.done():
                 future.set_result(None)
-        self.flushed()

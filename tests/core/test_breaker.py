@@ -196,3 +196,11 @@ def test_opens_exactly_at_the_threshold(threshold: int, downs: int, u: float) ->
     opened_at = [i for i, change in enumerate(changes) if change is not None]
     assert opened_at == ([threshold - 1] if downs >= threshold else [])
     assert breaker.is_open is (downs >= threshold)
+
+
+def test_the_smallest_jittered_gap_still_moves_an_epoch_time() -> None:
+    # Found by the property test above: u just below 1 gave a 2e-16 s gap, so a probe was due
+    # at the very instant of the failure that scheduled it.
+    gap = Policy(threshold=2, base=1.0, cap=5.0, jitter=1.0).cooldown(0, 0.9999999999999998)
+    assert 0.0 < gap <= 5.0
+    assert T0 + gap > T0

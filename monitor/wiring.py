@@ -1,0 +1,162 @@
+"""Settings → domain values: the one place that reads `Settings` on the way into the service.
+
+The loops and adapters below take plain options, policies and objects; none of them knows the
+configuration schema. `monitor.service` assembles these into a running service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from monitor.api import ClientOptions
+from monitor.core import delivery, routing, rules
+from monitor.core.backoff import Backoff
+from monitor.core.events import Event
+from monitor.logs import Redactor
+from monitor.poll_step import PollerOptions
+from monitor.settings import Settings, SinkSettings
+from monitor.sinks import AlertmanagerSink, Limits, LogSink, Sink, SlackSink, WebhookSink
+
+__all__ = [
+    "build_sinks",
+    "client_options",
+    "lease",
+    "policy",
+    "poller_options",
+    "register_secrets",
+    "router",
+    "token_source",
+]
+
+log = structlog.get_logger("spmon.service")
+
+
+def policy(settings: Settings) -> rules.Policy:
+    r = settings.rules
+    return rules.Policy(
+        overdue_repeat=timedelta(seconds=r.overdue_repeat) if r.overdue_repeat > 0 else None,
+        due_soon=timedelta(seconds=r.due_soon) if r.due_soon > 0 else None,
+    )
+
+
+def lease(settings: Settings) -> float:
+    """Claimed rows stay ours long enough for the slowest sink's whole timeout."""
+    return delivery.lease_for(max((sink.timeout for sink in settings.sinks), default=15.0))
+
+
+def register_secrets(settings: Settings, redactor: Redactor) -> None:
+    redactor.add([settings.token(), *(v for sink in settings.sinks for v in sink.secret_values())])
+
+
+def token_source(settings: Settings, redactor: Redactor) -> Callable[[], str | None]:
+    """The token file as it is now, registered with the redactor before anyone can log it."""
+
+    def fresh() -> str | None:
+        token = settings.fresh_token()
+        redactor.add([token])
+        return token
+
+    return fresh
+
+
+def client_options(settings: Settings) -> ClientOptions:
+    api = settings.api
+    return ClientOptions(
+        base_url=api.base_url,
+        token=settings.token(),
+        timeout=api.timeout,
+        connect_timeout=api.connect_timeout,
+        concurrency=api.concurrency,
+        rate_limit=api.rate_limit,
+        backoff=Backoff(retries=api.retries),
+    )
+
+
+def poller_options(settings: Settings, *, deployment: str) -> PollerOptions:
+    zone = settings.api.naive_date_timezone
+    return PollerOptions(
+        concurrency=settings.api.concurrency,
+        jitter=settings.poll.jitter,
+        policy=policy(settings),
+        naive_tz=ZoneInfo(zone) if zone else None,
+        auth_retry=settings.api.auth_retry,
+        deployment=deployment,
+    )
+
+
+def router(settings: Settings) -> Callable[[Event], Sequence[str]]:
+    """Each event to the sinks whose filters take it (else the default sinks); with no sinks
+    configured, everything goes to the log sink."""
+    routes = [sink.route() for sink in settings.sinks] or [routing.Route("log")]
+    chosen = routing.Router(routes)
+
+    def route(event: Event) -> Sequence[str]:
+        names = chosen(event)
+        if not names:
+            # check-config warns about these; the log keeps a trace of what went nowhere.
+            log.info("event.unrouted", type=str(event.type), event_id=event.id)
+        return names
+
+    return route
+
+
+def build_sinks(configs: Sequence[SinkSettings]) -> list[Sink]:
+    """One Sink per configured entry; with none configured, alerts go to the log."""
+    if not configs:
+        return [LogSink()]
+    return [_sink(config) for config in configs]
+
+
+def _limits(config: SinkSettings) -> Limits:
+    return Limits(
+        concurrency=config.effective_concurrency,
+        rate=config.effective_rate,
+        schedule=config.schedule(),
+        breaker_failures=config.breaker_failures,
+        breaker_cooldown=config.breaker_cooldown,
+    )
+
+
+def _sink(config: SinkSettings) -> Sink:
+    name, limits, timeout = config.name, _limits(config), config.timeout
+    if config.type == "log":
+        return LogSink(name, limits=limits)
+    assert config.url is not None  # SinkSettings validation guarantees it
+    url, fingerprint = config.url.get_secret_value(), config.fingerprint()
+    headers = {k: v.get_secret_value() for k, v in config.headers.items()}
+    if config.type == "slack":
+        return SlackSink(
+            name,
+            url=url,
+            timeout=timeout,
+            limits=limits,
+            fingerprint=fingerprint,
+            allow_private=config.allow_private,
+        )
+    if config.type == "alertmanager":
+        return AlertmanagerSink(
+            name,
+            url=url,
+            headers=headers,
+            timeout=timeout,
+            resend_interval=config.resend_interval,
+            hold=config.hold,
+            labels=config.alert_labels,
+            limits=limits,
+            fingerprint=fingerprint,
+            allow_private=config.allow_private,
+        )
+    return WebhookSink(
+        name,
+        url=url,
+        secrets=config.signing_secrets(),
+        headers=headers,
+        timeout=timeout,
+        limits=limits,
+        fingerprint=fingerprint,
+        allow_private=config.allow_private,
+    )
