@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.core.events import Event, EventType
+from monitor.core.events import Change, Event, EventType, Field
 from monitor.core.keys import SessionKey
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
@@ -25,7 +25,8 @@ def key(n: int) -> SessionKey:
 
 
 def event(k: SessionKey, n: int) -> Event:
-    return Event(f"evt_{k.session_sid[-4:]}_{n}", EventType.STATUS_CHANGED, T, k, {}, {"n": n})
+    change = Change(Field.STATUS, f"step-{n - 1}", f"step-{n}")
+    return Event(f"evt_{k.session_sid[-4:]}_{n}", EventType.STATUS_CHANGED, T, k, change=change)
 
 
 def record(k: SessionKey, *events: Event, status: str = "Closed") -> PollRecord:
@@ -182,8 +183,8 @@ async def test_a_dead_lettered_resolve_still_ends_the_firing_alert(state_path: P
     the resend loop must stop re-firing the overdue alert before it (a false alarm forever)."""
     k = key(7)
     fire, resolve = str(EventType.REVIEW_OVERDUE), str(EventType.REVIEW_OVERDUE_RESOLVED)
-    overdue = Event("evt_fire", EventType.REVIEW_OVERDUE, T, k, {}, {})
-    resolved = Event("evt_done", EventType.REVIEW_OVERDUE_RESOLVED, T, k, {}, {})
+    overdue = Event("evt_fire", EventType.REVIEW_OVERDUE, T, k)
+    resolved = Event("evt_done", EventType.REVIEW_OVERDUE_RESOLVED, T, k)
     async with SqliteStore(state_path) as store:
         await store.enqueue([(overdue, ["am"])], T.timestamp())
         assert [r.event_id for r in await store.firing("am", fire=fire, resolve=resolve)] == [
