@@ -26,9 +26,10 @@ from monitor.core import checkup, delivery, routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import ALERT_TYPES, Event
 from monitor.core.jwt_expiry import jwt_expiry
+from monitor.core.outbox import SETTLED, OutboxState
 from monitor.dispatcher import Dispatcher
 from monitor.logs import redactor
-from monitor.metrics import SETTLED, Metrics
+from monitor.metrics import Metrics
 from monitor.poller import Poller, PollerOptions, WatchSet
 from monitor.resender import Resender
 from monitor.settings import Settings
@@ -247,7 +248,7 @@ async def _retention_loop(service: Service, stop: asyncio.Event) -> None:
 
 async def purge_expired(
     store: OutboxAdmin, metrics: Metrics, *, retention: float, now: float
-) -> dict[str, int]:
+) -> dict[OutboxState, int]:
     """Delete delivered and dead rows created more than `retention` seconds ago, a batch per
     transaction; never pending ones, nor the alert rows a resend loop still reads."""
     keep = sorted(ALERT_TYPES)

@@ -11,6 +11,7 @@ import pytest
 
 from monitor.core.events import Change, Event, EventType, Field
 from monitor.core.keys import SessionKey
+from monitor.core.outbox import OutboxState
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
 from monitor.store import PollRecord, SqliteStore, StoreLocked
@@ -126,6 +127,23 @@ async def test_dead_rows_can_be_requeued_and_purged(state_path: Path) -> None:
         (row,) = await store.claim("a", now=now, limit=1, owner="me", lease=60)
         await store.mark_dead(row.id, owner="me", error="HTTP 400")
         assert await store.purge_settled(state="dead", sink=None, before=None, keep=()) == 1
+
+
+def test_the_outbox_states_are_the_ones_the_schema_allows() -> None:
+    schema = Path(__file__).resolve().parents[2] / "monitor" / "store" / "schema" / "001_init.sql"
+    allowed = re.search(r"CHECK \(state IN \(([^)]*)\)\)", schema.read_text())
+    assert allowed is not None
+    assert {name.strip(" '") for name in allowed[1].split(",")} == set(OutboxState)
+
+
+async def test_rows_read_back_carry_typed_states(state_path: Path) -> None:
+    async with SqliteStore(state_path) as store:
+        await store.commit([record(key(1), event(key(1), 1))])
+        (row,) = await store.claim("a", now=T.timestamp(), limit=1, owner="me", lease=60)
+        assert row.state is OutboxState.PENDING
+        await store.mark_dead(row.id, owner="me", error="HTTP 400")
+        (entry,) = await store.entries(state=OutboxState.DEAD, sink="a", limit=5)
+    assert entry.state is OutboxState.DEAD
 
 
 async def test_a_state_file_gets_one_deployment_id_for_life(tmp_path: Path) -> None:
