@@ -71,7 +71,7 @@ def free_port() -> int:
 
 
 def events(count: int, sessions: int, offset: int) -> list[Any]:
-    from monitor.core.events import Event, EventType, event_id
+    from monitor.core.events import Change, Event, EventType, Field, event_id
     from monitor.core.keys import SessionKey
 
     moment = datetime.now(UTC)
@@ -79,15 +79,13 @@ def events(count: int, sessions: int, offset: int) -> list[Any]:
     for n in range(offset, offset + count):
         session = n % sessions
         key = SessionKey(f"AI{session:032x}", f"EX{session:032x}", f"ES{session:032x}")
-        data = {"field": "status", "previous": "Scheduled", "current": "Closed", "n": n}
         made.append(
             Event(
                 event_id(key.session_sid, n, deployment="bench"),
                 EventType.STATUS_CHANGED,
                 moment,
                 key,
-                {},
-                data,
+                change=Change(Field.STATUS, "Scheduled", "Closed"),
             )
         )
     return made

@@ -122,22 +122,21 @@ async def control(base: str, verb: str, **query: str) -> Any:
 def make_events(sessions: int, per_session: int, start: int) -> list[Any]:
     from datetime import UTC, datetime
 
-    from monitor.core.events import Event, EventType, event_id
+    from monitor.core.events import Change, Event, EventType, Field, event_id
     from monitor.core.keys import SessionKey
 
     moment, made = datetime.now(UTC), []
     for step in range(start, start + per_session):
         for session in range(sessions):
             key = SessionKey(f"AI{session:032x}", f"EX{session:032x}", f"ES{session:032x}")
-            data = {"field": "status", "previous": f"s{step - 1}", "current": f"s{step}"}
+            change = Change(Field.STATUS, f"s{step - 1}", f"s{step}")
             made.append(
                 Event(
                     event_id(key.session_sid, step, deployment="bench"),
                     EventType.STATUS_CHANGED,
                     moment,
                     key,
-                    {},
-                    data,
+                    change=change,
                 )
             )
     return made

@@ -12,6 +12,7 @@ import click
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
 from monitor.core import checkup
 from monitor.core.events import ALERT_TYPES, isoformat
+from monitor.core.outbox import SETTLED, OutboxState
 from monitor.settings import parse_duration
 from monitor.store import OutboxAdmin, open_shared
 from monitor.store.base import OutboxEntry, SinkState
@@ -42,7 +43,9 @@ def outbox() -> None:
 @click.option(
     "--state",
     "states",
-    type=click.Choice(["pending", "dead", "delivered"]),
+    type=click.Choice(
+        [str(state) for state in (OutboxState.PENDING, OutboxState.DEAD, OutboxState.DELIVERED)]
+    ),
     multiple=True,
     help="Rows in this state (repeatable; default: pending and dead).",
 )
@@ -55,8 +58,8 @@ def outbox_list(
 
     async def read(store: OutboxAdmin) -> list[OutboxEntry]:
         found: list[OutboxEntry] = []
-        for state in states or ("pending", "dead"):
-            found += await store.entries(state=state, sink=sink, limit=limit)
+        for state in states or (OutboxState.PENDING, OutboxState.DEAD):
+            found += await store.entries(state=OutboxState(state), sink=sink, limit=limit)
         _print_disabled(await store.sink_states())
         return sorted(found, key=lambda entry: entry.id)
 
@@ -120,7 +123,10 @@ def _retry_pending(
 @CONFIG_OPTION
 @DB_OPTION
 @click.option(
-    "--state", type=click.Choice(["delivered", "dead"]), default="delivered", show_default=True
+    "--state",
+    type=click.Choice([str(state) for state in SETTLED]),
+    default=str(OutboxState.DELIVERED),
+    show_default=True,
 )
 @click.option("--sink", default=None, help="Only this sink.")
 @click.option("--older-than", default=None, help="Only rows created longer ago, e.g. 7d.")
@@ -140,7 +146,9 @@ def outbox_purge(
     keep = sorted(ALERT_TYPES)
 
     async def purge(store: OutboxAdmin) -> int:
-        return await store.purge_settled(state=state, sink=sink, before=before, keep=keep)
+        return await store.purge_settled(
+            state=OutboxState(state), sink=sink, before=before, keep=keep
+        )
 
     click.echo(f"purged {_with_store(config, db, purge)} {state} deliveries")
 
@@ -186,6 +194,6 @@ def _outbox_row(entry: OutboxEntry, now: float) -> tuple[str, ...]:
         entry.event_id,
         str(entry.attempts),
         checkup.human(max(0.0, now - entry.created_at)),
-        upcoming if entry.state == "pending" else "-",
+        upcoming if entry.state is OutboxState.PENDING else "-",
         entry.last_error or "",
     )

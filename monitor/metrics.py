@@ -16,14 +16,15 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.core.events import Field
+from monitor.core.outbox import SETTLED
+from monitor.core.poll import Outcome
 
-__all__ = ["OUTCOMES", "SETTLED", "Metrics", "WatchSummary", "WatchView"]
+__all__ = ["OUTCOMES", "Metrics", "WatchSummary", "WatchView"]
 
 NS = "spmon"
-OUTCOMES = ("ok", "invalid", "not_found", "auth_failed", "rate_limited", "error")
+OUTCOMES: tuple[Outcome, ...] = tuple(outcome for outcome in Outcome if outcome is not Outcome.HELD)
+"""The poll outcomes whose series exist from the start (`held` appears with the first outage)."""
 NOTIFY_OUTCOMES = ("delivered", "failed", "dead")
-SETTLED = ("delivered", "dead")
-"""Outbox row states that are final, and so may be purged after the retention."""
 MAX_STATUS_VALUES = 32
 """The status set is open; past this many distinct values the rest count as "other"."""
 
@@ -175,7 +176,7 @@ class Metrics:
         self._poll_children = {outcome: self.polls.labels(outcome) for outcome in OUTCOMES}
         self._response_children: dict[str, Any] = {}
 
-    def poll_outcome(self, outcome: str) -> Any:
+    def poll_outcome(self, outcome: Outcome) -> Any:
         """The polls_total child for `outcome`; cached because labels() costs more than inc()."""
         return self._poll_children.get(outcome) or self.polls.labels(outcome)
 
@@ -194,8 +195,8 @@ class Metrics:
         for state in SETTLED:
             self.outbox_purged.labels(state)
         for sink in sinks:
-            for outcome in NOTIFY_OUTCOMES:
-                self.notifications.labels(sink, outcome)
+            for notified in NOTIFY_OUTCOMES:
+                self.notifications.labels(sink, notified)
             self.notification_latency.labels(sink)
             self.outbox_pending.labels(sink)
             self.outbox_dead.labels(sink)

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import structlog
 
 from monitor.api import ApiClient
-from monitor.core.events import Event, EventType, event_id
+from monitor.core import observe
+from monitor.core.events import Event
 from monitor.core.jwt_expiry import jwt_expiry
 from monitor.core.keys import SessionKey
 from monitor.core.poll import Outcome, Verdict
@@ -57,15 +58,8 @@ class AuthEpisode:
     async def failed(self, now: float) -> None:
         self.number += 1
         log.error("api.auth_failed", hint="the API token expired or was revoked; set a new one")
-        kind = EventType.API_AUTH_FAILED
-        event = Event(
-            event_id("api", kind, self.number, deployment=self.deployment),
-            kind,
-            datetime.fromtimestamp(now, UTC),
-            None,
-            {},
-            {"message": "The SmarterProctoring API rejected spmon's token."},
-        )
+        moment = datetime.fromtimestamp(now, UTC)
+        event = observe.auth_failed(self.number, now=moment, deployment=self.deployment)
         await self.store.enqueue(list(self.route((event,))), now)
         await self.store.set_meta("auth_episode", str(self.number))
         await self.store.set_meta("auth_failing", "1")
@@ -102,9 +96,8 @@ class PollCounts:
         elif verdict.outcome is not Outcome.NOT_FOUND:
             self._set_up(0)
         for event in verdict.events:
-            field_name = event.data.get("field")
-            if field_name is not None:
-                m.changes.labels(str(field_name)).inc()
+            if event.change is not None:
+                m.changes.labels(event.change.field).inc()
 
     def _set_up(self, value: int) -> None:
         if value != self._up:

@@ -184,7 +184,7 @@ class PollStep:
             answer = decide.Throttled(exc.retry_after)
         else:
             outage = not self.gate.closed and Verdict.DOWN in (api, auth)
-            answer = decide.Failed(decide.Outcome(exc.outcome), outage=outage)
+            answer = decide.Failed(exc.outcome, outage=outage)
         verdict = decide.step(entry, answer, now, self.rng.random(), self.rules)
         if isinstance(answer, decide.Failed) and not isinstance(exc, AuthFailed):
             _log(entry).warning(

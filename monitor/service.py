@@ -24,9 +24,10 @@ from monitor.api import ApiClient
 from monitor.core import checkup
 from monitor.core.events import ALERT_TYPES
 from monitor.core.jwt_expiry import jwt_expiry
+from monitor.core.outbox import SETTLED, OutboxState
 from monitor.dispatcher import Dispatcher
 from monitor.logs import Redactor
-from monitor.metrics import SETTLED, Metrics
+from monitor.metrics import Metrics
 from monitor.poller import Poller, WatchSet
 from monitor.resender import Resender
 from monitor.settings import Settings
@@ -217,7 +218,7 @@ async def _retention_loop(service: Service, stop: asyncio.Event) -> None:
 
 async def purge_expired(
     store: OutboxAdmin, metrics: Metrics, *, retention: float, now: float
-) -> dict[str, int]:
+) -> dict[OutboxState, int]:
     """Delete delivered and dead rows created more than `retention` seconds ago, a batch per
     transaction; never pending ones, nor the alert rows a resend loop still reads."""
     keep = sorted(ALERT_TYPES)

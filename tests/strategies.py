@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from monitor.core import rules
+from monitor.core.events import CHANGE_TYPES, Change, Event, EventType, Field
 from monitor.core.keys import SessionKey
 from monitor.core.parse import TRACKED_FIELDS, SessionPayload
 from monitor.core.snapshot import Snapshot
@@ -24,6 +25,7 @@ __all__ = [
     "Malformed",
     "Payload",
     "aware_instants",
+    "events",
     "exam_sids",
     "install_sids",
     "instant_spellings",
@@ -123,6 +125,7 @@ statuses = st.one_of(
 """Known statuses, unknown ones (data, never errors) and null."""
 
 _tristate = st.one_of(st.none(), st.booleans())
+_json_text = st.text(st.characters(codec="utf-8"), max_size=12)
 _urls = st.one_of(st.none(), st.just("https://app.example/sessions/1"))
 
 
@@ -162,9 +165,43 @@ def review_states(
     )
 
 
-# ── raw API bodies ───────────────────────────────────────────────────────────────────────────
+# ── events ───────────────────────────────────────────────────────────────────────────────────
 
-_json_text = st.text(st.characters(codec="utf-8"), max_size=12)
+_instants_anywhere = st.builds(datetime.astimezone, aware_instants, offsets)
+"""Instants in any zone: an event's facts are instants, whatever zone they were computed in."""
+_labels = st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3)
+_FIELD_OF = {kind: name for name, kind in CHANGE_TYPES.items()}
+_VALUES: dict[Field, st.SearchStrategy[Any]] = {
+    Field.STATUS: statuses,
+    Field.REVIEW_REQUIRED: _tristate,
+    Field.REVIEW_BY_DATE: st.one_of(st.none(), _instants_anywhere),
+}
+
+
+@st.composite
+def events(draw: st.DrawFn) -> Event:
+    """Events as spmon makes them: the facts their type carries, instants in any zone."""
+    kind = draw(st.sampled_from(EventType))
+    # api.auth_failed is about no session; labels belong to the session.
+    key = None if kind is EventType.API_AUTH_FAILED else draw(session_keys)
+    change = None
+    if (name := _FIELD_OF.get(kind)) is not None:
+        change = Change(name, draw(_VALUES[name]), draw(_VALUES[name]))
+    carries_snapshot = kind not in {EventType.SESSION_NOT_FOUND, EventType.API_AUTH_FAILED}
+    snapshot = draw(snapshots(dates=st.one_of(st.none(), _instants_anywhere)))
+    return Event(
+        id=draw(st.from_regex(r"evt_[0-9a-f]{32}", fullmatch=True)),
+        type=kind,
+        observed_at=draw(_instants_anywhere),
+        key=key,
+        labels={} if key is None else draw(_labels),
+        change=change,
+        snapshot=snapshot if carries_snapshot else None,
+        message=draw(_json_text) if kind is EventType.API_AUTH_FAILED else None,
+    )
+
+
+# ── raw API bodies ───────────────────────────────────────────────────────────────────────────
 
 json_blobs = st.recursive(
     st.one_of(

@@ -26,7 +26,7 @@ VALID_SECRET = "whsec_E5B7N8fWLN2cR4KbRXmGwdfUeRmQhjJXtLvkf078Xt0="
 
 def event(kind: EventType, **labels: str) -> Event:
     key = None if kind is EventType.API_AUTH_FAILED else KEY
-    return Event("evt_1", kind, NOW, key, labels if key else {}, {})
+    return Event("evt_1", kind, NOW, key, labels if key else {})
 
 
 def sink(name: str, kind: str = "webhook", **extra: object) -> SinkSettings:

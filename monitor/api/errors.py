@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from monitor.core.poll import Outcome
+
 __all__ = [
     "ApiError",
     "AuthFailed",
@@ -17,7 +21,7 @@ __all__ = [
 class ApiError(Exception):
     """Base of every API failure. `outcome` is the polls_total label it counts under."""
 
-    outcome = "error"
+    outcome: ClassVar[Outcome] = Outcome.ERROR
     retryable = False
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
@@ -26,17 +30,17 @@ class ApiError(Exception):
 
 
 class NotFound(ApiError):
-    outcome = "not_found"
+    outcome = Outcome.NOT_FOUND
 
 
 class AuthFailed(ApiError):
     """401/403: the token expired or was revoked; it is shared, so every session is affected."""
 
-    outcome = "auth_failed"
+    outcome = Outcome.AUTH_FAILED
 
 
 class RateLimited(ApiError):
-    outcome = "rate_limited"
+    outcome = Outcome.RATE_LIMITED
 
     def __init__(self, message: str, *, status: int | None = 429, retry_after: float) -> None:
         super().__init__(message, status=status)
@@ -60,4 +64,4 @@ class RequestRejected(ApiError):
 class BadResponse(ApiError):
     """200 with a body we cannot use (too large, unreadable)."""
 
-    outcome = "invalid"
+    outcome = Outcome.INVALID

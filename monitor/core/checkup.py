@@ -22,17 +22,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, Final
 
 from monitor.core import rules
 from monitor.core.events import isoformat
 from monitor.core.keys import SessionKey
+from monitor.core.poll import Outcome
 from monitor.core.snapshot import Snapshot
 
 __all__ = ["NOT_POLLED", "OK", "Exit", "Report", "Row", "human"]
 
-OK = "ok"
-NOT_POLLED = "not_polled"
+OK: Final = Outcome.OK
+NOT_POLLED: Final = "not_polled"
 """The outcome of a watch this run never reached (one probe at a time while auth fails)."""
 
 

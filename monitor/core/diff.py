@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import NamedTuple
-
-from monitor.core.events import Field
+from monitor.core.events import Change, Field, Value
 from monitor.core.snapshot import Snapshot
 
 __all__ = ["Change", "diff"]
-
-Value = str | bool | datetime | None
-
-
-class Change(NamedTuple):
-    field: Field
-    previous: Value
-    current: Value
 
 
 def diff(previous: Snapshot | None, current: Snapshot) -> tuple[Change, ...]:

@@ -8,11 +8,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitor.core.keys import SessionKey
+from monitor.core.snapshot import Snapshot
 
-__all__ = ["ALERT_TYPES", "Event", "EventType", "Field", "Part", "event_id", "isoformat"]
+__all__ = [
+    "ALERT_TYPES",
+    "Change",
+    "Event",
+    "EventType",
+    "Field",
+    "Part",
+    "Value",
+    "event_id",
+    "isoformat",
+    "wire_value",
+]
 
 
 class EventType(StrEnum):
@@ -45,6 +57,18 @@ CHANGE_TYPES: Mapping[Field, EventType] = {
 }
 
 
+Value = str | bool | datetime | None
+"""A tracked field's value: a status, a flag or an instant."""
+
+
+class Change(NamedTuple):
+    """One tracked field's move, as `diff` finds it and a `*_changed` event carries it."""
+
+    field: Field
+    previous: Value
+    current: Value
+
+
 Part = str | int | float | bool | None
 
 
@@ -68,19 +92,40 @@ def isoformat(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def wire_value(value: object) -> object:
+    """Datetimes become RFC 3339 UTC strings; everything else is already JSON."""
+    return isoformat(value) if isinstance(value, datetime) else value
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One alert. `data` is everything a receiver needs, already in wire form (JSON values)."""
+    """One alert, its facts typed: instants stay datetimes until `to_wire` spells them.
+
+    Which facts an event carries follows its type: `change` for the three `*_changed` types,
+    `snapshot` for every session event but `session.not_found`, `message` for
+    `api.auth_failed`.
+    """
 
     id: str
     type: EventType
     observed_at: datetime
     key: SessionKey | None
     labels: Mapping[str, str] = field(default_factory=dict)
-    data: Mapping[str, Any] = field(default_factory=dict)
+    change: Change | None = None
+    snapshot: Snapshot | None = None
+    """The session's tracked fields as this event observed them."""
+    message: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The Standard Webhooks envelope: {type, timestamp, data}."""
+        data: dict[str, Any] = {}
+        if self.change is not None:
+            name, previous, current = self.change
+            data.update(field=str(name), previous=wire_value(previous), current=wire_value(current))
+        if self.snapshot is not None:
+            data.update(_snapshot_wire(self.snapshot, self.observed_at))
+        if self.message is not None:
+            data["message"] = self.message
         session: dict[str, Any] | None = None
         if self.key is not None:
             session = {
@@ -89,28 +134,61 @@ class Event:
                 "session_sid": self.key.session_sid,
                 "labels": dict(self.labels),
             }
-        return {
-            "type": str(self.type),
-            "timestamp": isoformat(self.observed_at),
-            # The envelope's own keys come last: no data key may replace the idempotency key.
-            "data": {**self.data, "id": self.id, "session": session},
-        }
+        data.update(id=self.id, session=session)
+        return {"type": str(self.type), "timestamp": isoformat(self.observed_at), "data": data}
 
     @classmethod
     def from_wire(cls, wire: Mapping[str, Any]) -> Event:
-        """Inverse of to_wire, for rows read back from the outbox."""
-        data = dict(wire["data"])
-        session = data.pop("session")
+        """Inverse of to_wire, for rows read back from the outbox: instants are datetimes again."""
+        data = wire["data"]
+        session = data["session"]
         key = None
         labels: dict[str, str] = {}
         if session is not None:
             key = SessionKey(session["install_sid"], session["exam_sid"], session["session_sid"])
             labels = dict(session.get("labels") or {})
         return cls(
-            id=data.pop("id"),
+            id=data["id"],
             type=EventType(wire["type"]),
             observed_at=datetime.fromisoformat(wire["timestamp"]),
             key=key,
             labels=labels,
-            data=data,
+            change=_change(data) if "field" in data else None,
+            snapshot=_snapshot(data) if "status" in data else None,
+            message=data.get("message"),
         )
+
+
+def _snapshot_wire(snapshot: Snapshot, now: datetime) -> dict[str, Any]:
+    deadline = snapshot.review_by_date
+    # Derived, not stored: how late the review was when observed is a function of the two.
+    late = (now - deadline).total_seconds() if deadline is not None and deadline < now else 0.0
+    return {
+        "status": snapshot.status,
+        "review_required": snapshot.review_required,
+        "reviewed": snapshot.reviewed,
+        "review_by_date": wire_value(deadline),
+        "overdue_seconds": round(late, 3),
+        "url": snapshot.url,
+    }
+
+
+def _change(data: Mapping[str, Any]) -> Change:
+    name = Field(data["field"])
+    if name is Field.REVIEW_BY_DATE:
+        return Change(name, _instant(data["previous"]), _instant(data["current"]))
+    return Change(name, data["previous"], data["current"])
+
+
+def _snapshot(data: Mapping[str, Any]) -> Snapshot:
+    return Snapshot(
+        status=data["status"],
+        review_required=data["review_required"],
+        reviewed=data["reviewed"],
+        review_by_date=_instant(data["review_by_date"]),
+        url=data["url"],
+    )
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

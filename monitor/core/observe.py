@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Final
 
 from monitor.core import diff, rules
-from monitor.core.events import CHANGE_TYPES, Event, EventType, Part, event_id, isoformat
+from monitor.core.events import CHANGE_TYPES, Event, EventType, Part, Value, event_id, isoformat
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
 
-__all__ = ["Observation", "not_found", "observe", "wire_value"]
+__all__ = ["AUTH_MESSAGE", "Observation", "auth_failed", "not_found", "observe"]
+
+AUTH_MESSAGE: Final = "The SmarterProctoring API rejected spmon's token."
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,24 +22,6 @@ class Observation:
     review: rules.ReviewState
     version: int
     events: tuple[Event, ...]
-
-
-def wire_value(value: object) -> object:
-    """Datetimes become RFC 3339 UTC strings; everything else is already JSON."""
-    return isoformat(value) if isinstance(value, datetime) else value
-
-
-def _review_data(snapshot: Snapshot, now: datetime) -> dict[str, Any]:
-    deadline = snapshot.review_by_date
-    late = (now - deadline).total_seconds() if deadline is not None and deadline < now else 0.0
-    return {
-        "status": snapshot.status,
-        "review_required": snapshot.review_required,
-        "reviewed": snapshot.reviewed,
-        "review_by_date": wire_value(deadline),
-        "overdue_seconds": round(late, 3),
-        "url": snapshot.url,
-    }
 
 
 def observe(
@@ -64,7 +48,6 @@ def observe(
     if not changes and not findings:
         return Observation(review, version, ())
     version += 1
-    context = _review_data(current, now)
     deadline = _part(current.review_by_date)
     events = [
         Event(
@@ -80,23 +63,19 @@ def observe(
             observed_at=now,
             key=key,
             labels=labels,
-            data={
-                "field": str(change.field),
-                "previous": wire_value(change.previous),
-                "current": wire_value(change.current),
-                **context,
-            },
+            change=change,
+            snapshot=current,
         )
         for change in changes
     ]
     events.extend(
         Event(
-            event_id(key.session_sid, version, kind, deadline, deployment=deployment),
-            kind,
-            now,
-            key,
-            labels,
-            context,
+            id=event_id(key.session_sid, version, kind, deadline, deployment=deployment),
+            type=kind,
+            observed_at=now,
+            key=key,
+            labels=labels,
+            snapshot=current,
         )
         for kind in findings
     )
@@ -109,8 +88,15 @@ def not_found(
     """The API answered 404 for a session that existed (or was expected) before."""
     kind = EventType.SESSION_NOT_FOUND
     ident = event_id(key.session_sid, version, kind, deployment=deployment)
-    return Event(ident, kind, now, key, labels, {})
+    return Event(ident, kind, now, key, labels)
 
 
-def _part(value: diff.Value) -> Part:
+def auth_failed(episode: int, *, now: datetime, deployment: str) -> Event:
+    """The API refused spmon's token: one event per episode, about no session."""
+    kind = EventType.API_AUTH_FAILED
+    ident = event_id("api", kind, episode, deployment=deployment)
+    return Event(ident, kind, now, None, message=AUTH_MESSAGE)
+
+
+def _part(value: Value) -> Part:
     return isoformat(value) if isinstance(value, datetime) else value

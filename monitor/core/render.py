@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.core.events import Event, EventType, isoformat
+from monitor.core.events import Event, EventType, Field, Value, isoformat
+from monitor.core.snapshot import Snapshot
 
 __all__ = [
     "ALERTNAME",
     "View",
     "alert",
     "duration",
-    "envelope",
     "slack_message",
     "text",
     "view",
@@ -47,11 +47,6 @@ class View:
     link: str | None
 
 
-def envelope(event: Event) -> dict[str, Any]:
-    """The generic webhook body (Standard Webhooks `{type, timestamp, data}`)."""
-    return event.to_wire()
-
-
 def view(event: Event, now: datetime) -> View:
     title, icon = _TITLES[event.type]
     return View(
@@ -60,7 +55,7 @@ def view(event: Event, now: datetime) -> View:
         subject=_subject(event),
         headline=_headline(event, now),
         facts=_facts(event, now),
-        link=_link(event.data.get("url")),
+        link=_link(event),
     )
 
 
@@ -129,7 +124,7 @@ def alert(
         "startsAt": isoformat(_started(event, now)),
         "endsAt": isoformat(ends),
     }
-    link = _link(event.data.get("url"))
+    link = _link(event)
     if link is not None:
         posted["generatorURL"] = link
     return posted
@@ -168,7 +163,7 @@ def _annotations(event: Event, now: datetime, *, resolved: bool) -> dict[str, st
 def _started(event: Event, now: datetime) -> datetime:
     """The deadline is when the alert became true; never later than now (a resolve caused by
     a deadline moved into the future must still have startsAt ≤ endsAt)."""
-    deadline = _instant(event.data.get("review_by_date"))
+    deadline = _deadline(event)
     return min(deadline or event.observed_at, event.observed_at, now)
 
 
@@ -195,89 +190,80 @@ def _subject(event: Event) -> str:
 
 
 def _headline(event: Event, now: datetime) -> str:
-    data = event.data
-    deadline = _instant(data.get("review_by_date"))
+    previous, current = (
+        (event.change.previous, event.change.current) if event.change else (None, None)
+    )
+    deadline = _deadline(event)
     match event.type:
         case EventType.STATUS_CHANGED:
-            return f"Status changed from {_shown(data.get('previous'))} to {_shown(data.get('current'))}."
+            return f"Status changed from {_shown(previous)} to {_shown(current)}."
         case EventType.REVIEW_REQUIRED_CHANGED:
-            return (
-                "A review is now required."
-                if data.get("current")
-                else "A review is no longer required."
-            )
+            return "A review is now required." if current else "A review is no longer required."
         case EventType.REVIEW_BY_DATE_CHANGED:
-            return f"The review deadline moved from {_date(data.get('previous'))} to {_date(data.get('current'))}."
+            return f"The review deadline moved from {_shown(previous)} to {_shown(current)}."
         case EventType.REVIEW_OVERDUE:
             return f"The review was due {_date(deadline)} and is {_late(deadline, now)} late."
         case EventType.REVIEW_OVERDUE_RESOLVED:
-            return _resolution(data)
+            return _resolution(event.snapshot)
         case EventType.REVIEW_DUE_SOON:
             return f"The review is due {_date(deadline)}, in {_left(deadline, now)}."
         case EventType.SESSION_NOT_FOUND:
             return "The API answers 404 for this session: it was deleted, or the watch is wrong."
         case _:
-            message = data.get("message") or "The API rejected spmon's token."
+            message = event.message or "The API rejected spmon's token."
             return f"{message} Polling is paused until a new token is configured."
 
 
-def _resolution(data: Mapping[str, Any]) -> str:
-    if data.get("reviewed") is True:
+def _resolution(snapshot: Snapshot | None) -> str:
+    if snapshot is not None and snapshot.reviewed is True:
         return "The review was completed."
-    if data.get("review_required") is not True:
+    if snapshot is None or snapshot.review_required is not True:
         return "A review is no longer required."
-    return f"The review deadline moved to {_date(data.get('review_by_date'))}."
+    return f"The review deadline moved to {_date(snapshot.review_by_date)}."
 
 
 def _facts(event: Event, now: datetime) -> tuple[tuple[str, str], ...]:
-    data = event.data
     facts: list[tuple[str, str]] = [(key, value) for key, value in sorted(event.labels.items())]
     if event.key is not None:
         facts += [("session", event.key.session_sid), ("exam", event.key.exam_sid)]
-    if "field" in data:
-        change = f"{_shown(data.get('previous'))} → {_shown(data.get('current'))}"
-        facts.append((str(data["field"]), change))
-    if "status" in data and data.get("field") != "status":
-        facts.append(("status", _shown(data.get("status"))))
-    deadline = _instant(data.get("review_by_date"))
+    change, snapshot = event.change, event.snapshot
+    if change is not None:
+        facts.append((str(change.field), f"{_shown(change.previous)} → {_shown(change.current)}"))
+    if snapshot is None:
+        return tuple(facts)
+    if change is None or change.field is not Field.STATUS:
+        facts.append(("status", _shown(snapshot.status)))
+    deadline = snapshot.review_by_date
     if deadline is not None:
         facts.append(("review by", _date(deadline)))
-        if deadline < now and data.get("reviewed") is not True and data.get("review_required"):
+        if deadline < now and snapshot.reviewed is not True and snapshot.review_required:
             facts.append(("late by", _late(deadline, now)))
     return tuple(facts)
 
 
-def _link(value: object) -> str | None:
+def _deadline(event: Event) -> datetime | None:
+    return event.snapshot.review_by_date if event.snapshot is not None else None
+
+
+def _link(event: Event) -> str | None:
     """Only a web link becomes a button or a generatorURL (never javascript:, never data:)."""
-    if isinstance(value, str) and value.startswith(("https://", "http://")) and len(value) < 3000:
-        return value
+    url = event.snapshot.url if event.snapshot is not None else None
+    if url is not None and url.startswith(("https://", "http://")) and len(url) < 3000:
+        return url
     return None
 
 
-def _shown(value: object) -> str:
+def _shown(value: Value) -> str:
     if value is None:
         return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, str) and (moment := _instant(value)) is not None:
-        return _date(moment)
-    return str(value)
-
-
-def _instant(value: object) -> datetime | None:
     if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not value[:4].isdigit():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+        return _date(value)
+    return value
 
 
-def _date(value: object) -> str:
-    moment = _instant(value)
+def _date(moment: datetime | None) -> str:
     return _when(moment) if moment is not None else "none"
 
 

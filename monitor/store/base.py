@@ -8,6 +8,8 @@ from pathlib import Path
 
 from monitor.core.events import Event
 from monitor.core.keys import SessionKey
+from monitor.core.outbox import OutboxState
+from monitor.core.poll import Outcome
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
 
@@ -59,7 +61,7 @@ class PollRecord:
 
     key: SessionKey
     polled_at: float
-    outcome: str
+    outcome: Outcome
     failures: int
     snapshot: Snapshot | None = None
     payload: bytes | None = None
@@ -81,7 +83,7 @@ class OutboxRow:
     payload: bytes
     created_at: float
     attempts: int
-    state: str = "pending"
+    state: OutboxState = OutboxState.PENDING
     last_error: str | None = None
 
 
@@ -101,7 +103,7 @@ class OutboxEntry:
     sink: str
     session_sid: str
     event_type: str
-    state: str
+    state: OutboxState
     attempts: int
     created_at: float
     next_attempt_at: float

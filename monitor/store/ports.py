@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from monitor.core.events import Event
+from monitor.core.outbox import OutboxState
 from monitor.store.base import (
     OutboxEntry,
     OutboxRow,
@@ -97,7 +98,7 @@ class OutboxAdmin(Protocol):
     """Operator commands (`spmon outbox …`) and retention: read, re-queue, purge."""
 
     async def entries(
-        self, *, state: str | None, sink: str | None, limit: int
+        self, *, state: OutboxState | None, sink: str | None, limit: int
     ) -> list[OutboxEntry]: ...
 
     async def sink_states(self) -> dict[str, SinkState]: ...
@@ -111,7 +112,7 @@ class OutboxAdmin(Protocol):
     async def purge_settled(
         self,
         *,
-        state: str,
+        state: OutboxState,
         sink: str | None,
         before: float | None,
         keep: Sequence[str],

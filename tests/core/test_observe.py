@@ -15,9 +15,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from monitor.core import rules
-from monitor.core.events import Event, EventType, Part, event_id, isoformat
+from monitor.core.events import Event, EventType, Field, Part, event_id, isoformat, wire_value
 from monitor.core.keys import SessionKey
-from monitor.core.observe import Observation, not_found, observe, wire_value
+from monitor.core.observe import AUTH_MESSAGE, Observation, auth_failed, not_found, observe
 from monitor.core.snapshot import Snapshot
 
 KEY = SessionKey("AI" + "1a" * 16, "EX" + "2b" * 16, "ES" + "3c" * 16)
@@ -33,6 +33,13 @@ DEPLOYMENT = "0f" * 16
 OTHER_DEPLOYMENT = "e1" * 16
 
 WIRE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
+
+
+def data(event: Event) -> dict[str, Any]:
+    """The facts as receivers read them: the wire's `data` without the envelope's own keys."""
+    wire = dict(event.to_wire()["data"])
+    del wire["id"], wire["session"]
+    return wire
 
 
 def look(
@@ -73,9 +80,11 @@ def test_first_sighting_already_overdue_reports_overdue() -> None:
     assert seen.version == 1
     assert seen.review.overdue_since == OVERDUE_NOW
     event = seen.events[0]
-    assert event.data["overdue_seconds"] == 90 * 60
-    assert event.data["review_by_date"] == "2024-03-01T12:00:00Z"
-    assert "field" not in event.data
+    assert data(event)["overdue_seconds"] == 90 * 60
+    assert data(event)["review_by_date"] == "2024-03-01T12:00:00Z"
+    assert "field" not in data(event)
+    assert event.snapshot == A
+    assert event.change is None
 
 
 # ── change events ────────────────────────────────────────────────────────────────────────────
@@ -92,7 +101,7 @@ def test_status_change_event_carries_field_previous_and_current() -> None:
     assert event.id == event_id(
         KEY.session_sid, 8, EventType.STATUS_CHANGED, "Scheduled", "Closed", deployment=DEPLOYMENT
     )
-    assert event.data == {
+    assert data(event) == {
         "field": "status",
         "previous": "Scheduled",
         "current": "Closed",
@@ -109,8 +118,10 @@ def test_date_change_is_reported_in_wire_form() -> None:
     moved = replace(A, review_by_date=D + timedelta(days=1))
     (event,) = look(A, moved).events
     assert event.type is EventType.REVIEW_BY_DATE_CHANGED
-    assert event.data["previous"] == "2024-03-01T12:00:00Z"
-    assert event.data["current"] == "2024-03-02T12:00:00Z"
+    assert data(event)["previous"] == "2024-03-01T12:00:00Z"
+    assert data(event)["current"] == "2024-03-02T12:00:00Z"
+    assert event.change is not None
+    assert (event.change.previous, event.change.current) == (D, D + timedelta(days=1))
 
 
 def test_format_only_date_difference_emits_nothing() -> None:
@@ -281,7 +292,7 @@ def test_version_bumps_exactly_when_events_are_emitted(
     )  # fmt: skip
     assert again == seen
     if previous is None:
-        assert not any("field" in event.data for event in seen.events)
+        assert not any("field" in data(event) for event in seen.events)
 
 
 def test_not_found_event() -> None:
@@ -296,7 +307,17 @@ def test_not_found_event() -> None:
     assert event.id != event_id(KEY.session_sid, 3, EventType.STATUS_CHANGED, deployment=DEPLOYMENT)
     assert event.key == KEY
     assert event.labels == LABELS
-    assert event.data == {}
+    assert data(event) == {}
+
+
+def test_auth_failed_event() -> None:
+    """One per episode, about no session: its id names the episode, not the time."""
+    event = auth_failed(2, now=NOW, deployment=DEPLOYMENT)
+    assert event.type is EventType.API_AUTH_FAILED
+    assert event.id == auth_failed(2, now=NOW + timedelta(hours=1), deployment=DEPLOYMENT).id
+    assert event.id != auth_failed(3, now=NOW, deployment=DEPLOYMENT).id
+    assert event.key is None
+    assert data(event) == {"message": AUTH_MESSAGE}
 
 
 # ── wire form ────────────────────────────────────────────────────────────────────────────────
@@ -339,44 +360,25 @@ def test_to_wire_is_the_standard_webhooks_envelope() -> None:
 
 
 def test_keyless_event_has_a_null_session() -> None:
-    event = Event("evt_x", EventType.API_AUTH_FAILED, NOW, None, data={"status": 401})
+    event = Event("evt_x", EventType.API_AUTH_FAILED, NOW, None, message="Token rejected.")
     wire = event.to_wire()
-    assert wire["data"] == {"id": "evt_x", "session": None, "status": 401}
+    assert wire["data"] == {"id": "evt_x", "session": None, "message": "Token rejected."}
     assert Event.from_wire(wire) == event
 
 
-_wire_data = st.dictionaries(
-    st.text(min_size=1, max_size=10).filter(lambda name: name not in {"id", "session"}),
-    strategies.json_blobs,
-    max_size=5,
-)
-
-
-_labels = st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3)
-
-
-@st.composite
-def events(draw: st.DrawFn) -> Event:
-    key = draw(st.one_of(st.none(), strategies.session_keys))
-    # Labels belong to the session: a keyless event (api.auth_failed) has none to carry.
-    labels = {} if key is None else draw(_labels)
-    return Event(
-        id=draw(st.from_regex(r"evt_[0-9a-f]{32}", fullmatch=True)),
-        type=draw(st.sampled_from(EventType)),
-        observed_at=draw(strategies.aware_instants).astimezone(draw(strategies.offsets)),
-        key=key,
-        labels=labels,
-        data=draw(_wire_data),
-    )
-
-
 @settings(deadline=None)
-@given(event=events())
+@given(event=strategies.events())
 def test_wire_round_trip(event: Event) -> None:
     wire = json.loads(json.dumps(event.to_wire()))
     back = Event.from_wire(wire)
     assert back == event
     assert back.observed_at.tzinfo is UTC
+    # Instants come back as instants (in UTC), not as the strings the wire spells them with.
+    instants = [back.snapshot.review_by_date] if back.snapshot is not None else []
+    if back.change is not None and back.change.field is Field.REVIEW_BY_DATE:
+        instants += [back.change.previous, back.change.current]
+    assert all(moment is None or moment.tzinfo is UTC for moment in instants)
+    assert back.change is None or type(back.change.previous) is type(event.change.previous)
     assert WIRE_TIMESTAMP.fullmatch(wire["timestamp"])
     assert back.to_wire() == wire
 
@@ -413,9 +415,10 @@ def test_observed_events_survive_the_outbox(
         assert Event.from_wire(wire) == event
 
 
-@pytest.mark.parametrize("reserved", ["id", "session"])
-def test_data_cannot_shadow_the_envelope(reserved: str) -> None:
-    event = Event("evt_real", EventType.STATUS_CHANGED, NOW, KEY, data={reserved: "from data"})
+@given(event=strategies.events())
+def test_data_cannot_shadow_the_envelope(event: Event) -> None:
+    """The envelope's own keys are the event's: no fact can replace the idempotency key."""
     wire = event.to_wire()
-    assert wire["data"]["id"] == "evt_real"
-    assert wire["data"]["session"]["session_sid"] == KEY.session_sid
+    assert wire["data"]["id"] == event.id
+    if event.key is not None:
+        assert wire["data"]["session"]["session_sid"] == event.key.session_sid

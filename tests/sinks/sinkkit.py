@@ -21,8 +21,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from monitor.core.events import Event, EventType, event_id
+from monitor.core.events import Change, Event, EventType, Field, event_id
 from monitor.core.keys import SessionKey
+from monitor.core.snapshot import Snapshot
 from monitor.dispatcher import Dispatcher
 from monitor.metrics import Metrics
 from monitor.resender import Resender
@@ -176,28 +177,20 @@ def make_event(
     kind: EventType = EventType.STATUS_CHANGED,
     labels: Mapping[str, str] | None = None,
     at: datetime | None = None,
-    data: Mapping[str, object] | None = None,
 ) -> Event:
+    """A status change step-1 → step with a review due an hour before `at`'s default."""
     key = make_key(session)
     moment = at or datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
-    default: dict[str, object] = {
-        "field": "status",
-        "previous": f"step-{step - 1}",
-        "current": f"step-{step}",
-        "status": f"step-{step}",
-        "review_required": True,
-        "reviewed": False,
-        "review_by_date": "2026-11-18T08:00:00Z",
-        "overdue_seconds": 3600.0,
-        "url": f"https://proctoring.example.com/sessions/{key.session_sid}",
-    }
+    deadline = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)
+    url = f"https://proctoring.example.com/sessions/{key.session_sid}"
     return Event(
         id=event_id(key.session_sid, step, kind, deployment="sinkkit"),
         type=kind,
         observed_at=moment,
         key=key,
         labels=dict(labels or {"course": "BIO101"}),
-        data=dict(data) if data is not None else default,
+        change=Change(Field.STATUS, f"step-{step - 1}", f"step-{step}"),
+        snapshot=Snapshot(f"step-{step}", True, False, deadline, url),
     )
 
 

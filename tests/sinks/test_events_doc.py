@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.core import observe, render, rules
-from monitor.core.events import Event, EventType, event_id
+from monitor.core.events import Event, EventType
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
 
@@ -67,9 +67,7 @@ def sample_events() -> Iterator[Event]:
     yield observe.not_found(
         KEY, version=version + 1, now=gone, labels=LABELS, deployment=DEPLOYMENT
     )
-    kind = EventType.API_AUTH_FAILED  # as the poller builds it: no session, one message
-    message = {"message": "The SmarterProctoring API rejected spmon's token."}
-    yield Event(event_id("api", kind, 1, deployment=DEPLOYMENT), kind, gone, None, {}, message)
+    yield observe.auth_failed(1, now=gone, deployment=DEPLOYMENT)  # as the poller builds it
 
 
 def examples() -> dict[str, Any]:

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitor.core import render
-from monitor.core.events import Event, EventType
+from monitor.core.events import Change, Event, EventType, Field
+from monitor.core.snapshot import Snapshot
 from tests.sinks.sinkkit import make_event, make_key
 
 DETECTED = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
 DUE = "2026-11-18T08:00:00Z"
+DUE_AT = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)
 
 
-def overdue(**data: object) -> Event:
-    base: dict[str, object] = {
-        "status": "Closed",
-        "review_required": True,
-        "reviewed": False,
-        "review_by_date": DUE,
-        "overdue_seconds": 3600.0,
-        "url": "https://proctoring.example.com/sessions/ES1",
-    }
-    return make_event(1, 1, kind=EventType.REVIEW_OVERDUE, at=DETECTED, data={**base, **data})
+def overdue() -> Event:
+    seen = Snapshot("Closed", True, False, DUE_AT, "https://proctoring.example.com/sessions/ES1")
+    event = make_event(1, 1, kind=EventType.REVIEW_OVERDUE, at=DETECTED)
+    return replace(event, change=None, snapshot=seen)
 
 
 @pytest.mark.parametrize(
@@ -65,21 +62,20 @@ def test_a_status_change_shows_previous_and_current() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "headline"),
+    ("fields", "headline"),
     [
         ({"reviewed": True}, "The review was completed."),
         ({"review_required": False}, "A review is no longer required."),
         (
-            {"review_by_date": "2026-11-20T00:00:00Z"},
+            {"review_by_date": datetime(2026, 11, 20, tzinfo=UTC)},
             "The review deadline moved to 2026-11-20 00:00 UTC.",
         ),
     ],
 )
-def test_a_resolution_says_why(data: dict[str, object], headline: str) -> None:
-    base = {"review_required": True, "reviewed": False, "review_by_date": DUE}
-    event = make_event(
-        1, 2, kind=EventType.REVIEW_OVERDUE_RESOLVED, at=DETECTED, data={**base, **data}
-    )
+def test_a_resolution_says_why(fields: dict[str, object], headline: str) -> None:
+    seen = replace(Snapshot(None, True, False, DUE_AT), **fields)
+    made = make_event(1, 2, kind=EventType.REVIEW_OVERDUE_RESOLVED, at=DETECTED)
+    event = replace(made, change=None, snapshot=seen)
     assert render.view(event, DETECTED).headline == headline
 
 
@@ -93,9 +89,7 @@ def test_every_type_renders_a_title_headline_and_fallback(kind: EventType) -> No
 
 
 def test_auth_failure_has_no_session() -> None:
-    event = Event(
-        "evt_x", EventType.API_AUTH_FAILED, DETECTED, None, {}, {"message": "Token rejected."}
-    )
+    event = Event("evt_x", EventType.API_AUTH_FAILED, DETECTED, None, message="Token rejected.")
     shown = render.view(event, DETECTED)
     assert shown.subject == "spmon"
     assert shown.facts == ()
@@ -121,11 +115,10 @@ def test_slack_message_blocks_and_fallback() -> None:
 
 
 def test_slack_text_escapes_control_characters_and_drops_unsafe_links() -> None:
-    event = make_event(
-        1,
-        2,
-        labels={"course": "<!channel> & co"},
-        data={"field": "status", "previous": "a", "current": "<@U123>", "url": "javascript:x"},
+    event = replace(
+        make_event(1, 2, labels={"course": "<!channel> & co"}),
+        change=Change(Field.STATUS, "a", "<@U123>"),
+        snapshot=Snapshot(None, None, None, None, "javascript:x"),
     )
     message = render.slack_message(event, DETECTED)
     rendered = str(message["blocks"][1:])
@@ -155,12 +148,10 @@ def test_firing_alert_labels_annotations_and_validity() -> None:
 
 def test_resolved_alert_has_the_same_labels_and_ends_now() -> None:
     firing = render.alert(overdue(), DETECTED, valid_for=240)
-    moved = make_event(
-        1,
-        2,
-        kind=EventType.REVIEW_OVERDUE_RESOLVED,
-        at=DETECTED,
-        data={"review_required": True, "reviewed": False, "review_by_date": "2026-12-01T00:00:00Z"},
+    moved = replace(
+        make_event(1, 2, kind=EventType.REVIEW_OVERDUE_RESOLVED, at=DETECTED),
+        change=None,
+        snapshot=Snapshot(None, True, False, datetime(2026, 12, 1, tzinfo=UTC)),
     )
     resolved = render.alert(moved, DETECTED, valid_for=240)
     assert resolved["labels"] == firing["labels"]

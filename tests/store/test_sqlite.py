@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.core.events import Event, EventType
+from monitor.core.events import Change, Event, EventType, Field
 from monitor.core.keys import SessionKey
+from monitor.core.outbox import OutboxState
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
 from monitor.store import PollRecord, SqliteStore, StoreLocked
@@ -25,7 +26,8 @@ def key(n: int) -> SessionKey:
 
 
 def event(k: SessionKey, n: int) -> Event:
-    return Event(f"evt_{k.session_sid[-4:]}_{n}", EventType.STATUS_CHANGED, T, k, {}, {"n": n})
+    change = Change(Field.STATUS, f"step-{n - 1}", f"step-{n}")
+    return Event(f"evt_{k.session_sid[-4:]}_{n}", EventType.STATUS_CHANGED, T, k, change=change)
 
 
 def record(k: SessionKey, *events: Event, status: str = "Closed") -> PollRecord:
@@ -127,6 +129,23 @@ async def test_dead_rows_can_be_requeued_and_purged(state_path: Path) -> None:
         assert await store.purge_settled(state="dead", sink=None, before=None, keep=()) == 1
 
 
+def test_the_outbox_states_are_the_ones_the_schema_allows() -> None:
+    schema = Path(__file__).resolve().parents[2] / "monitor" / "store" / "schema" / "001_init.sql"
+    allowed = re.search(r"CHECK \(state IN \(([^)]*)\)\)", schema.read_text())
+    assert allowed is not None
+    assert {name.strip(" '") for name in allowed[1].split(",")} == set(OutboxState)
+
+
+async def test_rows_read_back_carry_typed_states(state_path: Path) -> None:
+    async with SqliteStore(state_path) as store:
+        await store.commit([record(key(1), event(key(1), 1))])
+        (row,) = await store.claim("a", now=T.timestamp(), limit=1, owner="me", lease=60)
+        assert row.state is OutboxState.PENDING
+        await store.mark_dead(row.id, owner="me", error="HTTP 400")
+        (entry,) = await store.entries(state=OutboxState.DEAD, sink="a", limit=5)
+    assert entry.state is OutboxState.DEAD
+
+
 async def test_a_state_file_gets_one_deployment_id_for_life(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "a.db") as store:
         made = store.deployment_id
@@ -182,8 +201,8 @@ async def test_a_dead_lettered_resolve_still_ends_the_firing_alert(state_path: P
     the resend loop must stop re-firing the overdue alert before it (a false alarm forever)."""
     k = key(7)
     fire, resolve = str(EventType.REVIEW_OVERDUE), str(EventType.REVIEW_OVERDUE_RESOLVED)
-    overdue = Event("evt_fire", EventType.REVIEW_OVERDUE, T, k, {}, {})
-    resolved = Event("evt_done", EventType.REVIEW_OVERDUE_RESOLVED, T, k, {}, {})
+    overdue = Event("evt_fire", EventType.REVIEW_OVERDUE, T, k)
+    resolved = Event("evt_done", EventType.REVIEW_OVERDUE_RESOLVED, T, k)
     async with SqliteStore(state_path) as store:
         await store.enqueue([(overdue, ["am"])], T.timestamp())
         assert [r.event_id for r in await store.firing("am", fire=fire, resolve=resolve)] == [

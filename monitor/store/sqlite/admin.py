@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.core.outbox import SETTLED, OutboxState
 from monitor.store.base import OutboxEntry
 from monitor.store.sqlite.connection import Connection
 
@@ -18,7 +19,7 @@ _ENTRY_COLUMNS = (
 
 class Admin(Connection):
     async def entries(
-        self, *, state: str | None, sink: str | None, limit: int
+        self, *, state: OutboxState | None, sink: str | None, limit: int
     ) -> list[OutboxEntry]:
         """Outbox rows for people: oldest first, filtered by state and sink."""
         where, args = _filters(state=state, sink=sink)
@@ -28,7 +29,7 @@ class Admin(Connection):
                 (*args, limit),
             ).fetchall()
         )
-        return [OutboxEntry(*row) for row in rows]
+        return [_entry(*row) for row in rows]
 
     async def requeue_rows(self, ids: Sequence[int], *, now: float) -> int:
         """Dead rows by id back to pending with a fresh schedule (same event id)."""
@@ -63,7 +64,7 @@ class Admin(Connection):
     async def purge_settled(
         self,
         *,
-        state: str,
+        state: OutboxState,
         sink: str | None,
         before: float | None,
         keep: Sequence[str],
@@ -72,7 +73,7 @@ class Admin(Connection):
         """Delete delivered or dead rows, except each session's latest row of the `keep` types
         per sink: the resend loop reads which alerts are firing from exactly those rows. With
         `limit`, at most that many (a short transaction: polls commit in between)."""
-        if state not in ("delivered", "dead"):
+        if state not in SETTLED:
             raise ValueError("only delivered or dead rows can be purged")
         where, args = _filters(state=state, sink=sink)
         if before is not None:
@@ -89,7 +90,12 @@ class Admin(Connection):
         return await self._count(sql, args)
 
 
-def _filters(*, state: str | None, sink: str | None) -> tuple[str, tuple[Any, ...]]:
+def _entry(*found: Any) -> OutboxEntry:
+    row_id, event_id, sink, session_sid, event_type, state, *rest = found
+    return OutboxEntry(row_id, event_id, sink, session_sid, event_type, OutboxState(state), *rest)
+
+
+def _filters(*, state: OutboxState | None, sink: str | None) -> tuple[str, tuple[Any, ...]]:
     clauses = [(clause, value) for clause, value in (("state=?", state), ("sink=?", sink)) if value]
     if not clauses:
         return "WHERE 1=1", ()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
 
+from monitor.core.outbox import OutboxState
 from monitor.store.base import OutboxRow, OutboxStats, SinkState
 from monitor.store.sqlite.connection import Connection, Db
 
@@ -72,7 +73,7 @@ class Outbox(Connection):
                 reason=CRASHED,
                 hint=f"kept in the store; `spmon outbox retry --sink {sink}` re-sends it",
             )
-        return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
+        return sorted(map(_row, rows), key=lambda row: row.id)
 
     async def claim_probe(
         self, sink: str, *, now: float, owner: str, lease: float
@@ -96,7 +97,7 @@ class Outbox(Connection):
                 f" RETURNING {OUTBOX_COLUMNS}",
                 (owner, now + lease, found[0]),
             ).fetchone()
-            return OutboxRow(*row), float(found[1])
+            return _row(row), float(found[1])
 
         return await self._write(lease_head)
 
@@ -177,7 +178,7 @@ class Outbox(Connection):
                 (sink, fire, resolve, fire),
             ).fetchall()
         )
-        return [OutboxRow(*row) for row in rows]
+        return [_row(row) for row in rows]
 
     async def sink_states(self) -> dict[str, SinkState]:
         rows = await self._read(
@@ -206,10 +207,26 @@ class Outbox(Connection):
                 "SELECT sink, state, count(*) FROM outbox WHERE state IN ('pending','dead')"
                 " GROUP BY sink, state"
             ):
-                (pending if state == "pending" else dead)[sink] = n
+                (pending if state == OutboxState.PENDING else dead)[sink] = n
             oldest = db.execute(
                 "SELECT min(created_at) FROM outbox WHERE state='pending'"
             ).fetchone()[0]
             return OutboxStats(pending, dead, oldest)
 
         return await self._read(count)
+
+
+def _row(found: Sequence[Any]) -> OutboxRow:
+    """A row of OUTBOX_COLUMNS, its state typed."""
+    row_id, event_id, sink, session_sid, payload, created_at, attempts, state, last_error = found
+    return OutboxRow(
+        row_id,
+        event_id,
+        sink,
+        session_sid,
+        payload,
+        created_at,
+        attempts,
+        OutboxState(state),
+        last_error,
+    )
