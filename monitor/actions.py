@@ -114,7 +114,7 @@ class Actions:
 
     async def _delivered(self, lane: Lane, row: OutboxRow, *, now: float) -> None:
         if await self.store.mark_delivered(row.id, owner=self.owner, now=now):
-            self.metrics.notifications.labels(lane.name, "delivered").inc()
+            self.metrics.notifications.labels(lane.name, delivery.Notified.DELIVERED).inc()
             self.metrics.notification_latency.labels(lane.name).observe(
                 max(0.0, now - row.created_at)
             )
@@ -122,7 +122,7 @@ class Actions:
 
     async def _retry(self, lane: Lane, row: OutboxRow, action: Action, *, now: float) -> None:
         at = action.at or now
-        self.metrics.notifications.labels(lane.name, "failed").inc()
+        self.metrics.notifications.labels(lane.name, delivery.Notified.FAILED).inc()
         log.warning(
             "delivery.failed",
             reason=action.reason,
@@ -137,7 +137,7 @@ class Actions:
         self, lane: Lane, row: OutboxRow, action: Action, *, now: float
     ) -> None:
         """Still down: the probe does not count against the row's schedule (it was early)."""
-        self.metrics.notifications.labels(lane.name, "failed").inc()
+        self.metrics.notifications.labels(lane.name, delivery.Notified.FAILED).inc()
         next_probe = round(lane.breaker.probe_in(now), 1)
         log.info("sink.still_down", reason=action.reason, next_probe_in=next_probe)
         retry_at = delivery.probe_retry_at(action.at or now, lane.breaker)
@@ -159,7 +159,7 @@ class Actions:
 
     async def _dead(self, lane: Lane, row: OutboxRow, reason: str) -> None:
         if await self.store.mark_dead(row.id, owner=self.owner, error=reason):
-            self.metrics.notifications.labels(lane.name, "dead").inc()
+            self.metrics.notifications.labels(lane.name, delivery.Notified.DEAD).inc()
             log.error(
                 "delivery.dead_lettered",
                 reason=reason,

@@ -186,7 +186,7 @@ class Dispatcher:
         rows = await self.store.claim(
             lane.name, now=now, limit=min(free, self.batch), owner=self.owner, lease=self.lease,
             max_attempts=len(lane.sink.limits.schedule.steps),  # as _retry counts: one per step
-            on_dead=self.metrics.notifications.labels(lane.name, "dead").inc,
+            on_dead=self.metrics.notifications.labels(lane.name, delivery.Notified.DEAD).inc,
         )  # fmt: skip
         for row in rows:
             self._spawn(lane, row, None)

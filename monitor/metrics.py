@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.core.delivery import Notified
 from monitor.core.events import Field
 from monitor.core.outbox import SETTLED
 from monitor.core.poll import Outcome
@@ -24,7 +25,7 @@ __all__ = ["OUTCOMES", "Metrics", "WatchSummary", "WatchView"]
 NS = "spmon"
 OUTCOMES: tuple[Outcome, ...] = tuple(outcome for outcome in Outcome if outcome is not Outcome.HELD)
 """The poll outcomes whose series exist from the start (`held` appears with the first outage)."""
-NOTIFY_OUTCOMES = ("delivered", "failed", "dead")
+NOTIFY_OUTCOMES = tuple(Notified)
 MAX_STATUS_VALUES = 32
 """The status set is open; past this many distinct values the rest count as "other"."""
 

@@ -201,6 +201,15 @@ class Step(enum.StrEnum):
     """Back to pending, refunded (a probe was early), no sooner than the next probe."""
 
 
+class Notified(enum.StrEnum):
+    """The `spmon_notifications_total` outcome of one attempt: a third set, neither a row's
+    state (a failed attempt leaves the row pending) nor the action taken."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
 class Evidence(enum.Enum):
     """What an outcome says about the receiver, for the breaker and the pacer."""
 
