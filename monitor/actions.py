@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 
@@ -44,14 +44,14 @@ class Actions:
             self.metrics.sink_disabled.labels(lane.name).set(int(lane.disabled is not None))
 
     async def stats_loop(
-        self, sinks: Sequence[Sink], clock: Callable[[], float], stop: asyncio.Event
+        self, sinks: Sequence[Sink], clock: aio.Clock, stop: asyncio.Event
     ) -> None:
         while not stop.is_set():
             try:
-                await self.refresh_stats(sinks, clock())
+                await self.refresh_stats(sinks, clock.now())
             except Exception:
                 log.exception("dispatcher.stats_failed")
-            await aio.sleep(2.0, stop)
+            await clock.sleep(2.0, stop)
 
     async def refresh_stats(self, sinks: Sequence[Sink], now: float) -> None:
         """The outbox gauges: backlog and dead letters per sink, age of the oldest pending."""

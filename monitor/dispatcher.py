@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 
@@ -59,7 +58,7 @@ class Dispatcher:
         lease: float = 60.0,
         batch: int = 64,
         settle: float = 5.0,
-        clock: Callable[[], float] = time.time,
+        clock: aio.Clock = aio.SYSTEM,
         rng: random.Random | None = None,
     ) -> None:
         self.store, self.sinks, self.metrics = store, list(sinks), metrics
@@ -83,7 +82,7 @@ class Dispatcher:
 
     def status(self) -> dict[str, str]:
         """Each sink's state: up, paused (Retry-After), down (breaker open) or disabled."""
-        now = self.clock()
+        now = self.clock.now()
         return {lane.name: lane.status(now) for lane in self.lanes}
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -113,7 +112,7 @@ class Dispatcher:
             log.warning("dispatcher.drain_timeout", deadline=deadline)
         finally:
             await asyncio.shield(self._abandon())
-            await self.actions.refresh_stats(self.sinks, self.clock())
+            await self.actions.refresh_stats(self.sinks, self.clock.now())
 
     async def _drain_lane(self, lane: Lane) -> None:
         while True:
@@ -141,7 +140,7 @@ class Dispatcher:
 
     async def _lane_loop(self, lane: Lane, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self.heartbeat = self.clock()
+            self.heartbeat = self.clock.now()
             lane.wake.clear()
             try:
                 pause = 0.0 if await self._fill(lane) else await self._idle(lane)
@@ -149,13 +148,13 @@ class Dispatcher:
                 log.exception("dispatcher.pass_failed", sink=lane.name)
                 pause = _IDLE
             if pause:
-                await aio.sleep(pause, lane.wake)
+                await self.clock.sleep(pause, lane.wake)
         await self._settle(lane)
 
     async def _idle(self, lane: Lane) -> float:
         """Sleep until the next thing that could change: a row falling due (a retry is on
         time, not up to a tick late), a pause ending, a probe falling due."""
-        now = self.clock()
+        now = self.clock.now()
         due = await self.store.next_due(lane.name, now=now) if self._may_claim(lane, now) else None
         probe = lane.breaker.next_probe_at() or 0.0
         return delivery.wake_in(now, [lane.pacer.paused_until, probe], due=due, idle=_IDLE)
@@ -175,7 +174,7 @@ class Dispatcher:
 
     async def _fill(self, lane: Lane) -> int:
         """Claim as many due rows as the lane has free slots; start a delivery for each."""
-        now = self.clock()
+        now = self.clock.now()
         if lane.disabled is not None or lane.pacer.paused(now):
             return 0
         if lane.breaker.open:
@@ -224,11 +223,16 @@ class Dispatcher:
                 if not await self._paced(lane, row):
                     return
                 async with lane.serial():
-                    started = self.clock()
+                    started = self.clock.now()
                     bound = delivery.attempt_bound(self.lease)
                     outcome = await attempt(lane, row, bound=bound, now=started)
                     await self.actions.apply(
-                        lane, row, outcome, started=started, probe_due=probe_due, now=self.clock()
+                        lane,
+                        row,
+                        outcome,
+                        started=started,
+                        probe_due=probe_due,
+                        now=self.clock.now(),
                     )
             except Exception:
                 # The row stays leased: release at shutdown or lease expiry brings it back.
@@ -240,12 +244,12 @@ class Dispatcher:
     async def _paced(self, lane: Lane, row: OutboxRow) -> bool:
         """Wait for the lane's next start slot; a long wait (a Retry-After pause) gives the
         row back untried instead of holding its lease."""
-        now = self.clock()
+        now = self.clock.now()
         wait = lane.pacer.reserve(now)
         action = delivery.pace(wait, now=now, lease=self.lease)
         if action is not None:
             await self.actions.act(lane, row, action)
             return False
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self.clock.sleep(wait)
         return True

@@ -14,6 +14,7 @@ from datetime import tzinfo
 
 import structlog
 
+from monitor import aio
 from monitor.api import ApiClient, ApiError, AuthFailed, NotFound, RateLimited
 from monitor.apigate import ApiGate, Judged, verdicts
 from monitor.core import poll as decide
@@ -73,7 +74,7 @@ class PollStep:
         options: PollerOptions,
         on_commit: Callable[[], None],
         token_source: Callable[[], str | None],
-        clock: Callable[[], float],
+        clock: aio.Clock,
         rng: random.Random,
     ) -> None:
         self.api, self.store, self.watchset, self.metrics = api, store, watchset, metrics
@@ -104,7 +105,7 @@ class PollStep:
         """Resume from the store: no re-baselining; spread first polls over one interval."""
         stored = {record.key: record for record in await self.store.load()}
         self.gate = self.options.gate([interval for _, _, interval in watches], self.metrics)
-        now = self.clock()
+        now = self.clock.now()
         if await self.auth.restore():
             self.gate.restore_token_rejected(now)
         for key, labels, interval in watches:
@@ -148,7 +149,7 @@ class PollStep:
                 await self.committer.commit(record(entry.key, verdict, self.route))
             except Exception:  # the Committer logged it; keep the old state and retry soon
                 self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
-                self.watchset.heap.push(key, self.clock() + min(entry.interval, 30.0))
+                self.watchset.heap.push(key, self.clock.now() + min(entry.interval, 30.0))
                 return decide.Outcome.ERROR
         self.apply(entry, verdict)
         self.watchset.heap.push(key, verdict.next_due)
@@ -158,7 +159,7 @@ class PollStep:
         return verdict.outcome
 
     def _fetched(self, entry: Entry, body: bytes) -> decide.Verdict:
-        now = self.clock()
+        now = self.clock.now()
         judge_u = self.rng.random()  # drawn before the schedule's, as the gate always was
         verdict = decide.step(entry, body, now, self.rng.random(), self.rules)
         if (problem := verdict.problem) is not None:
@@ -169,7 +170,7 @@ class PollStep:
         return verdict
 
     async def _failed(self, entry: Entry, exc: ApiError) -> decide.Verdict:
-        now = self.clock()
+        now = self.clock.now()
         api, auth = verdicts(exc)
         judged = self.judge(now, self.rng.random(), api=api, auth=auth)
         answer: decide.Answer

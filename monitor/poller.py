@@ -1,14 +1,14 @@
 """The poll loop: due sessions → API → parse/diff/rules → one store transaction per batch.
 
-This is where the clock is read; everything it decides with is in `monitor.core` and takes
-`now` as an argument. This module schedules; one poll's meaning is `monitor.poll_step`.
+The clock is read here, from the one `aio.Clock` the loop was given (its poll step reads the
+same); everything it decides with is in `monitor.core` and takes `now` as an argument. This
+module schedules; one poll's meaning is `monitor.poll_step`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Callable
 
 import structlog
@@ -48,7 +48,7 @@ class Poller:
         options: PollerOptions,
         on_commit: Callable[[], None] = lambda: None,
         token_source: Callable[[], str | None] = lambda: None,
-        clock: Callable[[], float] = time.time,
+        clock: aio.Clock = aio.SYSTEM,
         rng: random.Random | None = None,
     ) -> None:
         self.api, self.store, self.watchset, self.metrics = api, store, watchset, metrics
@@ -58,7 +58,7 @@ class Poller:
         self.rng = rng or random.Random()
         self.committer = committer
         self.heartbeat = 0.0
-        self._wake = asyncio.Event()
+        self._alarm = aio.Alarm(clock)
         self._inflight = 0
         self._throttled = False
         self._polls: asyncio.TaskGroup | None = None
@@ -97,12 +97,13 @@ class Poller:
         finally:
             self._polls = None
             stopper.cancel()
+            self._alarm.cancel()
 
     async def poll_all(self) -> dict[SessionKey, str]:
         """Poll every watched session once, now (the `once` command); returns each polled
         session's outcome. A session missing from the answer was not polled (e.g. while the
         token is rejected only one probe goes out)."""
-        now = self.clock()
+        now = self.clock.now()
         for key in self.watchset.entries:
             self.watchset.heap.push(key, now)
         stop = asyncio.Event()
@@ -120,22 +121,21 @@ class Poller:
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
-        self._wake.set()
+        self._alarm.ring()
 
     async def _tick_until(self, stop: asyncio.Event) -> None:
         """The timer half of scheduling: start what is due, then sleep until the next due time
         (at most a second). The other half is `_launch` from a finishing poll, which keeps a
         busy loop busy without a wake-up per poll."""
         while not stop.is_set():
-            now = self.clock()
+            now = self.clock.now()
             self.heartbeat = now
             self._launch(now)
             probe = self.step.gate.next_probe() if self.watchset.parked else None
             wakes = [t for t in (self.watchset.heap.peek(), probe) if t is not None]
             delay = 1.0 if not wakes else min(1.0, max(0.0, min(wakes) - now))
-            self._wake.clear()
             if not stop.is_set():
-                await aio.sleep(delay if delay > 0 else 0.01, self._wake)
+                await self._alarm.wait(now + (delay if delay > 0 else 0.01))
 
     def _launch(self, now: float, *, until: float | None = None) -> None:
         """Start as many due polls as there are free slots."""
@@ -188,10 +188,10 @@ class Poller:
         try:
             await self.committer.commit(record(entry.key, verdict, self.step.route))
         except Exception:  # the Committer logged it; evaluate again soon
-            self.watchset.heap.push(entry.key, self.clock() + min(entry.interval, 30.0))
+            self.watchset.heap.push(entry.key, self.clock.now() + min(entry.interval, 30.0))
             return
         self.step.apply(entry, verdict)
-        self._park(entry, due, self.clock())
+        self._park(entry, due, self.clock.now())
 
     def _park(self, entry: Entry, due: float, now: float) -> None:
         if self.step.gate.closed:  # the API came back while this one was committing
@@ -210,7 +210,7 @@ class Poller:
             if not released:
                 released = True
                 self._inflight -= 1
-                self._launch(self.clock(), until=until)
+                self._launch(self.clock.now(), until=until)
 
         outcome: str = decide.Outcome.ERROR
         try:
@@ -221,15 +221,15 @@ class Poller:
             self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
             # A probe that never reached a verdict must not hold the next one back forever.
             self.step.judge(
-                self.clock(), self.rng.random(), api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN
+                self.clock.now(), self.rng.random(), api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN
             )
             entry = self.watchset.entries[key]
-            self.watchset.heap.push(key, self.clock() + entry.interval)
+            self.watchset.heap.push(key, self.clock.now() + entry.interval)
         finally:
             release()
             if self._throttled:
                 self._throttled = False
-                self._launch(self.clock(), until=until)
+                self._launch(self.clock.now(), until=until)
             self.watchset.attempted(self.watchset.entries[key])
             if self._outcomes is not None:
                 self._outcomes[key] = outcome

@@ -36,7 +36,7 @@ class Resender:
         store: OutboxStore,
         lanes: Sequence[Lane],
         ready: asyncio.Event,
-        clock: Callable[[], float],
+        clock: aio.Clock,
         watched: Callable[[str], bool] | None = None,
     ) -> None:
         self.store, self.lanes, self.clock = store, list(lanes), clock
@@ -60,7 +60,7 @@ class Resender:
                 await self._resend(lane, sink)
             except Exception:
                 log.exception("alerts.resend_failed", sink=lane.name)
-            await aio.sleep(sink.resend_interval, stop)
+            await self.clock.sleep(sink.resend_interval, stop)
 
     async def _resend(self, lane: Lane, sink: Resending) -> None:
         if lane.disabled is not None:
@@ -73,12 +73,12 @@ class Resender:
             retired = [event for event in gone if (lane.name, event.id) not in self._retired]
             if not events and not retired:
                 return
-            now = self.clock()
+            now = self.clock.now()
             outcome = await sink.resend(events, now=now, retired=retired)
         if isinstance(outcome, Delivered):
             self._retired.update((lane.name, event.id) for event in retired)
             log.debug("alerts.resent", sink=lane.name, alerts=len(events), ended=len(retired))
-            await lane.answered(self.store, started=now, now=self.clock())
+            await lane.answered(self.store, started=now, now=self.clock.now())
         else:
             reason = getattr(outcome, "reason", "?")
             log.warning("alerts.resend_failed", sink=lane.name, alerts=len(events), reason=reason)

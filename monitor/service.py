@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,9 +64,11 @@ class Service:
     dispatcher: Dispatcher
     resender: Resender
     address: str | None = None
+    clock: aio.Clock = aio.SYSTEM
+    """The one clock every loop of this process reads and sleeps on."""
 
     def live(self) -> tuple[bool, dict[str, Any]]:
-        now = time.time()
+        now = self.clock.now()
         beats = {"poller": self.poller.heartbeat, "dispatcher": self.dispatcher.heartbeat}
         stale = [name for name, beat in beats.items() if now - beat > LIVENESS_WINDOW]
         return not stale, {"stale_loops": stale}
@@ -85,7 +86,11 @@ class Service:
 
 @contextlib.asynccontextmanager
 async def build(
-    settings: Settings, *, serve_http: bool = True, redactor: Redactor | None = None
+    settings: Settings,
+    *,
+    serve_http: bool = True,
+    redactor: Redactor | None = None,
+    clock: aio.Clock = aio.SYSTEM,
 ) -> AsyncIterator[Service]:
     """Open every resource in order and close it in reverse, whatever happens in between.
 
@@ -99,12 +104,14 @@ async def build(
     sinks_names = [s.name for s in settings.sinks] or ["log"]
     metrics = Metrics(registry, sinks=sinks_names)
     metrics.token_expiry.set(jwt_expiry(settings.token()) or 0)
-    watchset = WatchSet()
+    watchset = WatchSet(clock)
     metrics.watch_set(watchset)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings.state.path))
         api = await stack.enter_async_context(
-            ApiClient(wiring.client_options(settings), on_response=metrics.api_response)
+            ApiClient(
+                wiring.client_options(settings), on_response=metrics.api_response, clock=clock
+            )
         )
         sinks = wiring.build_sinks(settings.sinks)
         for sink in sinks:
@@ -115,12 +122,13 @@ async def build(
             sinks=sinks,
             metrics=metrics,
             lease=wiring.lease(settings),
+            clock=clock,
         )
         resender = Resender(
             store=store,
             lanes=dispatcher.lanes,
             ready=dispatcher.restored,
-            clock=dispatcher.clock,
+            clock=clock,
             watched=watched.__contains__,
         )
         committer = await stack.enter_async_context(Committer(store))
@@ -134,6 +142,7 @@ async def build(
             options=wiring.poller_options(settings, deployment=store.deployment_id),
             on_commit=dispatcher.notify,
             token_source=wiring.token_source(settings, redactor),
+            clock=clock,
         )
         await poller.restore([(w.key, w.labels, settings.interval_of(w)) for w in settings.watches])
         # The watch set is long-lived; moving them out of the collector's reach
@@ -152,6 +161,7 @@ async def build(
             poller,
             dispatcher,
             resender,
+            clock=clock,
         )
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
@@ -209,11 +219,11 @@ async def _retention_loop(service: Service, stop: asyncio.Event) -> None:
                 service.store,
                 service.metrics,
                 retention=service.settings.outbox.retention,
-                now=time.time(),
+                now=service.clock.now(),
             )
         except Exception:
             log.exception("outbox.purge_failed")
-        await aio.sleep(RETENTION_EVERY, stop)
+        await service.clock.sleep(RETENTION_EVERY, stop)
 
 
 async def purge_expired(
@@ -294,7 +304,7 @@ async def _once(settings: Settings, *, deliver: bool, redactor: Redactor | None)
             checkup.Row(key, entry.labels, outcomes.get(key, checkup.NOT_POLLED), entry.snapshot)
             for key, entry in service.watchset.entries.items()
         ]
-        return checkup.Report(rows, datetime.now(UTC))
+        return checkup.Report(rows, datetime.fromtimestamp(service.clock.now(), UTC))
 
 
 def _copy_state(source: Path, target: Path) -> None:

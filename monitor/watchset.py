@@ -6,11 +6,11 @@ The metrics collector reads it at scrape time; `/readyz` reads whether the first
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor import aio
 from monitor.core import rules, schedule
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
@@ -46,7 +46,7 @@ class WatchSet:
     deadline, so that overdue still follows the clock during an outage.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: aio.Clock = aio.SYSTEM) -> None:
         self.entries: dict[SessionKey, Entry] = {}
         self.heap: schedule.DueHeap[SessionKey] = schedule.DueHeap()
         self.parked: schedule.DueHeap[SessionKey] = schedule.DueHeap()
@@ -113,7 +113,7 @@ class WatchSet:
         return len(moved)
 
     def summary(self) -> WatchSummary:
-        now = self.clock()
+        now = self.clock.now()
         moment = datetime.fromtimestamp(now, UTC)
         by_status: dict[str, int] = {}
         pending = overdue = 0

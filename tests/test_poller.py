@@ -6,7 +6,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,21 +19,9 @@ from monitor.core.events import isoformat
 from monitor.metrics import Metrics
 from monitor.poller import Entry, Poller, PollerOptions, WatchSet
 from monitor.store import Committer, SqliteStore
+from tests.clockkit import T0
+from tests.clockkit import FakeClock as Clock
 from tests.storekit import outbox_rows
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
 
 PollerFactory = Callable[..., Awaitable[Poller]]
 
@@ -56,7 +44,7 @@ async def make_poller(state_path: Path) -> AsyncIterator[PollerFactory]:
             options = ClientOptions(
                 base_url=url, token=None, rate_limit=1000, backoff=Backoff(0.01, 0.02, 0)
             )
-            api = await stack.enter_async_context(ApiClient(options))
+            api = await stack.enter_async_context(ApiClient(options, clock=clock))
             watchset = WatchSet(clock=clock)
             committer = await stack.enter_async_context(Committer(store))
             poller = Poller(
@@ -162,7 +150,7 @@ async def test_overdue_fires_at_the_deadline_once_and_resolves_once(simulator, m
     # The wake-up is scheduled just after the deadline, not one poll interval later.
     due = poller.watchset.heap.peek()
     assert deadline.timestamp() < due <= deadline.timestamp() + 1
-    clock.now = due
+    clock.set(due)
     await poller.poll_all()
     await poller.poll_all()
     assert types(await outbox(poller)) == ["review.overdue"]

@@ -19,6 +19,7 @@ import aiohttp
 import structlog
 from aiolimiter import AsyncLimiter
 
+from monitor import aio
 from monitor.api.errors import (
     ApiError,
     AuthFailed,
@@ -64,8 +65,11 @@ class ApiClient:
         *,
         on_response: Callable[[str], None] = _noop,
         rng: random.Random | None = None,
+        clock: aio.Clock = aio.SYSTEM,
     ) -> None:
         self.options = options
+        self.clock = clock
+        """The poller's clock: a 429 pause ends by the same clock that reschedules the session."""
         self._on_response = on_response
         self._rng = rng or random.Random()
         self._limiter = AsyncLimiter(
@@ -132,7 +136,7 @@ class ApiClient:
                     error=str(exc),
                     retry_in=round(delay, 3),
                 )
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, key: SessionKey) -> bytes:
@@ -166,7 +170,8 @@ class ApiClient:
         if status in (401, 403):
             return AuthFailed(f"API refused the token ({status})", status=status)
         if (status in (429, 503) and "Retry-After" in resp.headers) or status == 429:
-            wait = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
+            now = datetime.fromtimestamp(self.clock.now(), UTC)
+            wait = parse_retry_after(resp.headers.get("Retry-After"), now)
             wait = 5.0 if wait is None else wait
             self._pause(wait)
             return RateLimited(
@@ -177,8 +182,7 @@ class ApiClient:
         return RequestRejected(f"API answered {status}", status=status)
 
     def _pause(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        until = loop.time() + seconds * (1.0 + 0.1 * self._rng.random())
+        until = self.clock.now() + seconds * (1.0 + 0.1 * self._rng.random())
         if until > self._paused_until:
             self._paused_until = until
             log.warning("api.paused", seconds=round(seconds, 1))
@@ -186,9 +190,9 @@ class ApiClient:
     async def _wait_pause(self) -> None:
         if not self._paused_until:  # the common case: never paused
             return
-        delay = self._paused_until - asyncio.get_running_loop().time()
+        delay = self._paused_until - self.clock.now()
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:

@@ -8,6 +8,7 @@ import random
 import pytest
 from aiohttp import web
 
+from monitor import aio
 from monitor.api import (
     ApiClient,
     AuthFailed,
@@ -24,18 +25,25 @@ from monitor.core.keys import SessionKey
 from monitor.core.parse import ParseProblem, parse
 from monitor.core.snapshot import Snapshot
 from monitor.simulator import Faults
+from tests.clockkit import FakeClock
 
 FAST = Backoff(base=0.01, cap=0.02, retries=2)
 
 
 def client(
-    url: str, *, token: str | None = None, codes: list[str] | None = None, **kw: object
+    url: str,
+    *,
+    token: str | None = None,
+    codes: list[str] | None = None,
+    clock: aio.Clock = aio.SYSTEM,
+    **kw: object,
 ) -> ApiClient:
     options = ClientOptions(base_url=url, token=token, rate_limit=1000, backoff=FAST, **kw)  # type: ignore[arg-type]
     return ApiClient(
         options,
         on_response=(codes.append if codes is not None else lambda _c: None),
         rng=random.Random(1),
+        clock=clock,
     )
 
 
@@ -92,16 +100,16 @@ async def test_a_transient_5xx_is_absorbed_by_a_retry(simulator) -> None:
 
 async def test_429_pauses_every_request_not_only_the_one(simulator) -> None:
     sim = await simulator(2, faults=Faults(rate_limit_rate=1.0, retry_after=1))
-    async with client(sim.url) as api:
+    clock = FakeClock(autojump=True)  # the pause is judged and waited out by this one clock
+    async with client(sim.url, clock=clock) as api:
         with pytest.raises(RateLimited) as caught:
             await api.fetch(sim.keys[0])
         assert caught.value.retry_after == 1.0
         sim.sim.faults = Faults()
         served_before = sim.sim.requests
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = clock.now()
         await api.fetch(sim.keys[1])  # another session: held back by the same pause
-        waited = loop.time() - started
+        waited = clock.now() - started
     assert sim.sim.requests == served_before + 1
     assert waited >= 0.9  # the pause is Retry-After (1 s) plus jitter, never less
 
