@@ -6,6 +6,7 @@ status, dates and review state, so nothing is stored and a fake clock moves ever
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -15,7 +16,7 @@ from typing import Final, NamedTuple
 
 from monitor.core.keys import SessionKey
 
-__all__ = ["STATIC", "STATIC_TAIL", "fields_at"]
+__all__ = ["STATIC", "STATIC_TAIL", "State", "enrollment_sid", "fields_at", "state_at"]
 
 # Milestones of one lifecycle epoch, as fractions of the session's period.
 _APPROVED: Final = 0.10
@@ -34,6 +35,21 @@ _STATUS_REASONS: Final[Mapping[str, str]] = {
 }
 _MASK64: Final = (1 << 64) - 1
 
+# A student may sit one exam more than once (a retake), so an enrollment's session list for an
+# exam holds a few sessions rather than always exactly one.
+_SESSIONS_PER_ENROLLMENT: Final = 3
+_SUBJECTS: Final = (
+    ("MATH", "Linear Algebra"),
+    ("BIO", "Cell Biology"),
+    ("CHEM", "Organic Chemistry"),
+    ("HIST", "Modern Europe"),
+    ("PHYS", "Classical Mechanics"),
+    ("ECON", "Microeconomics"),
+    ("CS", "Data Structures"),
+    ("STAT", "Probability"),
+)
+_EXAM_KINDS: Final = ("Midterm", "Final", "Quiz 1", "Quiz 2", "Practice Exam")
+
 
 def fields_at(
     seed: int, index: int, key: SessionKey, now: float, change_every: float
@@ -41,6 +57,26 @@ def fields_at(
     """The per-session fields of session `index` at `now` (STATIC holds the shared ones)."""
     epoch = _epoch(seed, index, now, change_every)
     return {**_identity(seed, index, key), **_lifecycle(epoch)}
+
+
+class State(NamedTuple):
+    """What the list endpoints filter on; equal to those fields of fields_at() at that instant."""
+
+    status: object  # a test's override may put any JSON value here
+    review_required: bool
+    reviewed: bool
+
+
+def state_at(seed: int, index: int, now: float, change_every: float) -> State:
+    """The filterable part of fields_at(), without building the document (lists scan many)."""
+    epoch = _epoch(seed, index, now, change_every)
+    return State(_status(epoch), *_review_flags(epoch))
+
+
+def enrollment_sid(seed: int, index: int, key: SessionKey) -> str:
+    """The derived enrollment: neighbouring sessions of one exam share one, as retakes do."""
+    group = _mix(seed, index // _SESSIONS_PER_ENROLLMENT, _sid_bits(key.exam_sid))
+    return f"EN{_mix(group, 1):016x}{_mix(group, 2):016x}"
 
 
 class _Epoch(NamedTuple):
@@ -101,9 +137,7 @@ def _dates(epoch: _Epoch) -> dict[str, object]:
 
 
 def _review(epoch: _Epoch) -> dict[str, object]:
-    """Most closed sessions need a review; half get it before the deadline, half go overdue."""
-    required = epoch.age >= _CLOSED and (epoch.draw >> 2) % 5 != 0
-    reviewed = required and bool(epoch.draw >> 8 & 1) and epoch.age >= _REVIEWED
+    required, reviewed = _review_flags(epoch)
     reviewer = f"US{_mix(epoch.draw, 1):016x}{_mix(epoch.draw, 2):016x}"
     return {
         "editDate": epoch.instant(_last_milestone(epoch.age, reviewed=reviewed)),
@@ -116,6 +150,12 @@ def _review(epoch: _Epoch) -> dict[str, object]:
     }
 
 
+def _review_flags(epoch: _Epoch) -> tuple[bool, bool]:
+    """Most closed sessions need a review; half get it before the deadline, half go overdue."""
+    required = epoch.age >= _CLOSED and (epoch.draw >> 2) % 5 != 0
+    return required, required and bool(epoch.draw >> 8 & 1) and epoch.age >= _REVIEWED
+
+
 def _last_milestone(age: float, *, reviewed: bool) -> float:
     """When the session last changed, so editDate moves exactly when the payload does."""
     steps = (0.0, _APPROVED, _STARTED, _PROCESSING, _CLOSED, _REVIEWED if reviewed else 0.0)
@@ -123,19 +163,41 @@ def _last_milestone(age: float, *, reviewed: bool) -> float:
 
 
 def _identity(seed: int, index: int, key: SessionKey) -> dict[str, object]:
-    """SIDs and links that belong to the session for good; the sids echo the request."""
+    """SIDs, names and links that belong to the session for good; the sids echo the request."""
     high, low = _mix(seed, index, 1), _mix(seed, index, 2)
+    enrollment = enrollment_sid(seed, index, key)
+    title, course = _exam_names(seed, key.exam_sid)
     return {
         "sid": key.session_sid,
         "installSid": key.install_sid,
         "examSid": key.exam_sid,
-        "enrollmentSid": f"EN{high:016x}{low:016x}",
-        "userSid": f"US{low:016x}{high:016x}",
+        "enrollmentSid": enrollment,
+        "userSid": "US" + enrollment[2:][::-1],  # one student per enrollment
         "courseSid": "CO" + key.exam_sid[2:],  # one course per exam, like a real LMS
+        # The session document carries these as strings (session.schema.json); the
+        # appointments report nests the same values as exam {title, courseName}.
+        "exam": title,
+        "course": course,
         "accessKey": f"{high >> 16:012X}",
         "externalAppointmentId": f"apt-{low % 10**9:09d}",
         "URL": f"https://proctoring.example.com/sessions/{key.session_sid}",
     }
+
+
+@functools.lru_cache(maxsize=4096)  # a few hundred exams serve 100,000 sessions
+def _exam_names(seed: int, exam_sid: str) -> tuple[str, str]:
+    """(exam title, course name), the same for every session of the exam."""
+    bits = _mix(seed, _sid_bits(exam_sid))
+    code, name = _SUBJECTS[bits % len(_SUBJECTS)]
+    number = 100 + (bits >> 8) % 300
+    kind = _EXAM_KINDS[(bits >> 20) % len(_EXAM_KINDS)]
+    return f"{code} {number} {kind}", f"{code} {number}: {name} (Fall 2026)"
+
+
+@functools.lru_cache(maxsize=4096)
+def _sid_bits(sid: str) -> int:
+    # A digest, not int(sid[2:], 16): keys handed to the simulator need not be valid SIDs.
+    return int.from_bytes(hashlib.blake2b(sid.encode(), digest_size=8).digest())
 
 
 def _constant_sid(prefix: str, name: str) -> str:
@@ -169,9 +231,7 @@ STATIC: Final[dict[str, object]] = {
     "examLocale": "en-US",
     "platformVersion": "2026.11.3",
     "modalityOptions": "webcam;microphone;screen-share;room-scan",
-    "exam": "MATH 201 Midterm - Linear Algebra (120 min, closed book)",
     "enrollment": "Fall 2026, Section 003, Student",
-    "course": "MATH 201: Linear Algebra (Fall 2026)",
     "examFile": None,
     "returnedFile": None,
     "photos": "id-front.jpg;face.jpg",
