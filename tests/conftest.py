@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from hypothesis import HealthCheck, settings
 
 from monitor.core.keys import SessionKey
 from monitor.simulator import Faults, Simulator, make_keys, serve
-from tests.sinks.sinkkit import Receiver as ScriptedReceiver
-from tests.sinks.sinkkit import Respond
+from tests.sinks.sinkkit import Receiver, Respond
 
 # These machines are shared and noisy: a property test is judged by what it finds, never by
 # how fast an example ran or was generated (speed is measured in bench/).
@@ -75,70 +72,16 @@ async def simulator() -> AsyncIterator[SimFactory]:
         yield create
 
 
-@dataclass
-class Receiver:
-    """A webhook receiver on 127.0.0.1 recording every request; `statuses` scripts answers."""
-
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r["json"] for r in self.requests if r["status"] < 300]
-
-    def delivered_ids(self) -> list[str]:
-        return [r["headers"]["webhook-id"] for r in self.requests if r["status"] < 300]
-
-    async def wait_for(self, count: int, within: float = 20.0) -> None:
-        async with asyncio.timeout(within):
-            while len(self.bodies()) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        status = self.statuses.pop(0) if self.statuses else 200
-        self.requests.append(
-            {
-                "headers": dict(request.headers),
-                "raw": raw,
-                "json": json.loads(raw),
-                "status": status,
-            }
-        )
-        self.arrived.set()
-        return web.Response(status=status, text="ok")
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
-    async with AsyncExitStack() as stack:
+async def endpoint() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
+    """`await endpoint(respond, port=0)` → a started receiver (tests/sinks/sinkkit.py),
+    answering 204 unless `respond` says otherwise. All are stopped at teardown."""
+    made: list[Receiver] = []
 
-        async def create(*, port: int = 0, statuses: list[int] | None = None) -> Receiver:
-            rec = Receiver(statuses=list(statuses or []))
-            app = web.Application()
-            app.router.add_post("/hook", rec.handle)
-            runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
-            await runner.setup()
-            stack.push_async_callback(runner.cleanup)
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            host, bound = runner.addresses[0][:2]
-            rec.url = f"http://{host}:{bound}/hook"
-            return rec
-
-        yield create
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[Callable[..., Awaitable[ScriptedReceiver]]]:
-    """`await endpoint(respond)` → a started scripted receiver; all are stopped at teardown."""
-    made: list[ScriptedReceiver] = []
-
-    async def create(respond: Respond | None = None) -> ScriptedReceiver:
-        server = ScriptedReceiver(respond) if respond is not None else ScriptedReceiver()
+    async def create(respond: Respond | None = None, *, port: int = 0) -> Receiver:
+        server = Receiver(respond) if respond is not None else Receiver()
         made.append(server)
-        await server.start()
+        await server.start(port=port)
         return server
 
     yield create

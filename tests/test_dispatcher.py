@@ -26,26 +26,15 @@ from tests.sinks.sinkkit import (
     SECRET,
     Hit,
     Receiver,
-    Respond,
     bound_socket,
     make_event,
     running,
+    scripted,
     verifier,
 )
 
 MakeReceiver = Callable[..., Awaitable[Receiver]]
 FAST = Schedule((0.0, 0.1, 0.1, 0.1, 0.1, 0.1), jitter=0.0)
-
-
-def scripted(*statuses: int, headers: dict[str, str] | None = None) -> Respond:
-    """Answer the n-th request with statuses[n]; 204 once the script runs out."""
-    script = list(statuses)
-
-    async def respond(_hit: Hit) -> web.StreamResponse:
-        status = script.pop(0) if script else 204
-        return web.Response(status=status, headers=headers if status == 429 else None)
-
-    return respond
 
 
 def hook(name: str, url: str, *, timeout: float = 2.0, **limits: object) -> WebhookSink:
