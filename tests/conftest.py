@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
+from structlog.testing import capture_logs
+from structlog.typing import EventDict
 
 from monitor.core.keys import SessionKey
 from monitor.simulator import Faults, Simulator, make_keys, serve
@@ -40,6 +44,46 @@ async def _no_leftover_tasks() -> AsyncIterator[None]:
             break
         await asyncio.sleep(0.05)
     assert not left, f"tasks left running: {[t.get_name() for t in left]}"
+
+
+_LAZY_LOGGER = type(structlog.get_logger())
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """Leave structlog as an unconfigured process has it, whatever the test configured.
+
+    `logs.configure` turns on `cache_logger_on_first_use`: a module's `log` proxy then keeps
+    the processor list it first saw, for good. A logger cached while one test had the JSON
+    chain configured (test_logs, an in-process CLI run) would never reach a later test's
+    `capture_logs`; the cache is the proxy's own `bind` attribute, so dropping it is enough.
+    """
+    yield
+    structlog.reset_defaults()
+    for name, module in list(sys.modules.items()):
+        if name == "monitor" or name.startswith("monitor."):
+            for value in vars(module).values():
+                if isinstance(value, _LAZY_LOGGER):
+                    vars(value).pop("bind", None)
+
+
+@pytest.fixture
+def log_events() -> Iterator[list[EventDict]]:
+    """The log events spmon emits during the test, as it emits them: with the context bound
+    through contextvars (the dispatcher binds sink and event id so), before redaction and
+    rendering, so a secret found here was handed to the logger."""
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+        yield entries
+
+
+def named(entries: Iterable[EventDict], event: str) -> list[EventDict]:
+    return [entry for entry in entries if entry["event"] == event]
+
+
+def assert_no_secrets(entries: Iterable[EventDict], *secrets: str) -> None:
+    text = repr(list(entries))
+    leaked = [secret for secret in secrets if secret in text]
+    assert not leaked, f"secrets in the log: {leaked}"
 
 
 @dataclass

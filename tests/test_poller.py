@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from structlog.typing import EventDict
 
 from monitor import service
 from monitor.core.events import isoformat
@@ -19,11 +20,12 @@ from monitor.core.keys import SessionKey
 from monitor.poller import Entry
 from monitor.settings import Settings
 from monitor.simulator import make_token
-from tests.conftest import SimFactory, SimHandle, watches_of
+from tests.conftest import SimFactory, SimHandle, assert_no_secrets, named, watches_of
 from tests.storekit import outbox_rows
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TOKEN = make_token(exp=T0.timestamp() + 86400)
+"""spmon's API token: a secret no log line may carry."""
 
 Clock = time_machine.TimeMachineFixture
 ServiceFactory = Callable[..., Awaitable[service.Service]]
@@ -126,7 +128,9 @@ async def test_a_date_spelled_differently_is_not_a_change(simulator, make_servic
     assert await outbox(svc) == []
 
 
-async def test_invalid_body_keeps_the_last_good_snapshot(simulator, make_service) -> None:
+async def test_invalid_body_keeps_the_last_good_snapshot(
+    simulator, make_service, log_events: list[EventDict]
+) -> None:
     sim = await simulator(1)
     key = sim.keys[0]
     sim.sim.set(key, status="Scheduled", reviewRequired=False)
@@ -140,9 +144,14 @@ async def test_invalid_body_keeps_the_last_good_snapshot(simulator, make_service
     assert entry.failures == 1
     assert await outbox(svc) == []
     assert svc.registry.get_sample_value("spmon_polls_total", {"outcome": "invalid"}) == 1
+    (invalid,) = named(log_events, "poll.invalid_response")
+    assert invalid["log_level"] == "warning"
+    assert (invalid["install_sid"], invalid["exam_sid"], invalid["session_sid"]) == key
+    assert invalid["field"] == "reviewRequired" and "reviewRequired" in invalid["problem"]
     sim.sim.set(key, reviewRequired=False)
     await svc.poller.poll_all()  # the change is detected once the data is good again
     assert types(await outbox(svc)) == ["session.status_changed"]
+    assert_no_secrets(log_events, TOKEN)
 
 
 async def test_overdue_fires_at_the_deadline_once_and_resolves_once(
@@ -200,12 +209,18 @@ async def test_not_found_is_reported_once(simulator, make_service) -> None:
     assert svc.watchset.entries[sim.keys[0]].missing
 
 
-async def test_auth_failure_is_one_event_not_one_per_session(simulator, make_service) -> None:
+async def test_auth_failure_is_one_event_not_one_per_session(
+    simulator, make_service, log_events: list[EventDict]
+) -> None:
     sim = await simulator(4, token="good")  # spmon's TOKEN is refused
     svc = await make_service(sim.url, sim.keys)
     await svc.poller.poll_all()
     assert types(await outbox(svc)) == ["api.auth_failed"]
     assert svc.registry.get_sample_value("spmon_api_auth_failing") == 1
+    (failed,) = named(log_events, "api.auth_failed")
+    assert failed["log_level"] == "error"
+    assert "token expired or was revoked" in failed["hint"]
+    assert_no_secrets(log_events, TOKEN)
 
 
 async def test_restart_resumes_without_rebaselining(
