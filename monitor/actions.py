@@ -162,6 +162,7 @@ class Actions:
             self.metrics.notifications.labels(lane.name, delivery.Notified.DEAD).inc()
             log.error(
                 "delivery.dead_lettered",
+                session_sid=row.session_sid,  # whose alert will not arrive (sink, event id are bound)
                 reason=reason,
                 hint=f"kept in the store; `spmon outbox retry --sink {lane.name}` re-sends it",
             )

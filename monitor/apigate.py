@@ -28,8 +28,6 @@ log = structlog.get_logger("spmon.poller")
 class Judged:
     token_rejected: bool = False
     """This result opened the token breaker (the caller raises api.auth_failed)."""
-    token_accepted: bool = False
-    """This result closed the token breaker."""
     resumed: bool = False
     """The last open breaker closed: every waiting session may go now."""
 
@@ -91,7 +89,6 @@ class ApiGate:
             self.metrics.auth_failing.set(int(auth_change.opened))
         return Judged(
             token_rejected=auth_change is not None and auth_change.opened,
-            token_accepted=auth_change is not None and not auth_change.opened,
             resumed=not was_closed and self.closed,
         )
 

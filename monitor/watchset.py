@@ -65,11 +65,6 @@ class WatchSet:
             self._unattempted -= 1
 
     @property
-    def cycle_attempted(self) -> bool:
-        """Every watched session had its first turn since start (any outcome)."""
-        return self._unattempted == 0
-
-    @property
     def first_cycle_remaining(self) -> int:
         return self._unattempted
 

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+import structlog
 from hypothesis import HealthCheck, settings
+from structlog.testing import capture_logs
+from structlog.typing import EventDict
 
 from monitor.core.keys import SessionKey
 from monitor.simulator import Faults, Simulator, make_keys, serve
-from tests.sinks.sinkkit import Receiver as ScriptedReceiver
-from tests.sinks.sinkkit import Respond
+from tests.sinks.sinkkit import Receiver, Respond
 
 # These machines are shared and noisy: a property test is judged by what it finds, never by
 # how fast an example ran or was generated (speed is measured in bench/).
@@ -43,6 +44,46 @@ async def _no_leftover_tasks() -> AsyncIterator[None]:
             break
         await asyncio.sleep(0.05)
     assert not left, f"tasks left running: {[t.get_name() for t in left]}"
+
+
+_LAZY_LOGGER = type(structlog.get_logger())
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """Leave structlog as an unconfigured process has it, whatever the test configured.
+
+    `logs.configure` turns on `cache_logger_on_first_use`: a module's `log` proxy then keeps
+    the processor list it first saw, for good. A logger cached while one test had the JSON
+    chain configured (test_logs, an in-process CLI run) would never reach a later test's
+    `capture_logs`; the cache is the proxy's own `bind` attribute, so dropping it is enough.
+    """
+    yield
+    structlog.reset_defaults()
+    for name, module in list(sys.modules.items()):
+        if name == "monitor" or name.startswith("monitor."):
+            for value in vars(module).values():
+                if isinstance(value, _LAZY_LOGGER):
+                    vars(value).pop("bind", None)
+
+
+@pytest.fixture
+def log_events() -> Iterator[list[EventDict]]:
+    """The log events spmon emits during the test, as it emits them: with the context bound
+    through contextvars (the dispatcher binds sink and event id so), before redaction and
+    rendering, so a secret found here was handed to the logger."""
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+        yield entries
+
+
+def named(entries: Iterable[EventDict], event: str) -> list[EventDict]:
+    return [entry for entry in entries if entry["event"] == event]
+
+
+def assert_no_secrets(entries: Iterable[EventDict], *secrets: str) -> None:
+    text = repr(list(entries))
+    leaked = [secret for secret in secrets if secret in text]
+    assert not leaked, f"secrets in the log: {leaked}"
 
 
 @dataclass
@@ -75,70 +116,16 @@ async def simulator() -> AsyncIterator[SimFactory]:
         yield create
 
 
-@dataclass
-class Receiver:
-    """A webhook receiver on 127.0.0.1 recording every request; `statuses` scripts answers."""
-
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r["json"] for r in self.requests if r["status"] < 300]
-
-    def delivered_ids(self) -> list[str]:
-        return [r["headers"]["webhook-id"] for r in self.requests if r["status"] < 300]
-
-    async def wait_for(self, count: int, within: float = 20.0) -> None:
-        async with asyncio.timeout(within):
-            while len(self.bodies()) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        status = self.statuses.pop(0) if self.statuses else 200
-        self.requests.append(
-            {
-                "headers": dict(request.headers),
-                "raw": raw,
-                "json": json.loads(raw),
-                "status": status,
-            }
-        )
-        self.arrived.set()
-        return web.Response(status=status, text="ok")
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
-    async with AsyncExitStack() as stack:
+async def endpoint() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
+    """`await endpoint(respond, port=0)` → a started receiver (tests/sinks/sinkkit.py),
+    answering 204 unless `respond` says otherwise. All are stopped at teardown."""
+    made: list[Receiver] = []
 
-        async def create(*, port: int = 0, statuses: list[int] | None = None) -> Receiver:
-            rec = Receiver(statuses=list(statuses or []))
-            app = web.Application()
-            app.router.add_post("/hook", rec.handle)
-            runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
-            await runner.setup()
-            stack.push_async_callback(runner.cleanup)
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            host, bound = runner.addresses[0][:2]
-            rec.url = f"http://{host}:{bound}/hook"
-            return rec
-
-        yield create
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[Callable[..., Awaitable[ScriptedReceiver]]]:
-    """`await endpoint(respond)` → a started scripted receiver; all are stopped at teardown."""
-    made: list[ScriptedReceiver] = []
-
-    async def create(respond: Respond | None = None) -> ScriptedReceiver:
-        server = ScriptedReceiver(respond) if respond is not None else ScriptedReceiver()
+    async def create(respond: Respond | None = None, *, port: int = 0) -> Receiver:
+        server = Receiver(respond) if respond is not None else Receiver()
         made.append(server)
-        await server.start()
+        await server.start(port=port)
         return server
 
     yield create

@@ -240,13 +240,13 @@ async def test_once_invalid_and_not_found_are_unknown(simulator, tmp_path: Path)
 
 
 async def test_once_dry_run_sends_nothing_and_changes_no_state(
-    simulator, receiver, tmp_path: Path
+    simulator, endpoint, tmp_path: Path
 ) -> None:
     sim = await simulator(2)
     late, other = sim.keys
     sim.sim.set(late, **overdue_fields())
     sim.sim.set(other, status="Scheduled", reviewRequired=False, reviewByDate=None)
-    rec = await receiver()
+    rec = await endpoint()
     sinks = [
         {"name": "hook", "type": "webhook", "url": rec.url, "allow_private": True, "unsigned": True}
     ]
@@ -255,7 +255,7 @@ async def test_once_dry_run_sends_nothing_and_changes_no_state(
 
     code, doc, _ = await once_json("--dry-run", "--config", path)
     assert code == 1 and doc["summary"]["overdue"] == 1
-    assert not state.exists() and rec.requests == []  # a dry run on a first start creates nothing
+    assert not state.exists() and rec.hits == []  # a dry run on a first start creates nothing
 
     assert (await spmon("once", "--config", path))[0] == 1
     assert [body["type"] for body in rec.bodies()] == ["review.overdue"]
@@ -266,7 +266,7 @@ async def test_once_dry_run_sends_nothing_and_changes_no_state(
     assert code == 0 and doc["sessions"][1]["status"] == "Incident"
     assert state_rows(state) == before and state.read_bytes() == raw
     assert sorted(p.name for p in state.parent.iterdir() if p.name.startswith("s.db")) == ["s.db"]
-    assert len(rec.requests) == 1
+    assert len(rec.hits) == 1
 
     # What the dry run saw is still news for the real run.
     assert (await spmon("once", "--config", path))[0] == 0

@@ -23,8 +23,8 @@ from monitor.core.backoff import Schedule
 from monitor.settings import Settings
 from monitor.sinks import SlackSink
 from monitor.store import SqliteStore
-from tests.sinks.sinkkit import Hit, make_event, running
-from tests.test_dispatcher import MakeReceiver, _delivered, hook, scripted, until
+from tests.sinks.sinkkit import Hit, make_event, running, scripted
+from tests.test_dispatcher import MakeReceiver, _delivered, hook, until
 
 HOURS = Schedule((0.0, 3600.0, 3600.0), jitter=0.0)
 """Retries an hour apart: only a probe and the recovery that follows can deliver sooner."""

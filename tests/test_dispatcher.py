@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
+from structlog.typing import EventDict
 
 from monitor.core.backoff import Schedule
 from monitor.core.events import Event, EventType
@@ -22,30 +23,22 @@ from monitor.dispatcher import Dispatcher
 from monitor.metrics import Metrics
 from monitor.sinks import AlertmanagerSink, Limits, WebhookSink
 from monitor.store import SqliteStore
+from tests.conftest import assert_no_secrets, named
 from tests.sinks.sinkkit import (
     SECRET,
     Hit,
     Receiver,
-    Respond,
     bound_socket,
     make_event,
     running,
+    scripted,
     verifier,
 )
 
 MakeReceiver = Callable[..., Awaitable[Receiver]]
+PATH_SECRET = "T0/B0/path-secret"
+"""A webhook URL's path can be its credential (Slack's is): never logged."""
 FAST = Schedule((0.0, 0.1, 0.1, 0.1, 0.1, 0.1), jitter=0.0)
-
-
-def scripted(*statuses: int, headers: dict[str, str] | None = None) -> Respond:
-    """Answer the n-th request with statuses[n]; 204 once the script runs out."""
-    script = list(statuses)
-
-    async def respond(_hit: Hit) -> web.StreamResponse:
-        status = script.pop(0) if script else 204
-        return web.Response(status=status, headers=headers if status == 429 else None)
-
-    return respond
 
 
 def hook(name: str, url: str, *, timeout: float = 2.0, **limits: object) -> WebhookSink:
@@ -103,17 +96,23 @@ async def _delivered(store: SqliteStore, count: int) -> bool:
 
 
 async def test_a_4xx_is_dead_at_once_with_its_reason(
-    endpoint: MakeReceiver, tmp_path: Path
+    endpoint: MakeReceiver, tmp_path: Path, log_events: list[EventDict]
 ) -> None:
     server = await endpoint(scripted(422))
-    async with running(
-        tmp_path / "s.db", [hook("hook", server.url)], events=[make_event(1, 1)]
-    ) as (dispatcher, store):
+    event = make_event(1, 1)
+    sink = hook("hook", f"{server.url}/{PATH_SECRET}")
+    async with running(tmp_path / "s.db", [sink], events=[event]) as (dispatcher, store):
         await until(lambda: _state_count(store, "dead", 1), "dead letter")
         (entry,) = await store.entries(state="dead", sink="hook", limit=5)
     assert entry.last_error == "HTTP 422"
     assert len(server.hits) == 1
     assert sample(dispatcher, "spmon_notifications_total", sink="hook", outcome="dead") == 1
+    (dead,) = named(log_events, "delivery.dead_lettered")
+    assert dead["log_level"] == "error"
+    assert (dead["sink"], dead["event_id"], dead["reason"]) == ("hook", event.id, "HTTP 422")
+    assert dead["session_sid"] == event.key.session_sid
+    assert "spmon outbox retry --sink hook" in dead["hint"]
+    assert_no_secrets(log_events, SECRET, SECRET.removeprefix("whsec_"), PATH_SECRET)
 
 
 async def _state_count(store: SqliteStore, state: str, count: int) -> bool:
@@ -201,7 +200,7 @@ async def test_a_hanging_sink_does_not_delay_another(
 
 
 async def test_the_breaker_waits_out_an_outage_and_sends_the_backlog_on_recovery(
-    tmp_path: Path,
+    tmp_path: Path, log_events: list[EventDict]
 ) -> None:
     sock = bound_socket()
     host, port = sock.getsockname()
@@ -209,7 +208,7 @@ async def test_the_breaker_waits_out_an_outage_and_sends_the_backlog_on_recovery
     schedule = Schedule((0.0, 3600.0, 3600.0), jitter=0.0)
     sink = hook(
         "flaky",
-        f"http://{host}:{port}",
+        f"http://{host}:{port}/{PATH_SECRET}",
         schedule=schedule,
         concurrency=2,
         breaker_failures=3,
@@ -230,6 +229,12 @@ async def test_the_breaker_waits_out_an_outage_and_sends_the_backlog_on_recovery
         await server.stop()
         sock.close()
     assert sorted(set(server.ids())) == sorted(e.id for e in events)
+    (down,) = named(log_events, "sink.down")
+    assert down["log_level"] == "error"
+    assert (down["sink"], down["host"], down["failures"]) == ("flaky", host, 3)
+    assert down["reason"]  # what the failing attempts said (here: connection refused)
+    assert named(log_events, "sink.recovered")[0]["sink"] == "flaky"
+    assert_no_secrets(log_events, SECRET, SECRET.removeprefix("whsec_"), PATH_SECRET)
 
 
 async def _breaker_open(dispatcher: Dispatcher) -> bool:

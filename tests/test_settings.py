@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydantic
 import pytest
+import strategies
 import yaml
+from hypothesis import given
 
-from monitor.settings import ConfigError, load_settings
+from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
+from monitor.settings import ConfigError, Watch, load_settings
 
 SID = {"install_sid": "AI" + "a" * 32, "exam_sid": "EX" + "b" * 32, "session_sid": "ES" + "c" * 32}
 LOCAL = {"api": {"base_url": "http://127.0.0.1:9"}}
@@ -186,3 +190,80 @@ def test_redacted_masks_every_secret(tmp_path: Path) -> None:
     )
     text = repr(s.redacted())
     assert "jwt-secret" not in text and "secretpath" not in text and "hunter2" not in text
+
+
+# -- SIDs: a watch's keys must match the published patterns --------------------------------
+
+HEX32 = "0123456789abcdef" * 2
+KEY = SessionKey("AI" + HEX32, "EX" + HEX32, "ES" + HEX32)
+
+
+def mismatches(key: SessionKey) -> list[tuple[str, str]]:
+    """(field, pattern) of each SID a watch refuses."""
+    try:
+        Watch(**key._asdict())
+    except pydantic.ValidationError as exc:
+        return [(str(e["loc"][0]), e["ctx"]["pattern"]) for e in exc.errors()]
+    return []
+
+
+def test_a_valid_key_is_a_watch() -> None:
+    assert mismatches(KEY) == []
+    assert Watch(**KEY._asdict()).key == KEY
+
+
+@given(key=strategies.session_keys)
+def test_generated_keys_are_valid_watches(key: SessionKey) -> None:
+    assert mismatches(key) == []
+
+
+@pytest.mark.parametrize(
+    "session_sid",
+    [
+        "ES" + HEX32.upper(),  # uppercase hex
+        "es" + HEX32,  # lowercase prefix
+        "EX" + HEX32,  # another kind's prefix
+        "AI" + HEX32,
+        "ES" + HEX32[:-1],  # 31 hex digits
+        "ES" + HEX32 + "0",  # 33
+        "ES" + HEX32[:-1] + "g",  # not hex
+        "ES" + HEX32[:-3] + "../",  # path traversal
+        "ES" + HEX32[:-1] + "/",
+        "ES" + HEX32[:-1] + "?",
+        "ES" + HEX32[:-3] + "%2F",
+        " ES" + HEX32,
+        "ES" + HEX32 + " ",
+        "",
+        "ES",
+    ],
+)
+def test_bad_session_sid_is_named(session_sid: str) -> None:
+    assert mismatches(KEY._replace(session_sid=session_sid)) == [
+        ("session_sid", SESSION_SID.pattern)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "pattern"),
+    [
+        ("install_sid", "AI" + HEX32.upper(), INSTALL_SID.pattern),
+        ("install_sid", "ES" + HEX32, INSTALL_SID.pattern),
+        ("install_sid", "../../admin", INSTALL_SID.pattern),
+        ("exam_sid", "EX" + HEX32[:16], EXAM_SID.pattern),
+        ("exam_sid", "AI" + HEX32, EXAM_SID.pattern),
+        ("exam_sid", "EX/" + HEX32[1:], EXAM_SID.pattern),
+    ],
+)
+def test_each_bad_sid_names_its_own_field(field: str, value: str, pattern: str) -> None:
+    assert mismatches(KEY._replace(**{field: value})) == [(field, pattern)]
+
+
+def test_every_bad_sid_is_reported() -> None:
+    found = mismatches(SessionKey("x", "y", "z"))
+    assert len(found) == 3
+    assert [field for field, _ in found] == ["install_sid", "exam_sid", "session_sid"]
+
+
+@pytest.mark.parametrize("field", ["install_sid", "exam_sid", "session_sid"])
+def test_trailing_newline_is_rejected(field: str) -> None:
+    assert len(mismatches(KEY._replace(**{field: getattr(KEY, field) + "\n"}))) == 1

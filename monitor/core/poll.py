@@ -29,7 +29,6 @@ __all__ = [
     "Missing",
     "Outcome",
     "Rules",
-    "State",
     "Throttled",
     "Verdict",
     "deadline_after",
@@ -57,7 +56,7 @@ class Outcome(StrEnum):
 
 
 class Current(Protocol):
-    """A session's state before this poll (the loop's `Entry` is one; so is `State`)."""
+    """A session's state before this poll (the loop's `Entry`)."""
 
     @property
     def key(self) -> SessionKey: ...
@@ -79,22 +78,6 @@ class Current(Protocol):
     def missing(self) -> bool: ...
     @property
     def last_poll_at(self) -> float | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    """A frozen `Current`, for callers that keep no mutable entry (tests, tools)."""
-
-    key: SessionKey
-    labels: Mapping[str, str]
-    interval: float
-    snapshot: Snapshot | None = None
-    review: rules.ReviewState = rules.NO_REVIEW
-    version: int = 0
-    digest: bytes | None = None
-    failures: int = 0
-    missing: bool = False
-    last_poll_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

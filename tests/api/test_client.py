@@ -26,6 +26,7 @@ from monitor.core.parse import ParseProblem, parse
 from monitor.core.snapshot import Snapshot
 from monitor.simulator import Faults
 from tests.clockkit import FakeClock
+from tests.sinks.sinkkit import Hit
 
 FAST = Backoff(base=0.01, cap=0.02, retries=2)
 
@@ -138,27 +139,20 @@ async def test_malformed_bodies_come_back_as_bytes_and_fail_parsing(simulator) -
     assert all(isinstance(p, ParseProblem) for p in problems)
 
 
-async def test_oversized_bodies_are_not_read(unused_tcp_port: int) -> None:
-    async def chunked(request: web.Request) -> web.StreamResponse:
+async def test_oversized_bodies_are_not_read(endpoint) -> None:
+    async def chunked(hit: Hit) -> web.StreamResponse:
         resp = web.StreamResponse()
         resp.enable_chunked_encoding()
-        await resp.prepare(request)
+        await resp.prepare(hit.request)
         for _ in range(40):
             await resp.write(b"x" * 65536)
         return resp
 
-    app = web.Application()
-    app.router.add_get("/v1/{tail:.*}", chunked)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
-        key = SessionKey("AI" + "0" * 32, "EX" + "0" * 32, "ES" + "0" * 32)
-        async with client(f"http://127.0.0.1:{unused_tcp_port}") as api:
-            with pytest.raises(BadResponse):
-                await api.fetch(key)
-    finally:
-        await runner.cleanup()
+    server = await endpoint(chunked)
+    key = SessionKey("AI" + "0" * 32, "EX" + "0" * 32, "ES" + "0" * 32)
+    async with client(server.url) as api:
+        with pytest.raises(BadResponse):
+            await api.fetch(key)
 
 
 async def test_other_4xx_is_rejected_without_retry(simulator) -> None:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from monitor.core import poll
 from monitor.core.events import CHANGE_TYPES, EventType
-from monitor.core.poll import Failed, Outcome, Rules, State, Throttled, Verdict, step
+from monitor.core.poll import Failed, Outcome, Rules, Throttled, Verdict, step
+from monitor.watchset import Entry
 
 CHANGES = frozenset(CHANGE_TYPES.values())
 FAILURES = (Outcome.ERROR, Outcome.AUTH_FAILED, Outcome.INVALID)
@@ -27,10 +28,10 @@ configs = st.builds(
 
 
 @st.composite
-def states(draw: st.DrawFn) -> State:
+def states(draw: st.DrawFn) -> Entry:
     """A session as the loop may hold it: never seen, or with a last good snapshot and digest."""
     seen = draw(st.booleans())
-    return State(
+    return Entry(
         key=draw(strategies.session_keys),
         labels={"course": "c1"},
         interval=draw(intervals),
@@ -43,8 +44,8 @@ def states(draw: st.DrawFn) -> State:
     )
 
 
-def applied(state: State, verdict: Verdict) -> State:
-    """The state after the loop commits `verdict` (what `Poller._apply` does to an Entry)."""
+def applied(state: Entry, verdict: Verdict) -> Entry:
+    """The state after the loop commits `verdict` (what `PollStep.apply` does to the entry)."""
     state = replace(
         state,
         last_poll_at=verdict.polled_at,
@@ -60,7 +61,7 @@ def applied(state: State, verdict: Verdict) -> State:
 
 @given(states(), st.sampled_from(FAILURES), st.booleans(), nows, units, configs)
 def test_a_failed_poll_never_changes_the_snapshot(
-    state: State, outcome: Outcome, outage: bool, now: float, u: float, config: Rules
+    state: Entry, outcome: Outcome, outage: bool, now: float, u: float, config: Rules
 ) -> None:
     verdict = step(state, Failed(outcome, outage=outage), now, u, config)
     after = applied(state, verdict)
@@ -72,7 +73,7 @@ def test_a_failed_poll_never_changes_the_snapshot(
 
 @given(st.data(), states(), nows, units, configs)
 def test_an_invalid_body_never_emits_change_events(
-    data: st.DataObject, state: State, now: float, u: float, config: Rules
+    data: st.DataObject, state: Entry, now: float, u: float, config: Rules
 ) -> None:
     bad = data.draw(strategies.malformed_payloads())
     state = replace(state, key=bad.key)
@@ -85,7 +86,7 @@ def test_an_invalid_body_never_emits_change_events(
 
 @given(st.data(), states(), nows, units, configs)
 def test_next_due_is_after_now_and_within_one_jittered_interval(
-    data: st.DataObject, state: State, now: float, u: float, config: Rules
+    data: st.DataObject, state: Entry, now: float, u: float, config: Rules
 ) -> None:
     good = data.draw(strategies.valid_payloads())
     state = replace(state, key=good.key)
@@ -99,7 +100,7 @@ def test_next_due_is_after_now_and_within_one_jittered_interval(
 
 @given(states(), nows, units, configs)
 def test_a_404_emits_session_not_found_once(
-    state: State, now: float, u: float, config: Rules
+    state: Entry, now: float, u: float, config: Rules
 ) -> None:
     state = replace(state, missing=False)
     first = step(state, poll.MISSING, now, u, config)
@@ -112,7 +113,7 @@ def test_a_404_emits_session_not_found_once(
 
 @given(st.data(), states(), nows, units, configs)
 def test_the_same_body_again_is_touch_only_and_not_parsed_again(
-    data: st.DataObject, state: State, now: float, u: float, config: Rules
+    data: st.DataObject, state: Entry, now: float, u: float, config: Rules
 ) -> None:
     good = data.draw(strategies.valid_payloads())
     state = replace(state, key=good.key, failures=0, missing=False)
@@ -126,7 +127,7 @@ def test_the_same_body_again_is_touch_only_and_not_parsed_again(
 
 @given(states(), st.floats(min_value=0.0, max_value=3600.0), nows, units, configs)
 def test_a_429_comes_back_after_retry_after(
-    state: State, retry_after: float, now: float, u: float, config: Rules
+    state: Entry, retry_after: float, now: float, u: float, config: Rules
 ) -> None:
     verdict = step(state, Throttled(retry_after), now, u, config)
     assert verdict.outcome is Outcome.RATE_LIMITED
@@ -136,7 +137,7 @@ def test_a_429_comes_back_after_retry_after(
 
 @given(states(), nows, configs)
 def test_held_changes_nothing_without_a_snapshot_and_never_the_snapshot(
-    state: State, now: float, config: Rules
+    state: Entry, now: float, config: Rules
 ) -> None:
     verdict = poll.held(state, now, config)
     if state.snapshot is None:
@@ -149,7 +150,7 @@ def test_held_changes_nothing_without_a_snapshot_and_never_the_snapshot(
 
 @given(states(), nows, units, configs)
 def test_first_due_is_within_one_interval(
-    state: State, now: float, u: float, config: Rules
+    state: Entry, now: float, u: float, config: Rules
 ) -> None:
     due = poll.first_due(state, now, u, config)
     assert due <= now + state.interval

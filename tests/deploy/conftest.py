@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import http.server
 import os
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from deploykit import Proc, Stack, child_env, free_port, http_get, python_module_argv, wait_until
+
+from tests.sinks.sinkkit import Receiver, in_thread
 
 # Starting Python, opening SQLite and the first poll cycle take a few seconds on a busy
 # 2-core CI machine; these bounds are generous so that only a real hang fails.
@@ -19,38 +18,16 @@ _CONFIG_TIMEOUT = 30.0
 _READY_TIMEOUT = 45.0
 
 
-class _Hook(http.server.BaseHTTPRequestHandler):
-    received: list[bytes]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.received.append(body)  # type: ignore[attr-defined]
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+@pytest.fixture
+def webhook_receiver() -> Iterator[Receiver]:
+    """A loopback webhook endpoint that accepts everything (the deploy tests are synchronous,
+    so it serves from its own thread)."""
+    with in_thread(Receiver()) as receiver:
+        yield receiver
 
 
 @pytest.fixture
-def webhook_receiver() -> Iterator[tuple[str, list[bytes]]]:
-    """A loopback webhook endpoint that accepts everything: (url, received bodies)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/spmon", server.received  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def spmon_stack(
-    tmp_path: Path, webhook_receiver: tuple[str, list[bytes]]
-) -> Iterator[Callable[..., Stack]]:
+def spmon_stack(tmp_path: Path, webhook_receiver: Receiver) -> Iterator[Callable[..., Stack]]:
     """Factory: start `spmon simulate` and `spmon run` against it; stops both afterwards.
 
     create(sessions=5, seed=1, change_every=None, argv=None, env=None, root=None, user=None)
@@ -64,7 +41,7 @@ def spmon_stack(
     webhook_receiver so that per-sink series exist.
     """
     procs: list[Proc] = []
-    hook_url, _ = webhook_receiver
+    hook_url = webhook_receiver.url + "/spmon"
 
     def create(
         *,

@@ -13,6 +13,7 @@ import pytest
 from monitor.core.events import isoformat
 from tests.conftest import watches_of
 from tests.e2e.helpers import outbox_rows, start, write_config
+from tests.sinks.sinkkit import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -20,11 +21,15 @@ LOCAL_UNSIGNED = {"allow_private": True, "unsigned": True}
 """The receiver is on loopback and checks no signature: both are explicit opt-ins."""
 
 
+async def received(rec: Receiver, count: int, *, within: float = 20.0) -> None:
+    await rec.until(lambda r: len(r.hits) >= count, within=within, what=f"{count} deliveries")
+
+
 async def test_each_expected_event_arrives_once(
-    simulator, receiver, tmp_path: Path, unused_tcp_port: int
+    simulator, endpoint, tmp_path: Path, unused_tcp_port: int
 ) -> None:
     sim = await simulator(3)
-    rec = await receiver()
+    rec = await endpoint()
     a, b, c = sim.keys
     for key in sim.keys:
         sim.sim.set(
@@ -42,10 +47,10 @@ async def test_each_expected_event_arrives_once(
         deadline = datetime.now(UTC) + timedelta(seconds=2)
         sim.sim.set(a, status="Closed")
         sim.sim.set(b, status="Closed", reviewRequired=True, reviewByDate=isoformat(deadline))
-        await rec.wait_for(4)  # status a, status b, review_required b, review_by_date b
-        await rec.wait_for(5)  # then overdue b, at its deadline
+        await received(rec, 4)  # status a, status b, review_required b, review_by_date b
+        await received(rec, 5)  # then overdue b, at its deadline
         sim.sim.set(b, reviewed=True)
-        await rec.wait_for(6)
+        await received(rec, 6)
         await asyncio.sleep(2.5)  # a few more poll cycles: nothing new may arrive
         metrics = await proc.metrics()
     finally:
@@ -59,7 +64,7 @@ async def test_each_expected_event_arrives_once(
         "review.overdue": 1,
         "review.overdue_resolved": 1,
     }
-    ids = rec.delivered_ids()
+    ids = rec.ids()
     assert len(ids) == len(set(ids)) == 6
     assert all(body["data"]["session"]["labels"] == {"course": "BIO101"} for body in rec.bodies())
     assert all(r[2] == "delivered" for r in outbox_rows(state))
@@ -69,7 +74,7 @@ async def test_each_expected_event_arrives_once(
 
 
 async def test_sigkill_between_change_and_delivery_loses_nothing(
-    simulator, receiver, tmp_path: Path, unused_tcp_port_factory
+    simulator, endpoint, tmp_path: Path, unused_tcp_port_factory
 ) -> None:
     sim = await simulator(2)
     hook_port, http_port = unused_tcp_port_factory(), unused_tcp_port_factory()
@@ -98,15 +103,15 @@ async def test_sigkill_between_change_and_delivery_loses_nothing(
     }
     assert all(row[2] == "pending" for row in before)
 
-    rec = await receiver(port=hook_port)
+    rec = await endpoint(port=hook_port)
     proc = await start(config, http_port, log)
     try:
         await proc.wait_ready()
-        await rec.wait_for(2, within=30)
+        await received(rec, 2, within=30)
         await asyncio.sleep(2.5)  # more polls: the change must not be detected a second time
     finally:
         assert await proc.stop() == 0, proc.output()
-    assert sorted(rec.delivered_ids()) == sorted(row[0] for row in before)
+    assert sorted(rec.ids()) == sorted(row[0] for row in before)
     assert [row[0] for row in outbox_rows(state)] == [row[0] for row in before]
 
 

@@ -1,7 +1,11 @@
-"""Real receivers on 127.0.0.1 for the delivery tests, and small builders of events and runs.
+"""The one receiver kit: real HTTP endpoints on 127.0.0.1 for every test that needs something
+to answer spmon (webhooks, Slack, Alertmanager, a misbehaving API), plus small builders of
+events and dispatcher runs.
 
 Nothing here imitates spmon's own code: receivers are plain aiohttp servers whose answer is a
 function of the request (and of a phase the test switches), and they record every request.
+Async tests start them through the `endpoint` fixture (tests/conftest.py); synchronous ones
+(the deploy suite) through `in_thread`.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ import asyncio
 import contextlib
 import json
 import socket
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,9 +43,11 @@ __all__ = [
     "Receiver",
     "Respond",
     "bound_socket",
+    "in_thread",
     "make_event",
     "make_key",
     "running",
+    "scripted",
     "verifier",
 ]
 
@@ -84,11 +91,11 @@ class Receiver:
     hits: list[Hit] = field(default_factory=list)
     url: str = ""
     released: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set at stop: handlers that hang (`await hit.receiver.released.wait()`) end then."""
+    """Set at stop: handlers that hang (`Hit.hang`) end then."""
     _runner: web.AppRunner | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def start(self, sock: socket.socket | None = None) -> str:
+    async def start(self, sock: socket.socket | None = None, *, port: int = 0) -> str:
         app = web.Application()
         app[RELEASED] = self.released
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -100,7 +107,7 @@ class Receiver:
             sock.listen(128)
             site: web.BaseSite = web.SockSite(self._runner, sock)
         else:
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
@@ -136,6 +143,36 @@ class Receiver:
 
     def ids(self) -> list[str]:
         return [hit.headers.get("webhook-id", "") for hit in self.hits]
+
+    def bodies(self) -> list[Any]:
+        return [hit.json() for hit in self.hits]
+
+
+def scripted(*statuses: int, headers: dict[str, str] | None = None) -> Respond:
+    """Answer the n-th request with statuses[n]; 204 once the script runs out."""
+    script = list(statuses)
+
+    async def respond(_hit: Hit) -> web.StreamResponse:
+        status = script.pop(0) if script else 204
+        return web.Response(status=status, headers=headers if status == 429 else None)
+
+    return respond
+
+
+@contextlib.contextmanager
+def in_thread(receiver: Receiver) -> Iterator[Receiver]:
+    """Serve `receiver` from its own event loop in a thread, for synchronous tests."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="receiver", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(receiver.start(), loop).result(timeout=10)
+        yield receiver
+    finally:
+        asyncio.run_coroutine_threadsafe(receiver.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
 
 
 def verifier(

@@ -53,8 +53,6 @@ class SqliteStore(Sessions, Outbox, Admin):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._fd is None:  # already closed
-            return
         # Shielded: a cancelled shutdown must still checkpoint the WAL and free the lock.
         await asyncio.shield(self._call(self._close))
         self._executor.shutdown(wait=True)
