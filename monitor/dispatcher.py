@@ -80,11 +80,6 @@ class Dispatcher:
         for lane in self.lanes:
             lane.wake.set()
 
-    def status(self) -> dict[str, str]:
-        """Each sink's state: up, paused (Retry-After), down (breaker open) or disabled."""
-        now = self.clock.now()
-        return {lane.name: lane.status(now) for lane in self.lanes}
-
     # -- lifecycle -----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -20,7 +20,7 @@ from monitor.core import delivery
 from monitor.sinks import Resending, Sink
 from monitor.store import OutboxStore
 
-__all__ = ["Lane", "build_lanes"]
+__all__ = ["Lane", "build_lanes", "statuses"]
 
 log = structlog.get_logger("spmon.dispatcher")
 
@@ -90,3 +90,8 @@ def build_lanes(sinks: Sequence[Sink]) -> list[Lane]:
         breaker = delivery.Breaker(limits.breaker_failures, limits.breaker_cooldown)
         lanes.append(Lane(sink, pacer, breaker, resending=isinstance(sink, Resending)))
     return lanes
+
+
+def statuses(lanes: Sequence[Lane], now: float) -> dict[str, str]:
+    """Each sink's state: up, paused (Retry-After), down (breaker open) or disabled."""
+    return {lane.name: lane.status(now) for lane in lanes}

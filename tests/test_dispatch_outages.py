@@ -20,6 +20,7 @@ from monitor import service
 from monitor.cli import main
 from monitor.core import delivery
 from monitor.core.backoff import Schedule
+from monitor.lanes import statuses as lane_statuses
 from monitor.settings import Settings
 from monitor.sinks import SlackSink
 from monitor.store import SqliteStore
@@ -49,7 +50,7 @@ async def test_a_blip_seen_by_concurrent_deliveries_is_one_failure_not_an_outage
         began = time.monotonic()
 
         async def all_delivered() -> bool:
-            statuses.update(dispatcher.status().values())
+            statuses.update(lane_statuses(dispatcher.lanes, dispatcher.clock.now()).values())
             return await _delivered(store, len(events))
 
         await until(all_delivered, "every alert delivered", within=10.0)

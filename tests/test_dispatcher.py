@@ -20,6 +20,7 @@ from structlog.typing import EventDict
 from monitor.core.backoff import Schedule
 from monitor.core.events import Event, EventType
 from monitor.dispatcher import Dispatcher
+from monitor.lanes import statuses
 from monitor.metrics import Metrics
 from monitor.sinks import AlertmanagerSink, Limits, WebhookSink
 from monitor.store import SqliteStore
@@ -238,7 +239,7 @@ async def test_the_breaker_waits_out_an_outage_and_sends_the_backlog_on_recovery
 
 
 async def _breaker_open(dispatcher: Dispatcher) -> bool:
-    return dispatcher.status() == {"flaky": "down"}
+    return statuses(dispatcher.lanes, dispatcher.clock.now()) == {"flaky": "down"}
 
 
 async def test_410_disables_the_sink_until_its_configuration_changes(
