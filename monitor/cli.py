@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -41,7 +42,8 @@ def run(config: Path | None) -> None:
     """Poll the watched sessions until SIGTERM/SIGINT."""
     settings = load(config)
     redactor = logs.configure(settings.log.format, settings.log.level)
-    run_async(service.run(settings, redactor=redactor))
+    path = config or (Path(os.environ["SPMON_CONFIG"]) if os.environ.get("SPMON_CONFIG") else None)
+    run_async(service.run(settings, redactor=redactor, reloadable=True, config=path))
 
 
 @main.command(name="check-config")

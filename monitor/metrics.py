@@ -137,6 +137,16 @@ class Metrics:
             "The API token's exp claim (0 when unknown).",
             registry=registry,
         )
+        self.reload_ok = Gauge(
+            f"{NS}_config_last_reload_successful",
+            "1 if the last configuration (re)load was valid and applied, 0 if it was refused.",
+            registry=registry,
+        )
+        self.reload_time = Gauge(
+            f"{NS}_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully (start-up counts).",
+            registry=registry,
+        )
         self.notifications = Counter(
             f"{NS}_notifications",
             "Delivery attempts by sink and outcome.",

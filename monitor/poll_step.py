@@ -116,6 +116,35 @@ class PollStep:
             self.watchset.add(entry, decide.first_due(entry, now, self.rng.random(), self.rules))
         log.info("poller.restored", watched=len(self.watchset.entries), from_store=len(stored))
 
+    async def rewatch(
+        self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float]]
+    ) -> tuple[int, int, int]:
+        """Make the watch set `watches` while polls run (a reload): new sessions resume from
+        whatever the store remembers of them, removed ones stop being scheduled, changed
+        labels and intervals apply from the next poll. Returns (added, removed, changed)."""
+        wanted = {key: (labels, interval) for key, labels, interval in watches}
+        removed = [key for key in self.watchset.entries if key not in wanted]
+        for key in removed:
+            self.watchset.remove(key)
+        new = [key for key in wanted if key not in self.watchset.entries]
+        stored = {r.key: r for r in await self.store.load()} if new else {}
+        now, changed = self.clock.now(), 0
+        for key, (labels, interval) in wanted.items():
+            entry = self.watchset.entries.get(key)
+            if entry is None:
+                entry = Entry(key, labels, interval)
+                if (record := stored.get(key)) is not None:
+                    _restore_entry(entry, record)
+                self.watchset.add(
+                    entry, decide.first_due(entry, now, self.rng.random(), self.rules)
+                )
+            elif entry.labels != labels or entry.interval != interval:
+                changed += 1
+                entry.labels, entry.interval = labels, interval
+                if entry.last_poll_at is not None:  # a shorter interval applies at once
+                    self.watchset.heap.pull_earlier(key, max(now, entry.last_poll_at + interval))
+        return len(new), len(removed), changed
+
     async def poll(
         self,
         key: SessionKey,
@@ -149,10 +178,10 @@ class PollStep:
                 await self.committer.commit(record(entry.key, verdict, self.route))
             except Exception:  # the Committer logged it; keep the old state and retry soon
                 self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
-                self.watchset.heap.push(key, self.clock.now() + min(entry.interval, 30.0))
+                self.watchset.due(key, self.clock.now() + min(entry.interval, 30.0))
                 return decide.Outcome.ERROR
         self.apply(entry, verdict)
-        self.watchset.heap.push(key, verdict.next_due)
+        self.watchset.due(key, verdict.next_due)
         if self.auth.saved and not self.auth_failing:
             await self.auth.recovered()
         self.counts.count(verdict, time.perf_counter() - started)

@@ -188,14 +188,14 @@ class Poller:
         try:
             await self.committer.commit(record(entry.key, verdict, self.step.route))
         except Exception:  # the Committer logged it; evaluate again soon
-            self.watchset.heap.push(entry.key, self.clock.now() + min(entry.interval, 30.0))
+            self.watchset.due(entry.key, self.clock.now() + min(entry.interval, 30.0))
             return
         self.step.apply(entry, verdict)
         self._park(entry, due, self.clock.now())
 
     def _park(self, entry: Entry, due: float, now: float) -> None:
         if self.step.gate.closed:  # the API came back while this one was committing
-            self.watchset.heap.push(entry.key, due)
+            self.watchset.due(entry.key, due)
         else:
             wake = decide.deadline_after(entry.snapshot, entry.review, now, self.step.rules)
             self.watchset.park(entry.key, due, wake=wake if wake and wake > now else None)
@@ -223,13 +223,14 @@ class Poller:
             self.step.judge(
                 self.clock.now(), self.rng.random(), api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN
             )
-            entry = self.watchset.entries[key]
-            self.watchset.heap.push(key, self.clock.now() + entry.interval)
+            if (entry := self.watchset.entries.get(key)) is not None:
+                self.watchset.due(key, self.clock.now() + entry.interval)
         finally:
             release()
             if self._throttled:
                 self._throttled = False
                 self._launch(self.clock.now(), until=until)
-            self.watchset.attempted(self.watchset.entries[key])
+            if (watched := self.watchset.entries.get(key)) is not None:
+                self.watchset.attempted(watched)
             if self._outcomes is not None:
                 self._outcomes[key] = outcome

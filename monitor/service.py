@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,13 @@ from monitor.dispatcher import Dispatcher
 from monitor.logs import Redactor
 from monitor.metrics import Metrics
 from monitor.poller import Poller, WatchSet
+from monitor.reload import Reloader
 from monitor.resender import Resender
 from monitor.settings import Settings
 from monitor.sinks import Sink
 from monitor.store import Committer, OutboxAdmin, SqliteStore, open_store
 
-__all__ = ["Service", "ServiceFailed", "build", "once", "purge_expired", "run"]
+__all__ = ["Service", "ServiceFailed", "apply_watches", "build", "once", "purge_expired", "run"]
 
 log = structlog.get_logger("spmon.service")
 
@@ -63,6 +64,8 @@ class Service:
     poller: Poller
     dispatcher: Dispatcher
     resender: Resender
+    watched: set[str] = field(default_factory=set)
+    """Session SIDs watched now; the resender ends the alerts of the others (a reload edits it)."""
     address: str | None = None
     clock: aio.Clock = aio.SYSTEM
     """The one clock every loop of this process reads and sleeps on."""
@@ -104,6 +107,8 @@ async def build(
     sinks_names = [s.name for s in settings.sinks] or ["log"]
     metrics = Metrics(registry, sinks=sinks_names)
     metrics.token_expiry.set(jwt_expiry(settings.token()) or 0)
+    metrics.reload_ok.set(1)
+    metrics.reload_time.set(clock.now())
     watchset = WatchSet(clock)
     metrics.watch_set(watchset)
     async with contextlib.AsyncExitStack() as stack:
@@ -116,7 +121,7 @@ async def build(
         sinks = wiring.build_sinks(settings.sinks)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
-        watched = frozenset(watch.session_sid for watch in settings.watches)
+        watched = {watch.session_sid for watch in settings.watches}
         dispatcher = Dispatcher(
             store=store,
             sinks=sinks,
@@ -161,6 +166,7 @@ async def build(
             poller,
             dispatcher,
             resender,
+            watched=watched,
             clock=clock,
         )
         if serve_http and settings.http.listen:
@@ -178,9 +184,14 @@ async def run(
     grace: float = 20.0,
     on_ready: Callable[[Service], None] | None = None,
     redactor: Redactor | None = None,
+    reloadable: bool = False,
+    config: Path | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or `stop`): poll and deliver, then shut down in order —
-    stop intake, finish in-flight polls, one last outbox drain, close the store."""
+    stop intake, finish in-flight polls, one last outbox drain, close the store.
+
+    `reloadable` (what `spmon run` asks for) reloads `config` on SIGHUP and when it or a
+    watch file changes."""
     stop = stop or asyncio.Event()
     async with build(settings, redactor=redactor) as service:
         _install_signals(stop)
@@ -189,8 +200,17 @@ async def run(
         log.info("service.started", watched=len(service.watchset.entries), sinks=len(service.sinks))
         if on_ready is not None:
             on_ready(service)
+        reloader = None
+        if reloadable:
+            reloader = Reloader(
+                config=config,
+                settings=settings,
+                apply=lambda new: apply_watches(service, new),
+                metrics=service.metrics,
+                clock=service.clock,
+            )
         try:
-            await _run_loops(service, stop, grace)
+            await _run_loops(service, stop, grace, reloader)
         except BaseExceptionGroup as group:
             failed = "; ".join(str(exc) or type(exc).__name__ for exc in group.exceptions)
             raise ServiceFailed(f"stopped: {failed}") from group
@@ -199,8 +219,22 @@ async def run(
     log.info("service.stopped")
 
 
-async def _run_loops(service: Service, stop: asyncio.Event, grace: float) -> None:
+async def apply_watches(service: Service, new: Settings) -> dict[str, int]:
+    """A reload's watch set, applied while polls run."""
+    watches = [(w.key, w.labels, new.interval_of(w)) for w in new.watches]
+    added, removed, changed = await service.poller.step.rewatch(watches)
+    service.watched.clear()
+    service.watched.update(w.session_sid for w in new.watches)
+    watched = len(service.watchset.entries)
+    return {"watched": watched, "added": added, "removed": removed, "changed": changed}
+
+
+async def _run_loops(
+    service: Service, stop: asyncio.Event, grace: float, reloader: Reloader | None
+) -> None:
     async with asyncio.TaskGroup() as group:
+        if reloader is not None:
+            group.create_task(aio.guarded("reload", reloader.run(stop), stop=stop))
         poller = group.create_task(aio.guarded("poller", service.poller.run(stop), stop=stop))
         dispatch = group.create_task(
             aio.guarded("dispatcher", service.dispatcher.run(stop), stop=stop)

@@ -59,6 +59,23 @@ class WatchSet:
         if not entry.attempted:
             self._unattempted += 1
 
+    def remove(self, key: SessionKey) -> Entry | None:
+        """Stop watching `key`. A poll of it still in flight finishes and commits (its history
+        stays in the store), but `due` no longer schedules it again."""
+        entry = self.entries.pop(key, None)
+        if entry is None:
+            return None
+        self.heap.discard(key)
+        self.parked.discard(key)
+        if not entry.attempted:
+            self._unattempted -= 1
+        return entry
+
+    def due(self, key: SessionKey, at: float) -> None:
+        """Schedule a watched session's next poll (a removed one stays removed)."""
+        if key in self.entries:
+            self.heap.push(key, at)
+
     def attempted(self, entry: Entry) -> None:
         if not entry.attempted:
             entry.attempted = True
@@ -82,6 +99,8 @@ class WatchSet:
     def park(self, key: SessionKey, due: float, *, wake: float | None) -> None:
         """Hold `key` until the API is back, keeping its first due time; `wake` (its next
         review deadline) brings it back to be evaluated meanwhile."""
+        if key not in self.entries:
+            return
         if key not in self.parked:
             self.parked.push(key, due)
         if wake is not None:
