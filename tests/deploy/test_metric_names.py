@@ -44,6 +44,8 @@ _GAUGES = [
     "spmon_outbox_pending",
     "spmon_outbox_dead",
     "spmon_outbox_oldest_pending_age_seconds",
+    "spmon_config_last_reload_successful",
+    "spmon_config_last_reload_success_timestamp_seconds",
 ]
 _COUNTERS = [
     "spmon_session_changes_total",
