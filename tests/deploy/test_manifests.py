@@ -55,13 +55,18 @@ def _container() -> dict[str, Any]:
     return dict(container)
 
 
-def _configmap_files() -> dict[str, Path]:
+def _generators() -> dict[str, dict[str, Any]]:
     kustomization = load_yaml_docs(BASE / "kustomization.yaml")[0]
-    (generator,) = kustomization["configMapGenerator"]
+    return {generator["name"]: generator for generator in kustomization["configMapGenerator"]}
+
+
+def _configmap_files() -> dict[str, Path]:
+    """Every file the generated ConfigMaps carry, by key."""
     files = {}
-    for entry in generator["files"]:
-        key, _, path = entry.partition("=")
-        files[key] = BASE / path
+    for generator in _generators().values():
+        for entry in generator["files"]:
+            key, _, path = entry.partition("=")
+            files[key] = BASE / path
     return files
 
 
@@ -161,8 +166,14 @@ def test_config_token_and_watch_files_come_from_mounted_volumes() -> None:
     assert mount.get("readOnly") is True
     assert Path(config_path).name in files
     for watch_file in config["watch_files"]:
-        assert _mount(watch_file)[0] == mount
+        watch_mount, watch_volume = _mount(watch_file)
+        assert watch_mount.get("readOnly") is True and "subPath" not in watch_mount
+        assert watch_volume["configMap"]["name"] == "spmon-watches"
         assert Path(watch_file).name in files
+    # The watch list keeps its name, so an edit is applied in place (spmon reloads it);
+    # the config's name carries a hash, so an edit rolls the pod.
+    assert _generators()["spmon-watches"]["options"]["disableNameSuffixHash"] is True
+    assert "options" not in _generators()["spmon-config"]
     token_file = config["api"]["token_file"]
     assert "token" not in config["api"], "the token belongs in the Secret, not the ConfigMap"
     mount, volume = _mount(token_file)
@@ -247,6 +258,7 @@ def test_kustomize_renders_hash_named_config(tmp_path: Path) -> None:
     assert kinds == sorted(
         [
             "ConfigMap",
+            "ConfigMap",
             "Deployment",
             "PersistentVolumeClaim",
             "PrometheusRule",
@@ -255,13 +267,13 @@ def test_kustomize_renders_hash_named_config(tmp_path: Path) -> None:
             "ServiceMonitor",
         ]
     )
-    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    configmaps = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    assert re.fullmatch(r"spmon-config-[a-z0-9]{10}", configmap["metadata"]["name"])
+    (config_name,) = [name for name in configmaps if name.startswith("spmon-config")]
+    assert re.fullmatch(r"spmon-config-[a-z0-9]{10}", config_name)
+    assert configmaps == {config_name, "spmon-watches"}
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
-    assert {"name": configmap["metadata"]["name"]} == next(
-        v["configMap"] for v in volumes if "configMap" in v
-    )
+    assert {v["configMap"]["name"] for v in volumes if "configMap" in v} == configmaps
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector == {"app.kubernetes.io/name": "spmon"}
     assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
