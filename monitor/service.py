@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from monitor.core import checkup
 from monitor.core.events import ALERT_TYPES
 from monitor.core.jwt_expiry import jwt_expiry
 from monitor.core.outbox import SETTLED, OutboxState
+from monitor.discoverer import Discoverer
 from monitor.dispatcher import Dispatcher
 from monitor.logs import Redactor
 from monitor.metrics import Metrics
@@ -33,8 +34,9 @@ from monitor.resender import Resender
 from monitor.settings import Settings
 from monitor.sinks import Sink
 from monitor.store import Committer, OutboxAdmin, SqliteStore, open_store
+from monitor.watching import Watching
 
-__all__ = ["Service", "ServiceFailed", "apply_watches", "build", "once", "purge_expired", "run"]
+__all__ = ["Service", "ServiceFailed", "build", "once", "purge_expired", "run"]
 
 log = structlog.get_logger("spmon.service")
 
@@ -64,8 +66,7 @@ class Service:
     poller: Poller
     dispatcher: Dispatcher
     resender: Resender
-    watched: set[str] = field(default_factory=set)
-    """Session SIDs watched now; the resender ends the alerts of the others (a reload edits it)."""
+    watching: Watching
     address: str | None = None
     clock: aio.Clock = aio.SYSTEM
     """The one clock every loop of this process reads and sleeps on."""
@@ -121,7 +122,6 @@ async def build(
         sinks = wiring.build_sinks(settings.sinks)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
-        watched = {watch.session_sid for watch in settings.watches}
         dispatcher = Dispatcher(
             store=store,
             sinks=sinks,
@@ -134,7 +134,7 @@ async def build(
             lanes=dispatcher.lanes,
             ready=dispatcher.restored,
             clock=clock,
-            watched=watched.__contains__,
+            watched=lambda sid: sid in watching.watched,
         )
         committer = await stack.enter_async_context(Committer(store))
         poller = Poller(
@@ -149,7 +149,8 @@ async def build(
             token_source=wiring.token_source(settings, redactor),
             clock=clock,
         )
-        await poller.restore([(w.key, w.labels, settings.interval_of(w)) for w in settings.watches])
+        watching = Watching(settings, poller.step)
+        await poller.restore(watching.wanted())
         # The watch set is long-lived; moving them out of the collector's reach
         # keeps full collections from walking 100,000 sessions' objects again and again.
         gc.collect()
@@ -166,7 +167,7 @@ async def build(
             poller,
             dispatcher,
             resender,
-            watched=watched,
+            watching,
             clock=clock,
         )
         if serve_http and settings.http.listen:
@@ -205,7 +206,7 @@ async def run(
             reloader = Reloader(
                 config=config,
                 settings=settings,
-                apply=lambda new: apply_watches(service, new),
+                apply=service.watching.apply,
                 metrics=service.metrics,
                 clock=service.clock,
             )
@@ -219,22 +220,20 @@ async def run(
     log.info("service.stopped")
 
 
-async def apply_watches(service: Service, new: Settings) -> dict[str, int]:
-    """A reload's watch set, applied while polls run."""
-    watches = [(w.key, w.labels, new.interval_of(w)) for w in new.watches]
-    added, removed, changed = await service.poller.step.rewatch(watches)
-    service.watched.clear()
-    service.watched.update(w.session_sid for w in new.watches)
-    watched = len(service.watchset.entries)
-    return {"watched": watched, "added": added, "removed": removed, "changed": changed}
-
-
 async def _run_loops(
     service: Service, stop: asyncio.Event, grace: float, reloader: Reloader | None
 ) -> None:
     async with asyncio.TaskGroup() as group:
         if reloader is not None:
             group.create_task(aio.guarded("reload", reloader.run(stop), stop=stop))
+        if sources := wiring.list_sources(service.settings):
+            discoverer = Discoverer(
+                api=service.api,
+                sources=sources,
+                on_walk=service.watching.found,
+                clock=service.clock,
+            )
+            group.create_task(aio.guarded("discovery", discoverer.run(stop), stop=stop))
         poller = group.create_task(aio.guarded("poller", service.poller.run(stop), stop=stop))
         dispatch = group.create_task(
             aio.guarded("dispatcher", service.dispatcher.run(stop), stop=stop)

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
+from monitor.settings_discovery import DiscoverySettings
 from monitor.settings_sinks import SinkSettings
 from monitor.settings_types import STRICT, Seconds, parse_duration
 
@@ -200,6 +201,8 @@ class Settings(BaseSettings):
     """YAML (a list of watches) or CSV (install_sid,exam_sid,session_sid[,label columns]) files."""
     sinks: list[SinkSettings] = Field(default_factory=list)
     """Alert destinations; with none, alerts go to the log only."""
+    discovery: list[DiscoverySettings] = Field(default_factory=list)
+    """API lists whose sessions are watched too (added, never removed by a list)."""
 
     @field_validator("sinks")
     @classmethod

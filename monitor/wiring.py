@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from monitor.api import ClientOptions
-from monitor.core import delivery, routing, rules
+from monitor.core import delivery, discovery, routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import Event
 from monitor.logs import Redactor
@@ -25,6 +25,7 @@ __all__ = [
     "build_sinks",
     "client_options",
     "lease",
+    "list_sources",
     "policy",
     "poller_options",
     "register_secrets",
@@ -102,6 +103,23 @@ def router(settings: Settings) -> Callable[[Event], Sequence[str]]:
         return names
 
     return route
+
+
+def list_sources(settings: Settings) -> list[discovery.ListSource]:
+    return [
+        discovery.ListSource(
+            name=d.name,
+            install_sid=d.install_sid,
+            enrollment_sid=d.enrollment_sid,
+            exam_sid=d.exam_sid,
+            statuses=d.status,
+            include_active=d.include_active,
+            params=tuple(sorted(d.params.items())),
+            interval=d.interval,
+            page_size=d.page_size,
+        )
+        for d in settings.discovery
+    ]
 
 
 def build_sinks(configs: Sequence[SinkSettings]) -> list[Sink]:

@@ -35,17 +35,17 @@ async def test_rewatch_removes_adds_and_relabels_without_rebaselining(
     first = settings_for(sim.url, [a, b, c], state_path, course="BIO101")
     async with service.build(first, serve_http=False, clock=clock) as svc:
         await svc.poller.poll_all()
-        summary = await service.apply_watches(svc, settings_for(sim.url, [a, b], state_path))
+        summary = await svc.watching.apply(settings_for(sim.url, [a, b], state_path))
         assert summary == {"watched": 2, "added": 0, "removed": 1, "changed": 2}
         assert c not in svc.watchset.entries and c not in svc.watchset.heap
-        assert c.session_sid not in svc.watched
+        assert c.session_sid not in svc.watching.watched
         assert dict(svc.watchset.entries[a].labels) == {}
 
         # Watched again while it changed: the store's snapshot is the baseline, so the change
         # shows, and nothing about it is re-announced as a first sighting.
         sim.sim.set(c, status="Incident")
         again = settings_for(sim.url, [a, b, c], state_path, course="CHEM2")
-        summary = await service.apply_watches(svc, again)
+        summary = await svc.watching.apply(again)
         assert summary["added"] == 1 and summary["removed"] == 0
         entry = svc.watchset.entries[c]
         assert entry.snapshot is not None and entry.snapshot.status == "Scheduled"

@@ -119,10 +119,16 @@ class ApiClient:
 
         `retries` overrides the configured retries on transient failures (a breaker's probe
         makes one attempt: its cooldown is the retry)."""
+        # A plain string: joining against a base_url costs a yarl parse per request.
+        return await self.get(self.options.base_url + key.path, retries=retries)
+
+    async def get(self, url: str, *, retries: int | None = None) -> bytes:
+        """Any API URL's raw body (a list page), under the same token, rate limit, 429 pause
+        and retries as a session's; the caller makes sure `url` is the API's."""
         attempts = (self.options.backoff.retries if retries is None else retries) + 1
         for attempt in range(attempts):
             try:
-                return await self._attempt(key)
+                return await self._attempt(url)
             except ApiError as exc:
                 if not exc.retryable or attempt + 1 >= attempts:
                     raise
@@ -136,12 +142,12 @@ class ApiClient:
                 await self.clock.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, key: SessionKey) -> bytes:
+    async def _attempt(self, url: str) -> bytes:
         await self._wait_pause()
         async with self._limiter:
             await self._wait_pause()
             try:
-                return await self._get(key)
+                return await self._get(url)
             except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 self._on_response("timeout")
                 raise Unreachable("request timed out") from exc
@@ -150,10 +156,8 @@ class ApiClient:
                 # str(exc) of a connector error names host:port only; never the headers.
                 raise Unreachable(f"connection failed ({type(exc).__name__})") from exc
 
-    async def _get(self, key: SessionKey) -> bytes:
+    async def _get(self, url: str) -> bytes:
         assert self._session is not None  # fetch outside `async with` is a bug
-        # A plain string: joining against a base_url costs a yarl parse per request.
-        url = self.options.base_url + key.path
         async with self._session.get(url, headers=self._auth, allow_redirects=False) as resp:
             self._on_response(str(resp.status))
             if resp.status == 200:

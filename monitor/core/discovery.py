@@ -18,13 +18,14 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import SplitResult, urljoin, urlsplit
+from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
 from monitor.core.keys import EXAM_SID, SESSION_SID, SessionKey
 from monitor.core.watches import NO_LABELS, Watch
 
 __all__ = [
     "Found",
+    "ListSource",
     "Page",
     "PageError",
     "appointments",
@@ -80,6 +81,45 @@ class Found:
     skipped: int = 0
     first_skip: str | None = None
     """Why the first skipped row was, e.g. "results[3].sid: missing or not a session SID"."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListSource:
+    """One list that discovery pages through: the appointments report of an install, or one
+    enrollment's sessions of one exam (with the API's `status[]` and `includeActive`)."""
+
+    name: str
+    install_sid: str
+    enrollment_sid: str | None = None
+    exam_sid: str | None = None
+    statuses: tuple[str, ...] = ()
+    include_active: bool = True
+    params: tuple[tuple[str, str], ...] = ()
+    """Other query parameters, passed through as configured (the report's filters)."""
+    interval: float = 900.0
+    page_size: int = 100
+
+    @property
+    def per_enrollment(self) -> bool:
+        return self.enrollment_sid is not None
+
+    def first_url(self, base_url: str) -> str:
+        """The first page's URL: the path, the filters, and the page size."""
+        if self.enrollment_sid is not None and self.exam_sid is not None:
+            path = sessions_path(self.install_sid, self.enrollment_sid, self.exam_sid)
+            query = [("status[]", status) for status in self.statuses]
+            query.append(("includeActive", "true" if self.include_active else "false"))
+        else:
+            path, query = appointments_path(self.install_sid), []
+        query += [*self.params, ("limit", str(self.page_size))]
+        return f"{base_url.rstrip('/')}{path}?{urlencode(query)}"
+
+    def found(self, page: Page) -> Found:
+        if self.enrollment_sid is not None and self.exam_sid is not None:
+            return enrollment_sessions(
+                page, install_sid=self.install_sid, exam_sid=self.exam_sid, source=self.name
+            )
+        return appointments(page, install_sid=self.install_sid, source=self.name)
 
 
 def appointments_path(install_sid: str) -> str:

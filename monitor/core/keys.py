@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["EXAM_SID", "INSTALL_SID", "SESSION_SID", "SessionKey"]
+__all__ = ["ENROLLMENT_SID", "EXAM_SID", "INSTALL_SID", "SESSION_SID", "SessionKey"]
 
 INSTALL_SID = re.compile(r"^AI[a-f0-9]{32}$")
 EXAM_SID = re.compile(r"^EX[a-f0-9]{32}$")
 SESSION_SID = re.compile(r"^ES[a-f0-9]{32}$")
+ENROLLMENT_SID = re.compile(r"^EN[a-f0-9]{32}$")
 
 
 class SessionKey(NamedTuple):
