@@ -34,6 +34,8 @@ MAX_STATUS_VALUES = 32
 class WatchSummary:
     watched: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
+    by_phase: dict[str, int] = field(default_factory=dict)
+    """Every phase, zeros included (the series exist from the start)."""
     reviews_pending: int = 0
     reviews_overdue: int = 0
     oldest_overdue_age: float = 0.0
@@ -59,6 +61,15 @@ class IndexCollector(Collector):
         for status, count in sorted(_bounded(s.by_status).items()):
             by_status.add_metric([status], count)
         yield by_status
+        by_phase = GaugeMetricFamily(
+            f"{NS}_sessions_by_phase",
+            "Watched sessions by lifecycle phase (live, awaiting_review, scheduled, settled,"
+            " retired), which sets how often each is polled.",
+            labels=["phase"],
+        )
+        for phase, count in s.by_phase.items():
+            by_phase.add_metric([phase], count)
+        yield by_phase
         yield _gauge(
             "reviews_pending", "Sessions whose review is required and not done.", s.reviews_pending
         )

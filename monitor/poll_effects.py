@@ -118,6 +118,7 @@ def record(key: SessionKey, verdict: Verdict, route: Routed) -> PollRecord:
         review=verdict.review,
         version=verdict.version,
         missing=verdict.missing,
+        settled_since=verdict.life.settled_since,
         deliveries=route(verdict.events),
         touch_only=verdict.touch_only,
     )

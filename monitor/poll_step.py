@@ -17,8 +17,8 @@ import structlog
 from monitor import aio
 from monitor.api import ApiClient, ApiError, AuthFailed, NotFound, RateLimited
 from monitor.apigate import ApiGate, Judged, verdicts
+from monitor.core import phase, rules
 from monitor.core import poll as decide
-from monitor.core import rules
 from monitor.core.breaker import Policy as BreakerPolicy
 from monitor.core.breaker import Verdict
 from monitor.core.events import Event
@@ -49,9 +49,17 @@ class PollerOptions:
     """The state store's deployment id, which scopes every event id."""
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     """The API breaker: 5xx/timeouts in a row across sessions before one probe per cooldown."""
+    phases: phase.Intervals | None = None
+    """Intervals by lifecycle phase; None polls each session at its watch's interval."""
 
     def decisions(self) -> decide.Rules:
-        return decide.Rules(self.policy, self.jitter, self.naive_tz, self.deployment)
+        return decide.Rules(self.policy, self.jitter, self.naive_tz, self.deployment, self.phases)
+
+    def first_interval(self, override: float | None) -> float:
+        """Before its first poll a session counts as live: the fastest it may need."""
+        if override is not None:
+            return override
+        return (self.phases or phase.DEFAULT).live
 
     def gate(self, intervals: Sequence[float], metrics: Metrics) -> ApiGate:
         return ApiGate.for_watches(
@@ -101,49 +109,64 @@ class PollStep:
     def auth_failing(self) -> bool:
         return self.gate.auth.is_open
 
-    async def restore(self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float]]) -> None:
-        """Resume from the store: no re-baselining; spread first polls over one interval."""
+    async def restore(
+        self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float | None]]
+    ) -> None:
+        """Resume from the store: no re-baselining; spread first polls over one interval of
+        each session's phase. Each watch's third item is its own interval (None: by phase)."""
         stored = {record.key: record for record in await self.store.load()}
-        self.gate = self.options.gate([interval for _, _, interval in watches], self.metrics)
+        first = self.options.first_interval
+        self.gate = self.options.gate([first(o) for _, _, o in watches], self.metrics)
         now = self.clock.now()
         if await self.auth.restore():
             self.gate.restore_token_rejected(now)
-        for key, labels, interval in watches:
-            entry = Entry(key, labels, interval)
+        for key, labels, override in watches:
+            entry = Entry(key, labels, first(override), override=override)
             record = stored.get(key)
             if record is not None:
                 _restore_entry(entry, record)
-            self.watchset.add(entry, decide.first_due(entry, now, self.rng.random(), self.rules))
+            self.watchset.add(entry, self._first_due(entry, now))
         log.info("poller.restored", watched=len(self.watchset.entries), from_store=len(stored))
 
     async def rewatch(
-        self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float]]
+        self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float | None]]
     ) -> tuple[int, int, int]:
         """Make the watch set `watches` while polls run (a reload): new sessions resume from
         whatever the store remembers of them, removed ones stop being scheduled, changed
         labels and intervals apply from the next poll. Returns (added, removed, changed)."""
-        wanted = {key: (labels, interval) for key, labels, interval in watches}
+        wanted = {key: (labels, override) for key, labels, override in watches}
         removed = [key for key in self.watchset.entries if key not in wanted]
         for key in removed:
             self.watchset.remove(key)
         new = [key for key in wanted if key not in self.watchset.entries]
         stored = {r.key: r for r in await self.store.load()} if new else {}
         now, changed = self.clock.now(), 0
-        for key, (labels, interval) in wanted.items():
+        first = self.options.first_interval
+        for key, (labels, override) in wanted.items():
             entry = self.watchset.entries.get(key)
             if entry is None:
-                entry = Entry(key, labels, interval)
+                entry = Entry(key, labels, first(override), override=override)
                 if (record := stored.get(key)) is not None:
                     _restore_entry(entry, record)
-                self.watchset.add(
-                    entry, decide.first_due(entry, now, self.rng.random(), self.rules)
-                )
-            elif entry.labels != labels or entry.interval != interval:
+                self.watchset.add(entry, self._first_due(entry, now))
+            elif entry.labels != labels or entry.override != override:
                 changed += 1
-                entry.labels, entry.interval = labels, interval
-                if entry.last_poll_at is not None:  # a shorter interval applies at once
-                    self.watchset.heap.pull_earlier(key, max(now, entry.last_poll_at + interval))
+                entry.labels, entry.override = labels, override
+                if override is not None and entry.last_poll_at is not None:
+                    # A shorter interval applies at once; a phase's comes with the next poll.
+                    entry.interval = override
+                    self.watchset.heap.pull_earlier(key, max(now, entry.last_poll_at + override))
         return len(new), len(removed), changed
+
+    def _first_due(self, entry: Entry, now: float) -> float | None:
+        # The stored settled time is kept as it is: a settled time first set here would stay
+        # in memory only (the first poll of an unchanged body commits nothing).
+        life = decide.lifecycle(entry, entry.snapshot, now, self.rules)
+        entry.phase = life.phase
+        if life.interval is None:
+            return None
+        entry.interval = life.interval
+        return decide.first_due(entry, now, self.rng.random(), self.rules)
 
     async def poll(
         self,
@@ -181,7 +204,10 @@ class PollStep:
                 self.watchset.due(key, self.clock.now() + min(entry.interval, 30.0))
                 return decide.Outcome.ERROR
         self.apply(entry, verdict)
-        self.watchset.due(key, verdict.next_due)
+        self.watchset.schedule(key, verdict.next_due)
+        if verdict.next_due is None:
+            # Logged once: a retired session is not polled again until a source revives it.
+            _log(entry).info("session.retired", settled_since=str(entry.settled_since))
         if self.auth.saved and not self.auth_failing:
             await self.auth.recovered()
         self.counts.count(verdict, time.perf_counter() - started)
@@ -236,6 +262,10 @@ class PollStep:
         entry.failures = verdict.failures
         entry.version = verdict.version
         entry.missing = verdict.missing
+        life = verdict.life
+        entry.phase, entry.settled_since = life.phase, life.settled_since
+        if life.interval is not None:
+            entry.interval = life.interval
         if verdict.review is not None:
             entry.review = verdict.review
         if verdict.outcome is decide.Outcome.OK:
@@ -262,3 +292,4 @@ def _restore_entry(entry: Entry, record: SessionRecord) -> None:
     entry.failures = record.failures
     entry.missing = record.missing
     entry.last_poll_at = record.last_poll_at
+    entry.settled_since = record.settled_since

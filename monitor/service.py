@@ -196,7 +196,7 @@ async def run(
     stop = stop or asyncio.Event()
     async with build(settings, redactor=redactor) as service:
         _install_signals(stop)
-        if capacity := settings.capacity_warning():
+        if capacity := settings.capacity_warning(service.watchset.demand()):
             log.warning("config.capacity", message=capacity)
         log.info("service.started", watched=len(service.watchset.entries), sinks=len(service.sinks))
         if on_ready is not None:

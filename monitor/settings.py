@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
 from monitor.settings_discovery import DiscoverySettings
+from monitor.settings_poll import PollSettings
 from monitor.settings_sinks import SinkSettings
 from monitor.settings_types import STRICT, Seconds, parse_duration
 
@@ -78,7 +79,7 @@ class Watch:
     labels: Annotated[dict[str, str], AfterValidator(_compact_labels)] = Field(default_factory=dict)
     """Free-form labels carried on every alert, e.g. {course: BIO101}."""
     interval: Annotated[Seconds, Field(gt=0)] | None = None
-    """Poll interval for this session; defaults to poll.interval."""
+    """Poll interval for this session, over its phase's (and over poll.interval)."""
 
     @property
     def key(self) -> SessionKey:
@@ -126,14 +127,6 @@ class ApiSettings(BaseModel):
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise ValueError("unknown time zone") from exc
         return value
-
-
-class PollSettings(BaseModel):
-    model_config = STRICT
-    interval: Annotated[Seconds, Field(gt=0)] = 60.0
-    """Default time between two polls of one session."""
-    jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.1
-    """Each interval is stretched or shrunk by up to this fraction, so polls stay spread."""
 
 
 class RuleSettings(BaseModel):
@@ -224,8 +217,9 @@ class Settings(BaseSettings):
         # The YAML arrives as init kwargs; the environment must override it, not the reverse.
         return env_settings, init_settings
 
-    def interval_of(self, watch: Watch) -> float:
-        return watch.interval if watch.interval is not None else self.poll.interval
+    def interval_of(self, watch: Watch) -> float | None:
+        """The watch's fixed interval: its own, else poll.interval if set; None: by phase."""
+        return watch.interval if watch.interval is not None else self.poll.fixed
 
     def token(self) -> str | None:
         return self.api.token.get_secret_value() if self.api.token else None
@@ -241,21 +235,27 @@ class Settings(BaseSettings):
         except OSError:
             return None
 
-    def capacity_warning(self) -> str | None:
-        """A line when the watch set cannot be polled at its intervals within the rate limit."""
-        needed = sum(1.0 / self.interval_of(watch) for watch in self.watches)
+    def capacity_warning(self, needed: float | None = None) -> str | None:
+        """A line when the watch set cannot be polled at its intervals within the rate limit.
+
+        `needed` is requests/s at the sessions' phases as the running service knows them;
+        without it (check-config), each watch counts at its fixed interval or poll.interval."""
+        if needed is None:
+            needed = sum(1.0 / (self.interval_of(w) or self.poll.interval) for w in self.watches)
         if needed <= self.api.rate_limit:
             return None
         return (
             f"{len(self.watches)} watches need {needed:.1f} requests/s at their intervals, "
             f"above api.rate_limit={self.api.rate_limit:g}: polls will run late "
-            "(raise api.rate_limit or poll.interval)"
+            "(raise api.rate_limit, poll.interval or the poll.phases intervals)"
         )
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for check-config."""
         dumped = self.model_dump(mode="json")
         dumped["watches"] = f"{len(self.watches)} sessions"
+        if self.poll.fixed is None:  # the default value is no interval anyone polls at
+            dumped["poll"]["interval"] = "unset: by phase (poll.phases)"
         return dumped
 
 

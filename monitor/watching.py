@@ -21,7 +21,8 @@ __all__ = ["Watching"]
 
 log = structlog.get_logger("spmon.watching")
 
-Wanted = tuple[SessionKey, dict[str, str], float]
+Wanted = tuple[SessionKey, dict[str, str], float | None]
+"""A watch as the poller takes it: key, labels, its own interval (None: by phase)."""
 
 
 class Watching:
@@ -37,7 +38,7 @@ class Watching:
         settings = self.settings
         out = {w.key: (w.key, dict(w.labels), settings.interval_of(w)) for w in settings.watches}
         for key, watch in self.discovered.items():
-            interval = watch.interval if watch.interval is not None else settings.poll.interval
+            interval = watch.interval if watch.interval is not None else settings.poll.fixed
             out.setdefault(key, (key, dict(watch.labels), interval))
         return list(out.values())
 

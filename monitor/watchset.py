@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from monitor import aio
 from monitor.core import rules, schedule
 from monitor.core.keys import SessionKey
+from monitor.core.phase import Phase
 from monitor.core.snapshot import Snapshot
 from monitor.metrics import WatchSummary
 
@@ -33,6 +34,11 @@ class Entry:
     failures: int = 0
     missing: bool = False
     last_poll_at: float | None = None
+    override: float | None = None
+    """The watch's own interval, which wins over its phase's."""
+    settled_since: datetime | None = None
+    phase: Phase = Phase.LIVE
+    """As of its last poll (or restore): what the scheduler acts on and the gauge counts."""
     attempted: bool = False
     """Had its turn since start: polled (any outcome) or held back because the API is down."""
 
@@ -43,7 +49,8 @@ class WatchSet:
     A session is in `heap` (waiting for its time) or `parked` (its time came while the API was
     down or refused the token: it waits for the API, keeping its due time for poll lag), or in
     neither while its poll runs. A parked session may also sit in `heap` at its next review
-    deadline, so that overdue still follows the clock during an outage.
+    deadline, so that overdue still follows the clock during an outage. A retired session is
+    in neither: it stays an entry (counted, its history kept) until `revive` brings it back.
     """
 
     def __init__(self, clock: aio.Clock = aio.SYSTEM) -> None:
@@ -53,9 +60,13 @@ class WatchSet:
         self.clock = clock
         self._unattempted = 0
 
-    def add(self, entry: Entry, due: float) -> None:
+    def add(self, entry: Entry, due: float | None) -> None:
+        """Watch `entry`, first due at `due`; None: retired, it has had its turn."""
         self.entries[entry.key] = entry
-        self.heap.push(entry.key, due)
+        if due is None:
+            entry.attempted = True
+        else:
+            self.heap.push(entry.key, due)
         if not entry.attempted:
             self._unattempted += 1
 
@@ -75,6 +86,38 @@ class WatchSet:
         """Schedule a watched session's next poll (a removed one stays removed)."""
         if key in self.entries:
             self.heap.push(key, at)
+
+    def schedule(self, key: SessionKey, due: float | None) -> None:
+        """After a poll: due again at `due`, or None, retired (out of every heap); a session
+        removed meanwhile stays removed."""
+        if key not in self.entries:
+            return
+        if due is not None:
+            self.heap.push(key, due)
+        else:
+            self.heap.discard(key)
+            self.parked.discard(key)
+
+    def revive(self, key: SessionKey, now: float) -> bool:
+        """A retired session a watch source reports changed: poll it now, and count its
+        settled time afresh, so a session that is still settled retires again only after
+        another `retire_after`. False when `key` is not a retired watch. The hook for watch
+        sources (discovery); the poll loop's idle tick (at most 1 s) picks it up."""
+        entry = self.entries.get(key)
+        if entry is None or entry.phase is not Phase.RETIRED or key in self.heap:
+            return False
+        entry.settled_since = None
+        entry.phase = Phase.SETTLED
+        self.heap.push(key, now)
+        return True
+
+    def demand(self) -> float:
+        """Polls per second the watch set asks for at its current phases (retired: none)."""
+        return sum(
+            1.0 / entry.interval
+            for entry in self.entries.values()
+            if entry.phase is not Phase.RETIRED
+        )
 
     def attempted(self, entry: Entry) -> None:
         if not entry.attempted:
@@ -130,9 +173,11 @@ class WatchSet:
         now = self.clock.now()
         moment = datetime.fromtimestamp(now, UTC)
         by_status: dict[str, int] = {}
+        by_phase = dict.fromkeys(Phase, 0)
         pending = overdue = 0
         oldest: datetime | None = None
         for entry in self.entries.values():
+            by_phase[entry.phase] += 1
             snap = entry.snapshot
             if snap is None:
                 continue
@@ -149,6 +194,7 @@ class WatchSet:
         return WatchSummary(
             watched=len(self.entries),
             by_status=by_status,
+            by_phase={str(phase): count for phase, count in by_phase.items()},
             reviews_pending=pending,
             reviews_overdue=overdue,
             oldest_overdue_age=(moment - oldest).total_seconds() if oldest else 0.0,

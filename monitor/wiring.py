@@ -86,6 +86,7 @@ def poller_options(settings: Settings, *, deployment: str) -> PollerOptions:
         naive_tz=ZoneInfo(zone) if zone else None,
         auth_retry=settings.api.auth_retry,
         deployment=deployment,
+        phases=settings.poll.phases.intervals(),
     )
 
 

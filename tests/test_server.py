@@ -73,7 +73,7 @@ async def test_metrics_pass_promtool_and_carry_no_session_labels(
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert lint.stdout.strip() == "" and lint.stderr.strip() == ""
     for name in (
-        "spmon_build_info", "spmon_up", "spmon_sessions_watched", "spmon_sessions",
+        "spmon_build_info", "spmon_up", "spmon_sessions_watched", "spmon_sessions", "spmon_sessions_by_phase",
         "spmon_reviews_pending", "spmon_reviews_overdue", "spmon_reviews_overdue_oldest_age_seconds",
         "spmon_session_changes_total", "spmon_polls_total", "spmon_poll_duration_seconds_bucket",
         "spmon_api_responses_total", "spmon_poll_lag_seconds", "spmon_notifications_total",

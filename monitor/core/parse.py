@@ -9,9 +9,10 @@ is a problem too, not `True`.
 
 Everything else is kept as it comes, whatever its type: the raw body is stored as is, and drift
 in a field spmon never reads (`"duration": "90"`) must not blind it to a real change. Fields
-spmon only renders (`URL`, `statusReason`) are lenient: a value of the wrong type is dropped
-(read as null) instead of invalidating the document, since losing a link costs less than
-losing the session.
+spmon only renders (`URL`, `statusReason`) or schedules by (`appointmentDate`) are lenient: a
+value of the wrong type (or a date that is not an instant) is dropped (read as null) instead of
+invalidating the document, since losing a link or a faster poll costs less than losing the
+session.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class SessionPayload(BaseModel):
     reviewByDate: Text | None
     url: Rendered = Field(default=None, alias="URL")
     statusReason: Rendered = None
+    appointmentDate: Rendered = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,13 @@ def parse(
         reviewed=payload.reviewed,
         review_by_date=review_by,
         url=payload.url,
+        appointment=_lenient_instant(payload.appointmentDate, naive_tz),
     )
+
+
+def _lenient_instant(value: str | None, naive_tz: tzinfo | None) -> datetime | None:
+    parsed = parse_instant(value, naive_tz=naive_tz)
+    return None if isinstance(parsed, ParseProblem) else parsed
 
 
 def _decode(body: bytes | str) -> Any | ParseProblem:

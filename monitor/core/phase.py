@@ -18,10 +18,13 @@ from monitor.core.snapshot import Snapshot
 
 __all__ = [
     "DEFAULT",
+    "FIXED",
     "LIVE_STATUSES",
     "TERMINAL_STATUSES",
     "Intervals",
+    "Lifecycle",
     "Phase",
+    "assess",
     "interval_for",
     "next_poll",
     "phase_of",
@@ -30,7 +33,7 @@ __all__ = [
 
 
 class Phase(StrEnum):
-    """A session's lifecycle phase, as the `spmon_sessions` gauge labels it."""
+    """A session's lifecycle phase, as the `spmon_sessions_by_phase` gauge labels it."""
 
     LIVE = "live"
     """In progress or in an incident, or its appointment is near: changes come by the minute."""
@@ -86,6 +89,8 @@ class Intervals:
 
 
 DEFAULT: Final = Intervals()
+FIXED: Final = Intervals(retire_after=math.inf)
+"""The phases when each session keeps its own interval: named for the gauge, never retired."""
 
 
 def phase_of(
@@ -154,6 +159,43 @@ def next_poll(
     if deadline is None:
         return due
     return deadline if due is None else min(due, deadline)
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """Where one session stands after a poll, and what that means for the next one."""
+
+    phase: Phase
+    settled_since: datetime | None
+    """What the store keeps for the next `phase_of` (`track_settled`)."""
+    interval: float | None
+    """Seconds to the next regular poll; None: retired, not polled."""
+
+
+def assess(
+    snapshot: Snapshot | None,
+    *,
+    now: datetime,
+    settled_since: datetime | None,
+    override: float | None,
+    intervals: Intervals | None,
+    fixed: float,
+) -> Lifecycle:
+    """The phase of a session, its settled time and its interval, in one call for the poll
+    step. `intervals` None is fixed polling: every session at `fixed` (its own interval), the
+    phase only named, never retired (tools and tests that predate phases)."""
+    appointment = snapshot.appointment if snapshot is not None else None
+    phase = phase_of(
+        snapshot,
+        appointment=appointment,
+        now=now,
+        settled_since=settled_since,
+        intervals=FIXED if intervals is None else intervals,
+    )
+    since = track_settled(phase, settled_since, now)
+    if intervals is None:
+        return Lifecycle(phase, since, fixed)
+    return Lifecycle(phase, since, interval_for(phase, intervals, override))
 
 
 def _age(now: datetime, since: datetime) -> float:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Final, Protocol
 
-from monitor.core import observe, rules, schedule
+from monitor.core import observe, phase, rules, schedule
 from monitor.core.events import Event
 from monitor.core.keys import SessionKey
 from monitor.core.parse import ParseProblem, parse
@@ -34,6 +34,7 @@ __all__ = [
     "deadline_after",
     "first_due",
     "held",
+    "lifecycle",
     "step",
 ]
 
@@ -63,7 +64,15 @@ class Current(Protocol):
     @property
     def labels(self) -> Mapping[str, str]: ...
     @property
-    def interval(self) -> float: ...
+    def interval(self) -> float:
+        """Seconds between polls in its phase now (the phase's interval, or the override)."""
+
+    @property
+    def override(self) -> float | None:
+        """The watch's own interval, which wins over its phase's."""
+
+    @property
+    def settled_since(self) -> datetime | None: ...
     @property
     def snapshot(self) -> Snapshot | None: ...
     @property
@@ -121,6 +130,9 @@ class Rules:
     naive_tz: tzinfo | None = None
     deployment: str = ""
     """The state store's deployment id, which scopes every event id."""
+    phases: phase.Intervals | None = None
+    """Each session's interval by its lifecycle phase; None polls each at its own `interval`
+    and never retires one (tools and tests that predate phases)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +141,15 @@ class Verdict:
 
     `snapshot`/`payload` are None when the poll produced no valid data (the last good snapshot
     stays). `touch_only`: nothing but the poll time changed, so nothing need be committed now.
+    `next_due` None: the session retired, no poll is due (a source reporting it changed brings
+    it back).
     """
 
     outcome: Outcome
     polled_at: float
     failures: int
-    next_due: float
+    next_due: float | None
+    life: phase.Lifecycle
     events: tuple[Event, ...] = ()
     snapshot: Snapshot | None = None
     payload: bytes | None = None
@@ -151,14 +166,15 @@ def step(current: Current, answer: Answer, now: float, u: float, config: Rules) 
     """Decide one poll. `u` is a uniform random number in [0, 1) for the schedule's jitter."""
     if isinstance(answer, bytes):
         return _fetched(current, answer, now, u, config)
+    life = lifecycle(current, current.snapshot, now, config)
     if isinstance(answer, Failed):
-        return _kept(current, now, u, config, answer.outcome, outage=answer.outage)
+        return _kept(current, now, u, config, answer.outcome, life, outage=answer.outage)
     if isinstance(answer, Throttled):
-        kept = _kept(current, now, u, config, Outcome.RATE_LIMITED)
+        kept = _kept(current, now, u, config, Outcome.RATE_LIMITED, life)
         return _with_due(kept, now + answer.retry_after)
     if isinstance(answer, Missing):
-        return _not_found(current, now, u, config)
-    verdict = _by_clock(current, now, config, Outcome.HELD, current.failures, due=now)
+        return _not_found(current, now, u, config, life)
+    verdict = _by_clock(current, now, config, Outcome.HELD, current.failures, due=now, life=life)
     wake = deadline_after(current.snapshot, verdict.review or current.review, now, config)
     return _with_due(verdict, wake if wake and wake > now else now + current.interval)
 
@@ -175,7 +191,22 @@ def first_due(current: Current, now: float, u: float, config: Rules) -> float:
     due = schedule.first_due(now, current.interval, u)
     if current.last_poll_at is not None:
         due = max(now, min(due, current.last_poll_at + current.interval))
-    return _capped(due, deadline_after(current.snapshot, current.review, now, config))
+    deadline = deadline_after(current.snapshot, current.review, now, config)
+    return min(due, deadline) if deadline else due
+
+
+def lifecycle(
+    current: Current, snapshot: Snapshot | None, now: float, config: Rules
+) -> phase.Lifecycle:
+    """The session's phase and interval with `snapshot` as its last good data, at `now`."""
+    return phase.assess(
+        snapshot,
+        now=datetime.fromtimestamp(now, UTC),
+        settled_since=current.settled_since,
+        override=current.override,
+        intervals=config.phases,
+        fixed=current.interval,
+    )
 
 
 def deadline_after(
@@ -198,14 +229,22 @@ def _fetched(current: Current, body: bytes, now: float, u: float, config: Rules)
     else:
         parsed = parse(body, current.key, naive_tz=config.naive_tz)
     if isinstance(parsed, ParseProblem):
-        return replace(_kept(current, now, u, config, Outcome.INVALID), problem=parsed)
+        life = lifecycle(current, current.snapshot, now, config)
+        return replace(_kept(current, now, u, config, Outcome.INVALID, life), problem=parsed)
     seen = _observe(current, parsed, now, config)
-    due = schedule.next_due(now, current.interval, u, jitter=config.jitter)
+    life = lifecycle(current, parsed, now, config)
     return Verdict(
         outcome=Outcome.OK,
         polled_at=now,
         failures=0,
-        next_due=_capped(due, deadline_after(parsed, seen.review, now, config)),
+        next_due=phase.next_poll(
+            now,
+            life.interval,
+            u,
+            jitter=config.jitter,
+            deadline=deadline_after(parsed, seen.review, now, config),
+        ),
+        life=life,
         events=seen.events,
         snapshot=parsed,
         payload=None if same else body,
@@ -218,6 +257,7 @@ def _fetched(current: Current, body: bytes, now: float, u: float, config: Rules)
             and seen.review == current.review
             and current.failures == 0
             and not current.missing
+            and life.settled_since == current.settled_since
         ),
     )
 
@@ -228,6 +268,7 @@ def _kept(
     u: float,
     config: Rules,
     outcome: Outcome,
+    life: phase.Lifecycle,
     *,
     outage: bool = False,
 ) -> Verdict:
@@ -236,17 +277,26 @@ def _kept(
     In an `outage` there is no backoff of the session's own, which would keep it away after the
     API is back (the loop holds it meanwhile)."""
     failures = current.failures if outage else current.failures + 1
-    if outage:
-        due = schedule.next_due(now, current.interval, u, jitter=config.jitter)
-    else:
-        due = schedule.retry_due(now, current.interval, failures, u)
-    verdict = _by_clock(current, now, config, outcome, failures, due=due)
+    interval = life.interval
+    due: float | None = None
+    if interval is not None and outage:
+        due = schedule.next_due(now, interval, u, jitter=config.jitter)
+    elif interval is not None:
+        due = schedule.retry_due(now, interval, failures, u)
+    verdict = _by_clock(current, now, config, outcome, failures, due=due, life=life)
     deadline = deadline_after(current.snapshot, verdict.review or current.review, now, config)
     return _with_due(verdict, _capped(due, deadline))
 
 
 def _by_clock(
-    current: Current, now: float, config: Rules, outcome: Outcome, failures: int, *, due: float
+    current: Current,
+    now: float,
+    config: Rules,
+    outcome: Outcome,
+    failures: int,
+    *,
+    due: float | None,
+    life: phase.Lifecycle,
 ) -> Verdict:
     """No new data: what the clock alone changes, against the last good snapshot."""
     review, version = current.review, current.version
@@ -259,6 +309,7 @@ def _by_clock(
         polled_at=now,
         failures=failures,
         next_due=due,
+        life=life,
         events=events,
         review=review,
         version=version,
@@ -266,7 +317,9 @@ def _by_clock(
     )
 
 
-def _not_found(current: Current, now: float, u: float, config: Rules) -> Verdict:
+def _not_found(
+    current: Current, now: float, u: float, config: Rules, life: phase.Lifecycle
+) -> Verdict:
     events: tuple[Event, ...] = ()
     version = current.version
     if not current.missing:
@@ -283,7 +336,12 @@ def _not_found(current: Current, now: float, u: float, config: Rules) -> Verdict
         outcome=Outcome.NOT_FOUND,
         polled_at=now,
         failures=current.failures + 1,
-        next_due=now + max(current.interval, MISSING_INTERVAL) * (1.0 + 0.1 * u),
+        next_due=(
+            None
+            if life.interval is None
+            else now + max(life.interval, MISSING_INTERVAL) * (1.0 + 0.1 * u)
+        ),
+        life=life,
         events=events,
         review=current.review,
         version=version,
@@ -305,9 +363,11 @@ def _observe(current: Current, seen: Snapshot, now: float, config: Rules) -> obs
     )
 
 
-def _capped(due: float, deadline: float | None) -> float:
-    return min(due, deadline) if deadline else due
+def _capped(due: float | None, deadline: float | None) -> float | None:
+    if not deadline:
+        return due
+    return deadline if due is None else min(due, deadline)
 
 
-def _with_due(verdict: Verdict, due: float) -> Verdict:
+def _with_due(verdict: Verdict, due: float | None) -> Verdict:
     return replace(verdict, next_due=due)

@@ -13,7 +13,8 @@ class Snapshot:
     """The fields spmon diffs and evaluates, parsed from one API response.
 
     Instants are aware UTC datetimes, so two spellings of one instant compare equal
-    (invariant 8). `url` is carried for links in alerts and is never diffed.
+    (invariant 8). `url` is carried for links in alerts and `appointment` (the API's
+    `appointmentDate`) for the session's lifecycle phase; neither is diffed.
     """
 
     status: str | None
@@ -21,6 +22,7 @@ class Snapshot:
     reviewed: bool | None
     review_by_date: datetime | None
     url: str | None = None
+    appointment: datetime | None = None
 
     @property
     def review_pending(self) -> bool:

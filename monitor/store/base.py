@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from monitor.core.events import Event
@@ -49,6 +50,8 @@ class SessionRecord:
     missing: bool
     failures: int
     last_poll_at: float | None
+    settled_since: datetime | None = None
+    """When it was first seen settled (its phase: retired after `retire_after` of it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class PollRecord:
     review: ReviewState | None = None
     version: int = 0
     missing: bool = False
+    settled_since: datetime | None = None
     deliveries: Sequence[tuple[Event, Sequence[str]]] = field(default_factory=tuple)
     touch_only: bool = False
     """Nothing but the poll time changed: the store may skip rewriting the row."""

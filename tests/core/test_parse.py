@@ -12,6 +12,7 @@ import strategies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.core.diff import diff
 from monitor.core.keys import SessionKey
 from monitor.core.parse import TRACKED_FIELDS, ParseProblem, parse, parse_instant
 from monitor.core.snapshot import Snapshot
@@ -439,3 +440,32 @@ def test_lone_surrogate_in_an_untracked_field_does_not_sink_the_body() -> None:
     raw = doc(status="Closed")[:-1] + b', "notes": "cut mid-emoji \\ud83d"}'
     assert json.loads(raw)["status"] == "Closed"  # valid JSON by RFC 8259's grammar
     assert parse(raw, KEY) == Snapshot("Closed", None, None, None)
+
+
+# ── appointmentDate: read for the lifecycle phase, lenient, never diffed ─────────────────────
+
+
+def test_the_appointment_is_read_as_an_instant() -> None:
+    result = parse(doc(status="Scheduled", appointmentDate="2024-03-01T19:30:00+07:00"), KEY)
+    assert isinstance(result, Snapshot) and result.appointment == INSTANT
+
+
+@pytest.mark.parametrize(
+    "bad", [42, True, ["2024-03-01T12:30:00Z"], "next tuesday", "2024-03-01T12:30:00", "\ud83d"]
+)
+def test_a_bad_appointment_is_dropped_never_the_session(bad: object) -> None:
+    """Like URL: a wrong type, a non-date or a naive date without naive_tz read as null."""
+    result = parse(doc(status="Closed", reviewRequired=True, appointmentDate=bad), KEY)
+    assert result == Snapshot("Closed", True, None, None)
+
+
+def test_a_naive_appointment_is_read_in_naive_tz() -> None:
+    result = parse(doc(appointmentDate="2024-03-01T19:30:00"), KEY, naive_tz=PLUS7)
+    assert isinstance(result, Snapshot) and result.appointment == INSTANT
+
+
+def test_a_moved_appointment_is_no_change_event() -> None:
+    before = parse(doc(status="Scheduled", appointmentDate="2024-03-01T12:30:00Z"), KEY)
+    after = parse(doc(status="Scheduled", appointmentDate="2024-03-02T12:30:00Z"), KEY)
+    assert isinstance(before, Snapshot) and isinstance(after, Snapshot)
+    assert before != after and diff(before, after) == ()

@@ -53,6 +53,7 @@ def applied(state: Entry, verdict: Verdict) -> Entry:
         version=verdict.version,
         missing=verdict.missing,
         review=verdict.review or state.review,
+        settled_since=verdict.life.settled_since,
     )
     if verdict.outcome is Outcome.OK:
         state = replace(state, snapshot=verdict.snapshot, digest=verdict.digest)

@@ -381,6 +381,7 @@ def test_dashboard_layout_is_sane() -> None:
     ("needle", "what"),
     [
         ("sum by (status) (spmon_sessions{", "sessions by status over time"),
+        ("sum by (phase) (spmon_sessions_by_phase{", "sessions by lifecycle phase"),
         ("spmon_reviews_pending{", "reviews pending"),
         ("spmon_reviews_overdue{", "reviews overdue"),
         ("spmon_reviews_overdue_oldest_age_seconds{", "oldest overdue age"),

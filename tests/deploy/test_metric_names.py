@@ -33,6 +33,7 @@ _GAUGES = [
     "spmon_up",
     "spmon_sessions_watched",
     "spmon_sessions",
+    "spmon_sessions_by_phase",
     "spmon_reviews_pending",
     "spmon_reviews_overdue",
     "spmon_reviews_overdue_oldest_age_seconds",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import monitor.store
 from monitor.simulator import make_keys
 from monitor.store import SqliteStore
 from tests.conftest import watches_of
@@ -74,6 +75,10 @@ def foreign(path: Path) -> None:
         db.execute("CREATE TABLE users (name TEXT)")
 
 
+SCHEMAS = len(list((Path(monitor.store.__file__).parent / "schema").glob("*.sql")))
+"""The migrations this build knows (each new one raises it)."""
+
+
 def newer(path: Path) -> None:
     spmon_state(path)
     with contextlib.closing(sqlite3.connect(path)) as db, db:
@@ -85,7 +90,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "garbage": (garbage, "is not an SQLite database"),
     "truncated": (truncated_half, "is truncated ("),
     "foreign": (foreign, "is an SQLite database but not a spmon state file (tables: users)"),
-    "newer": (newer, "was written by a newer spmon (schema 99; this build knows up to 2)"),
+    "newer": (newer, f"was written by a newer spmon (schema 99; this build knows up to {SCHEMAS})"),
     "directory": (lambda p: p.mkdir(), "is a directory, not a file"),
     "read-only": (spmon_state, "is read-only (spmon must write to it)"),
     "read-only-dir": (spmon_state, "its directory {dir} is read-only (SQLite writes -wal"),

@@ -22,7 +22,8 @@ class Sessions(Connection):
             lambda db: db.execute(
                 "SELECT install_sid, exam_sid, session_sid, status, review_required, reviewed,"
                 " review_by_date, url, version, digest, missing, failures, last_poll_at,"
-                " overdue_since, last_overdue_alert, due_soon_for, observed_at FROM session"
+                " overdue_since, last_overdue_alert, due_soon_for, observed_at, appointment_date,"
+                " settled_since FROM session"
             ).fetchall()
         )
         return [_session_record(row) for row in rows]
@@ -84,7 +85,8 @@ def _write_snapshot(db: Db, r: PollRecord) -> None:
         "INSERT INTO session (session_sid, install_sid, exam_sid, status, review_required,"
         " reviewed, review_by_date, url, payload, digest, version, overdue_since,"
         " last_overdue_alert, due_soon_for, missing, failures, last_poll_at, last_outcome,"
-        " observed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,?,?,?)"
+        " observed_at, appointment_date, settled_since)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,?,?)"
         " ON CONFLICT (session_sid) DO UPDATE SET status=excluded.status,"
         " review_required=excluded.review_required, reviewed=excluded.reviewed,"
         " review_by_date=excluded.review_by_date, url=excluded.url,"
@@ -92,13 +94,14 @@ def _write_snapshot(db: Db, r: PollRecord) -> None:
         " version=excluded.version, overdue_since=excluded.overdue_since,"
         " last_overdue_alert=excluded.last_overdue_alert, due_soon_for=excluded.due_soon_for,"
         " missing=0, failures=0, last_poll_at=excluded.last_poll_at,"
-        " last_outcome=excluded.last_outcome, observed_at=excluded.observed_at",
+        " last_outcome=excluded.last_outcome, observed_at=excluded.observed_at,"
+        " appointment_date=excluded.appointment_date, settled_since=excluded.settled_since",
         (
             r.key.session_sid, r.key.install_sid, r.key.exam_sid, s.status,
             _flag(s.review_required), _flag(s.reviewed), ts(s.review_by_date), s.url,
             r.payload, r.digest, r.version, ts(review.overdue_since),
             ts(review.last_overdue_alert), ts(review.due_soon_for),
-            r.polled_at, r.outcome, r.polled_at,
+            r.polled_at, r.outcome, r.polled_at, ts(s.appointment), ts(r.settled_since),
         ),
     )  # fmt: skip
 
@@ -109,17 +112,18 @@ def _write_failure(db: Db, r: PollRecord) -> None:
     review = r.review or ReviewState()
     db.execute(
         "INSERT INTO session (session_sid, install_sid, exam_sid, version, missing, failures,"
-        " last_poll_at, last_outcome, overdue_since, last_overdue_alert, due_soon_for)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+        " last_poll_at, last_outcome, overdue_since, last_overdue_alert, due_soon_for,"
+        " settled_since) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (session_sid) DO UPDATE SET version=excluded.version,"
         " missing=excluded.missing, failures=excluded.failures,"
         " last_poll_at=excluded.last_poll_at, last_outcome=excluded.last_outcome,"
         " overdue_since=excluded.overdue_since, last_overdue_alert=excluded.last_overdue_alert,"
-        " due_soon_for=excluded.due_soon_for",
+        " due_soon_for=excluded.due_soon_for, settled_since=excluded.settled_since",
         (
             r.key.session_sid, r.key.install_sid, r.key.exam_sid, r.version,
             int(r.missing), r.failures, r.polled_at, r.outcome,
             ts(review.overdue_since), ts(review.last_overdue_alert), ts(review.due_soon_for),
+            ts(r.settled_since),
         ),
     )  # fmt: skip
 
@@ -134,10 +138,13 @@ def _bool(value: int | None) -> bool | None:
 
 def _session_record(row: tuple[Any, ...]) -> SessionRecord:
     (install, exam, sid, status, required, reviewed, review_by, url, version, digest, missing,
-     failures, last_poll, overdue_since, last_alert, due_soon_for, observed_at) = row  # fmt: skip
+     failures, last_poll, overdue_since, last_alert, due_soon_for, observed_at, appointment,
+     settled_since) = row  # fmt: skip
     snapshot = None
     if observed_at is not None:
-        snapshot = Snapshot(status, _bool(required), _bool(reviewed), dt(review_by), url)
+        snapshot = Snapshot(
+            status, _bool(required), _bool(reviewed), dt(review_by), url, dt(appointment)
+        )
     return SessionRecord(
         key=SessionKey(install, exam, sid),
         snapshot=snapshot,
@@ -147,4 +154,5 @@ def _session_record(row: tuple[Any, ...]) -> SessionRecord:
         missing=bool(missing),
         failures=failures,
         last_poll_at=last_poll,
+        settled_since=dt(settled_since),
     )
