@@ -145,7 +145,12 @@ class Metrics:
         )
         self.token_expiry = Gauge(
             f"{NS}_api_token_expiry_timestamp_seconds",
-            "The API token's exp claim (0 when unknown).",
+            "The API token's expiry: its exp claim, or the OAuth grant's (0 when unknown).",
+            registry=registry,
+        )
+        self.token_renews = Gauge(
+            f"{NS}_api_token_renews",
+            "1 when spmon renews its own token (OAuth): an expiry minutes away is normal.",
             registry=registry,
         )
         self.reload_ok = Gauge(

@@ -114,9 +114,15 @@ async def build(
     metrics.watch_set(watchset)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings.state.path))
+        oauth = await stack.enter_async_context(
+            wiring.credentials(settings, redactor, metrics, clock=clock)
+        )
         api = await stack.enter_async_context(
             ApiClient(
-                wiring.client_options(settings), on_response=metrics.api_response, clock=clock
+                wiring.client_options(settings),
+                on_response=metrics.api_response,
+                clock=clock,
+                credentials=oauth,
             )
         )
         sinks = wiring.build_sinks(settings.sinks)

@@ -23,11 +23,13 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
+from monitor.settings_auth import AuthSettings, read_client_files
 from monitor.settings_discovery import DiscoverySettings
 from monitor.settings_poll import PollSettings
 from monitor.settings_sinks import SinkSettings
@@ -97,6 +99,8 @@ class ApiSettings(BaseModel):
     """The API JWT. Prefer SPMON_API__TOKEN or token_file over writing it into the YAML."""
     token_file: Path | None = None
     """File holding the JWT (a mounted Kubernetes/Docker secret); read at start-up."""
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    """A static token (the two above) or OAuth client credentials, and the header to send."""
     timeout: Annotated[Seconds, Field(gt=0)] = 20.0
     """Total time budget of one request, connect included."""
     connect_timeout: Annotated[Seconds, Field(gt=0)] = 10.0
@@ -117,6 +121,13 @@ class ApiSettings(BaseModel):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("auth")
+    @classmethod
+    def _one_scheme(cls, value: AuthSettings, info: ValidationInfo) -> AuthSettings:
+        if value.oauth and (info.data.get("token") or info.data.get("token_file")):
+            raise ValueError("mode: oauth replaces api.token and api.token_file: remove them")
+        return value
 
     @field_validator("naive_date_timezone")
     @classmethod
@@ -358,6 +369,11 @@ def _csv_watch(row: dict[str | Any, str | Any]) -> dict[str, Any]:
 
 def _read_token(settings: Settings, base: Path) -> ApiSettings:
     api = settings.api
+    if api.auth.oauth:
+        auth, problems = read_client_files(api.auth, base)
+        if problems:
+            raise ConfigError(problems)
+        return api.model_copy(update={"auth": auth})
     if api.token is None and api.token_file is not None:
         path = api.token_file if api.token_file.is_absolute() else base / api.token_file
         try:

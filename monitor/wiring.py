@@ -6,17 +6,21 @@ configuration schema. `monitor.service` assembles these into a running service.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
 
-from monitor.api import ClientOptions
+from monitor import aio
+from monitor.api import ClientOptions, Header, OAuthOptions, OAuthToken
 from monitor.core import delivery, discovery, routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import Event
+from monitor.core.grant import Grant
 from monitor.logs import Redactor
+from monitor.metrics import Metrics
 from monitor.poll_step import PollerOptions
 from monitor.settings import Settings, SinkSettings
 from monitor.sinks import AlertmanagerSink, Limits, LogSink, Sink, SlackSink, WebhookSink
@@ -24,6 +28,7 @@ from monitor.sinks import AlertmanagerSink, Limits, LogSink, Sink, SlackSink, We
 __all__ = [
     "build_sinks",
     "client_options",
+    "credentials",
     "lease",
     "list_sources",
     "policy",
@@ -50,7 +55,42 @@ def lease(settings: Settings) -> float:
 
 
 def register_secrets(settings: Settings, redactor: Redactor) -> None:
-    redactor.add([settings.token(), *(v for sink in settings.sinks for v in sink.secret_values())])
+    client = settings.api.auth.client() if settings.api.auth.oauth else None
+    sinks = (v for sink in settings.sinks for v in sink.secret_values())
+    redactor.add([settings.token(), *(client or ()), *sinks])
+
+
+def credentials(
+    settings: Settings, redactor: Redactor, metrics: Metrics, *, clock: aio.Clock
+) -> contextlib.AbstractAsyncContextManager[OAuthToken | None]:
+    """OAuth credentials that renew (None for a static token, which the client holds)."""
+    api, auth = settings.api, settings.api.auth
+    if not auth.oauth:
+        return contextlib.nullcontext(None)
+    metrics.token_renews.set(1)
+    last = auth.client()
+
+    def client() -> tuple[str, str] | None:
+        # A rotated secret file is used from the next request on; while it is unreadable
+        # (half-written during a rotation), the last one read.
+        nonlocal last
+        fresh = auth.client()
+        redactor.add(fresh or ())
+        last = fresh or last
+        return last
+
+    def obtained(grant: Grant) -> None:
+        redactor.add([grant.token])
+        metrics.token_expiry.set(grant.expires_at)
+
+    options = OAuthOptions(
+        token_url=auth.token_url,
+        client=client,
+        header=Header(auth.header),
+        renew_before=auth.renew_before,
+        timeout=api.timeout,
+    )
+    return OAuthToken(options, on_token=obtained, clock=clock)
 
 
 def token_source(settings: Settings, redactor: Redactor) -> Callable[[], str | None]:
@@ -69,6 +109,7 @@ def client_options(settings: Settings) -> ClientOptions:
     return ClientOptions(
         base_url=api.base_url,
         token=settings.token(),
+        header=Header(api.auth.header),
         timeout=api.timeout,
         connect_timeout=api.connect_timeout,
         concurrency=api.concurrency,

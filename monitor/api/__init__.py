@@ -1,6 +1,7 @@
 """Talking to the SmarterProctoring API."""
 
 from monitor.api.client import ApiClient, ClientOptions
+from monitor.api.credentials import Header, OAuthOptions, OAuthToken, StaticToken
 from monitor.api.errors import (
     ApiError,
     AuthFailed,
@@ -18,9 +19,13 @@ __all__ = [
     "AuthFailed",
     "BadResponse",
     "ClientOptions",
+    "Header",
     "NotFound",
+    "OAuthOptions",
+    "OAuthToken",
     "RateLimited",
     "RequestRejected",
     "ServerError",
+    "StaticToken",
     "Unreachable",
 ]

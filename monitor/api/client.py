@@ -20,6 +20,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from monitor import aio
+from monitor.api.credentials import Credentials, Header, StaticToken
 from monitor.api.errors import (
     ApiError,
     AuthFailed,
@@ -45,6 +46,8 @@ MAX_BODY = 1 << 20
 class ClientOptions:
     base_url: str
     token: str | None
+    """A static token (unused when the client is given other `credentials`)."""
+    header: Header = Header.TOKEN
     timeout: float = 20.0
     connect_timeout: float = 10.0
     concurrency: int = 32
@@ -63,6 +66,7 @@ class ApiClient:
         on_response: Callable[[str], None],
         rng: random.Random | None = None,
         clock: aio.Clock = aio.SYSTEM,
+        credentials: Credentials | None = None,
     ) -> None:
         self.options = options
         self.clock = clock
@@ -73,8 +77,8 @@ class ApiClient:
             max(options.rate_limit, 1.0), max(options.rate_limit, 1.0) / options.rate_limit
         )
         self._paused_until = 0.0
-        self._auth: dict[str, str] = {}
-        self.set_token(options.token)
+        self.credentials: Credentials = credentials or StaticToken(options.token, options.header)
+        """Whatever authenticates requests: each one carries its `headers` of the moment."""
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
@@ -107,12 +111,15 @@ class ApiClient:
             self._session = None
 
     def set_token(self, token: str | None) -> None:
-        """Use `token` from the next request on (a rotated token, without a restart)."""
-        self._auth = {"token": token} if token else {}
+        """Use static `token` from the next request on (a rotated token file, no restart)."""
+        static = self.credentials
+        # OAuth credentials renew themselves; nothing reads a token file for them.
+        assert isinstance(static, StaticToken), "set_token is for a static token"
+        static.set(token)
 
     @property
     def token(self) -> str | None:
-        return self._auth.get("token")
+        return self.credentials.token
 
     async def fetch(self, key: SessionKey, *, retries: int | None = None) -> bytes:
         """The session document's raw bytes; raises an ApiError subclass on failure.
@@ -158,16 +165,22 @@ class ApiClient:
 
     async def _get(self, url: str) -> bytes:
         assert self._session is not None  # fetch outside `async with` is a bug
-        async with self._session.get(url, headers=self._auth, allow_redirects=False) as resp:
+        credentials = self.credentials
+        token, headers = credentials.token, credentials.headers
+        async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
             self._on_response(str(resp.status))
             if resp.status == 200:
                 return await _read_capped(resp)
-            raise self._error_for(resp)
+            error = self._error_for(resp)
+        if isinstance(error, AuthFailed):
+            credentials.rejected(token)
+        raise error
 
     def _error_for(self, resp: aiohttp.ClientResponse) -> ApiError:
         status = resp.status
         if status == 404:
             return NotFound("session not found", status=status)
+        # A 403 is what the API answers to an expired JWT (AUTHENTICATIONFAILED): as 401.
         if status in (401, 403):
             return AuthFailed(f"API refused the token ({status})", status=status)
         if (status in (429, 503) and "Retry-After" in resp.headers) or status == 429:

@@ -42,6 +42,7 @@ _GAUGES = [
     "spmon_api_auth_failing",
     "spmon_api_breaker_open",
     "spmon_api_token_expiry_timestamp_seconds",
+    "spmon_api_token_renews",
     "spmon_outbox_pending",
     "spmon_outbox_dead",
     "spmon_outbox_oldest_pending_age_seconds",
