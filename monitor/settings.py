@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
-from monitor.settings_auth import AuthSettings, read_client_files
+from monitor.settings_auth import AuthSettings, read_client_files, read_secret
 from monitor.settings_discovery import DiscoverySettings
 from monitor.settings_poll import PollSettings
 from monitor.settings_sinks import SinkSettings
@@ -238,13 +238,7 @@ class Settings(BaseSettings):
     def fresh_token(self) -> str | None:
         """The token file as it is now (a rotated Kubernetes secret), or None if unreadable.
         JWTs expire: reading the file again on an auth failure saves a restart."""
-        path = self.api.token_file
-        if path is None:
-            return None
-        try:
-            return path.read_text(encoding="utf-8").strip() or None
-        except OSError:
-            return None
+        return read_secret(None, self.api.token_file)
 
     def capacity_warning(self, needed: float | None = None) -> str | None:
         """A line when the watch set cannot be polled at its intervals within the rate limit.

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validato
 
 from monitor.settings_types import STRICT, Seconds
 
-__all__ = ["DEFAULT_TOKEN_URL", "AuthSettings", "read_client_files"]
+__all__ = ["DEFAULT_TOKEN_URL", "AuthSettings", "read_client_files", "read_secret"]
 
 DEFAULT_TOKEN_URL = "https://api.smarterservices.com/oidc/token"  # noqa: S105  # a URL, not a secret
 
@@ -74,8 +74,8 @@ class AuthSettings(BaseModel):
     def client(self) -> tuple[str, str] | None:
         """The client id and secret as they are now (files re-read), or None if unreadable."""
         parts = (
-            _value(self.client_id, self.client_id_file),
-            _value(self.client_secret, self.client_secret_file),
+            read_secret(self.client_id, self.client_id_file),
+            read_secret(self.client_secret, self.client_secret_file),
         )
         if parts[0] is None or parts[1] is None:
             return None
@@ -107,7 +107,9 @@ def read_client_files(auth: AuthSettings, base: Path) -> tuple[AuthSettings, lis
     return auth.model_copy(update=paths), problems
 
 
-def _value(inline: SecretStr | None, path: Path | None) -> str | None:
+def read_secret(inline: SecretStr | None, path: Path | None) -> str | None:
+    """The inline value, else the file's content as it is now (a rotated secret), stripped;
+    None when neither gives one or the file cannot be read."""
     if inline is not None:
         return inline.get_secret_value().strip() or None
     if path is None:
