@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from monitor import aio, server, wiring
+from monitor import aio, server, watchsync, wiring
 from monitor.api import ApiClient
 from monitor.core import checkup
 from monitor.core.events import ALERT_TYPES
@@ -31,6 +31,7 @@ from monitor.poller import Poller, WatchSet
 from monitor.resender import Resender
 from monitor.settings import Settings
 from monitor.sinks import Sink
+from monitor.sources import UrlReader
 from monitor.store import Committer, OutboxAdmin, SqliteStore, open_store
 
 __all__ = ["Service", "ServiceFailed", "build", "once", "purge_expired", "run"]
@@ -66,6 +67,8 @@ class Service:
     address: str | None = None
     clock: aio.Clock = aio.SYSTEM
     """The one clock every loop of this process reads and sleeps on."""
+    readers: dict[str, UrlReader] = field(default_factory=dict)
+    """The URL watch sources by name, each remembering its last good answer (for reloads)."""
 
     def live(self) -> tuple[bool, dict[str, Any]]:
         now = self.clock.now()
@@ -116,7 +119,10 @@ async def build(
         sinks = wiring.build_sinks(settings.sinks)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
-        watched = frozenset(watch.session_sid for watch in settings.watches)
+        readers = wiring.url_readers(settings, redactor)
+        desired = await watchsync.read(settings.source_names(), settings.listings(), readers)
+        active = (await watchsync.sync(store, desired, now=clock.now())).active
+        watched = frozenset(key.session_sid for key in active)
         dispatcher = Dispatcher(
             store=store,
             sinks=sinks,
@@ -144,7 +150,9 @@ async def build(
             token_source=wiring.token_source(settings, redactor),
             clock=clock,
         )
-        await poller.restore([(w.key, w.labels, settings.interval_of(w)) for w in settings.watches])
+        default = settings.poll.interval
+        await poller.restore([(k, w.labels, w.interval or default) for k, w in active.items()])
+        del desired, active
         # The watch set is long-lived; moving them out of the collector's reach
         # keeps full collections from walking 100,000 sessions' objects again and again.
         gc.collect()
@@ -162,6 +170,7 @@ async def build(
             dispatcher,
             resender,
             clock=clock,
+            readers=readers,
         )
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
