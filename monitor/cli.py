@@ -20,6 +20,7 @@ import yaml
 from monitor import __version__, logs, service
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
 from monitor.cli_outbox import outbox
+from monitor.cli_watch import source_report, watch
 from monitor.core import checkup, routing
 from monitor.settings import Settings
 from monitor.simulator import Faults, Simulator, make_keys, serve
@@ -53,6 +54,8 @@ def check_config(config: Path | None) -> None:
     settings = load(config)
     click.echo(yaml.safe_dump(settings.redacted(), sort_keys=False), nl=False)
     click.echo(f"# {len(settings.watches)} watched sessions, {len(settings.sinks)} sinks")
+    for line in source_report(settings):
+        click.echo(line)
     if warning := settings.capacity_warning():
         click.echo(f"spmon: warning: {warning}", err=True)
     for line in routing.warnings([sink.route() for sink in settings.sinks]):
@@ -221,3 +224,4 @@ def healthcheck(url: str, timeout: float) -> None:
 
 
 main.add_command(outbox)
+main.add_command(watch)

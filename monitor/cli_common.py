@@ -15,7 +15,7 @@ from monitor.service import ServiceFailed
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.store import StateFileError
 
-__all__ = ["CONFIG_OPTION", "EXIT_CONFIG", "fail", "load", "run_async"]
+__all__ = ["CONFIG_OPTION", "DB_OPTION", "EXIT_CONFIG", "fail", "load", "run_async"]
 
 T = TypeVar("T")
 EXIT_CONFIG = 2
@@ -26,6 +26,13 @@ CONFIG_OPTION = click.option(
     type=click.Path(path_type=Path),
     default=None,
     help="YAML configuration file (default: $SPMON_CONFIG).",
+)
+DB_OPTION = click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="State file (default: state.path from the configuration).",
 )
 
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import click
 
-from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
+from monitor.cli_common import CONFIG_OPTION, DB_OPTION, fail, load, run_async
 from monitor.core import checkup
 from monitor.core.events import ALERT_TYPES, isoformat
 from monitor.core.outbox import SETTLED, OutboxState
@@ -22,14 +22,6 @@ __all__ = ["outbox"]
 T = TypeVar("T")
 
 # -- spmon outbox: pending and dead deliveries -------------------------------------------------
-
-DB_OPTION = click.option(
-    "--db",
-    "db",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="State file (default: state.path from the configuration).",
-)
 
 
 @click.group()

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from monitor import aio, server, wiring
+from monitor import aio, server, watchsync, wiring
 from monitor.api import ApiClient
 from monitor.core import checkup
 from monitor.core.events import ALERT_TYPES
@@ -128,6 +128,10 @@ async def build(
         sinks = wiring.build_sinks(settings.sinks)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
+        readers = wiring.url_readers(settings, redactor)
+        desired = await watchsync.read(settings.source_names(), settings.listings(), readers)
+        active = (await watchsync.sync(store, desired, now=clock.now())).active
+        del desired
         dispatcher = Dispatcher(
             store=store,
             sinks=sinks,
@@ -155,7 +159,16 @@ async def build(
             token_source=wiring.token_source(settings, redactor),
             clock=clock,
         )
-        watching = Watching(settings, poller.step)
+        watching = Watching(
+            settings,
+            poller.step,
+            store=store,
+            active=active,
+            readers=readers,
+            readers_for=lambda new: wiring.url_readers(new, redactor),
+            clock=clock,
+        )
+        del active
         await poller.restore(watching.wanted())
         # The watch set is long-lived; moving them out of the collector's reach
         # keeps full collections from walking 100,000 sessions' objects again and again.

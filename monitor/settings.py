@@ -6,10 +6,8 @@ value: a mistyped token must not end up in a terminal scroll-back or a CI log.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,21 +16,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pydantic
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
+from monitor import settings_sources
+from monitor.core import watches as core_watches
+from monitor.core.keys import SessionKey
 from monitor.settings_auth import AuthSettings, read_client_files, read_secret
 from monitor.settings_discovery import DiscoverySettings
 from monitor.settings_poll import PollSettings
 from monitor.settings_sinks import SinkSettings
+from monitor.settings_sources import SourceSettings, Watch
 from monitor.settings_types import STRICT, Seconds, parse_duration
 
 __all__ = [
@@ -54,41 +54,6 @@ class ConfigError(Exception):
     def __init__(self, lines: Iterable[str]) -> None:
         self.lines = list(lines)
         super().__init__("\n".join(self.lines))
-
-
-_NO_LABELS: dict[str, str] = {}
-
-
-def _compact_labels(labels: dict[str, str]) -> dict[str, str]:
-    # 100,000 watches mostly share a few label keys and values; one copy of each string and one
-    # empty dict keep the watch list small.
-    if not labels:
-        return _NO_LABELS
-    return {sys.intern(k): sys.intern(v) for k, v in labels.items()}
-
-
-@pydantic.dataclasses.dataclass(slots=True, frozen=True, config=ConfigDict(extra="forbid"))
-class Watch:
-    """One watched exam session.
-
-    A slotted pydantic dataclass rather than a BaseModel: a process may hold 100,000 of these,
-    and a model instance costs about ten times the memory.
-    """
-
-    install_sid: Annotated[str, Field(pattern=INSTALL_SID.pattern)]
-    exam_sid: Annotated[str, Field(pattern=EXAM_SID.pattern)]
-    session_sid: Annotated[str, Field(pattern=SESSION_SID.pattern)]
-    labels: Annotated[dict[str, str], AfterValidator(_compact_labels)] = Field(default_factory=dict)
-    """Free-form labels carried on every alert, e.g. {course: BIO101}."""
-    interval: Annotated[Seconds, Field(gt=0)] | None = None
-    """Poll interval for this session, over its phase's (and over poll.interval)."""
-
-    @property
-    def key(self) -> SessionKey:
-        return SessionKey(self.install_sid, self.exam_sid, self.session_sid)
-
-
-_WATCH = pydantic.TypeAdapter(Watch)
 
 
 class ApiSettings(BaseModel):
@@ -203,10 +168,15 @@ class Settings(BaseSettings):
     """Sessions listed inline."""
     watch_files: list[Path] = Field(default_factory=list)
     """YAML (a list of watches) or CSV (install_sid,exam_sid,session_sid[,label columns]) files."""
+    sources: list[SourceSettings] = Field(default_factory=list)
+    """More watch sources: files, directories of CSV exports, an HTTPS URL (settings_sources)."""
     sinks: list[SinkSettings] = Field(default_factory=list)
     """Alert destinations; with none, alerts go to the log only."""
     discovery: list[DiscoverySettings] = Field(default_factory=list)
     """API lists whose sessions are watched too (added, never removed by a list)."""
+
+    _listed: tuple[tuple[str, int], ...] = PrivateAttr(default=())
+    """Which local source listed each run of `watches` first (set by load_settings)."""
 
     @field_validator("sinks")
     @classmethod
@@ -227,6 +197,17 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML arrives as init kwargs; the environment must override it, not the reverse.
         return env_settings, init_settings
+
+    def source_names(self) -> list[str]:
+        """Every configured watch source, in config order (the first listing a session wins)."""
+        return ["inline", *(f"file:{name}" for name in self.watch_files)] + [
+            source.name for source in self.sources
+        ]
+
+    def listings(self) -> dict[str, dict[SessionKey, core_watches.Watch]]:
+        """The watches of every local source (inline, files, directories) as read at load, in
+        config order; a session listed by several is under the first only."""
+        return settings_sources.split(self.watches, self._listed, self.source_names())
 
     def interval_of(self, watch: Watch) -> float | None:
         """The watch's fixed interval: its own, else poll.interval if set; None: by phase."""
@@ -274,11 +255,20 @@ def load_settings(config: Path | None = None) -> Settings:
         settings = Settings(**raw)
     except pydantic.ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
-    extra = _read_watch_files(settings.watch_files, base)
+    problems = settings_sources.check_names(settings.source_names())
+    listings = settings_sources.read_local(settings.watch_files, settings.sources, base)
+    problems += [line for _, listing in listings for line in listing.problems]
     token = _read_token(settings, base)
-    return settings.model_copy(
-        update={"watches": _dedupe([*settings.watches, *extra]), "api": token}
+    found = [settings_sources.resolved(s, base, i) for i, s in enumerate(settings.sources)]
+    problems += [line for _, line in found if line]
+    if problems:
+        raise ConfigError(problems)
+    watches, runs = settings_sources.merged(settings.watches, listings)
+    loaded = settings.model_copy(
+        update={"watches": watches, "api": token, "sources": [source for source, _ in found]}
     )
+    loaded._listed = runs
+    return loaded
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -314,53 +304,6 @@ def _loc(parts: Iterable[int | str]) -> str:
     return out or "config"
 
 
-def _read_watch_files(files: list[Path], base: Path) -> list[Watch]:
-    watches: list[Watch] = []
-    problems: list[str] = []
-    for index, name in enumerate(files):
-        path = name if name.is_absolute() else base / name
-        where = f"watch_files[{index}] ({name})"
-        try:
-            rows = _rows(path)
-        except (OSError, ValueError, yaml.YAMLError, csv.Error) as exc:
-            problems.append(f"{where}: cannot read ({getattr(exc, 'strerror', None) or exc})")
-            continue
-        for number, row in rows:
-            try:
-                watches.append(_WATCH.validate_python(row))
-            except pydantic.ValidationError as exc:
-                problems.extend(f"{where} {number}: {line}" for line in _describe(exc))
-    if problems:
-        raise ConfigError(problems)
-    return watches
-
-
-def _rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    text = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        return [(f"line {i + 2}", _csv_watch(row)) for i, row in enumerate(reader)]
-    loaded = yaml.safe_load(text) or []
-    if isinstance(loaded, dict):
-        loaded = loaded.get("watches", [])
-    if not isinstance(loaded, list):
-        raise ValueError("expected a list of watches")
-    return [(f"item {i}", row) for i, row in enumerate(loaded)]
-
-
-def _csv_watch(row: dict[str | Any, str | Any]) -> dict[str, Any]:
-    keys = ("install_sid", "exam_sid", "session_sid")
-    watch: dict[str, Any] = {key: (row.get(key) or "").strip() for key in keys}
-    if row.get("interval"):
-        watch["interval"] = row["interval"]
-    watch["labels"] = {
-        str(k): str(v).strip()
-        for k, v in row.items()
-        if k and k not in {*keys, "interval"} and v not in (None, "")
-    }
-    return watch
-
-
 def _read_token(settings: Settings, base: Path) -> ApiSettings:
     api = settings.api
     if api.auth.oauth:
@@ -380,11 +323,3 @@ def _read_token(settings: Settings, base: Path) -> ApiSettings:
     if api.token is None and api.base_url == DEFAULT_API_URL:
         raise ConfigError(["api.token: required for the SmarterProctoring API (SPMON_API__TOKEN)"])
     return api
-
-
-def _dedupe(watches: list[Watch]) -> list[Watch]:
-    """A session listed twice (inline and in an LMS export) is watched once; first entry wins."""
-    seen: dict[SessionKey, Watch] = {}
-    for watch in watches:
-        seen.setdefault(watch.key, watch)
-    return list(seen.values())

@@ -1,5 +1,6 @@
-"""What is watched right now: the configured watches (inline and watch files, as of the last
-good reload) plus every session discovery has found, applied to the running poller.
+"""What is watched right now: the store's active watches (every configured source reconciled
+into it, at start and at each good reload) plus every session discovery has found, applied to
+the running poller.
 
 Configured watches win: a session both listed and discovered keeps the labels and interval
 its list gives. Discovered sessions stay watched when they drop out of a list.
@@ -7,44 +8,67 @@ its list gives. Discovered sessions stay watched when they drop out of a list.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
+from monitor import aio, watchsync
 from monitor.core.keys import SessionKey
 from monitor.core.watches import Watch
 from monitor.discoverer import Walk
 from monitor.poll_step import PollStep
 from monitor.settings import Settings
+from monitor.sources import UrlReader
+from monitor.store import WatchStore
 
 __all__ = ["Watching"]
 
 log = structlog.get_logger("spmon.watching")
 
-Wanted = tuple[SessionKey, dict[str, str], float | None]
+Wanted = tuple[SessionKey, Mapping[str, str], float | None]
 """A watch as the poller takes it: key, labels, its own interval (None: by phase)."""
+Readers = Mapping[str, UrlReader]
 
 
 class Watching:
-    def __init__(self, settings: Settings, step: PollStep) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        step: PollStep,
+        *,
+        store: WatchStore,
+        active: Mapping[SessionKey, Watch],
+        readers: Readers,
+        readers_for: Callable[[Settings], Readers],
+        clock: aio.Clock = aio.SYSTEM,
+    ) -> None:
         self.settings = settings
         """The configuration whose watches apply (the last one a reload accepted)."""
-        self.step = step
+        self.step, self.store, self.clock = step, store, clock
+        self.active = dict(active)
+        self.readers, self.readers_for = readers, readers_for
         self.discovered: dict[SessionKey, Watch] = {}
-        self.watched: set[str] = {w.session_sid for w in settings.watches}
+        self.watched: set[str] = {key.session_sid for key in self.active}
         """Session SIDs watched now; the resender ends the alerts of the others."""
 
     def wanted(self) -> Sequence[Wanted]:
-        settings = self.settings
-        out = {w.key: (w.key, dict(w.labels), settings.interval_of(w)) for w in settings.watches}
-        for key, watch in self.discovered.items():
-            interval = watch.interval if watch.interval is not None else settings.poll.fixed
-            out.setdefault(key, (key, dict(watch.labels), interval))
+        fixed = self.settings.poll.fixed
+        out: dict[SessionKey, Wanted] = {}
+        for watch in (*self.active.values(), *self.discovered.values()):
+            if watch.key not in out:
+                interval = watch.interval if watch.interval is not None else fixed
+                out[watch.key] = (watch.key, watch.labels, interval)
         return list(out.values())
 
     async def apply(self, settings: Settings) -> dict[str, int]:
-        """A reload's watches, applied while polls run."""
-        self.settings = settings
+        """A reload: every source read again and reconciled into the store, then its active
+        watches applied while polls run. URL sources keep their readers (and what they
+        remember for conditional GETs) unless their configuration changed."""
+        if settings.sources != self.settings.sources:
+            self.readers = self.readers_for(settings)
+        desired = await watchsync.read(settings.source_names(), settings.listings(), self.readers)
+        synced = await watchsync.sync(self.store, desired, now=self.clock.now())
+        self.settings, self.active = settings, dict(synced.active)
         return await self._rewatch()
 
     async def found(self, walk: Walk) -> None:

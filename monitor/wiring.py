@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -24,6 +25,7 @@ from monitor.metrics import Metrics
 from monitor.poll_step import PollerOptions
 from monitor.settings import Settings, SinkSettings
 from monitor.sinks import AlertmanagerSink, Limits, LogSink, Sink, SlackSink, WebhookSink
+from monitor.sources import UrlOptions, UrlReader
 
 __all__ = [
     "build_sinks",
@@ -36,6 +38,7 @@ __all__ = [
     "register_secrets",
     "router",
     "token_source",
+    "url_readers",
 ]
 
 log = structlog.get_logger("spmon.service")
@@ -102,6 +105,39 @@ def token_source(settings: Settings, redactor: Redactor) -> Callable[[], str | N
         return token
 
     return fresh
+
+
+def url_readers(settings: Settings, redactor: Redactor) -> dict[str, UrlReader]:
+    """One reader per URL source, by source name; each remembers its last good answer."""
+    readers = {}
+    for source in settings.sources:
+        if source.type != "url" or source.url is None:
+            continue
+        options = UrlOptions(
+            url=source.url,
+            name=source.name,
+            fmt=source.format,
+            timeout=source.timeout,
+            allow_private=source.allow_private,
+            auth_header=source.auth_header,
+            auth=_secret_file(source.auth_file, redactor) if source.auth_file else None,
+        )
+        readers[source.name] = UrlReader(options)
+    return readers
+
+
+def _secret_file(path: Path, redactor: Redactor) -> Callable[[], str | None]:
+    """The file as it is now (a rotated secret), registered before anyone can log it."""
+
+    def read() -> str | None:
+        try:
+            value = path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+        redactor.add([value])
+        return value
+
+    return read
 
 
 def client_options(settings: Settings) -> ClientOptions:

@@ -157,7 +157,10 @@ def test_bad_csv_rows_name_file_and_line(tmp_path: Path) -> None:
         "install_sid,exam_sid,session_sid\nAIx,EXy,ESz\n", encoding="utf-8"
     )
     lines = problems(write(tmp_path / "c.yaml", {**LOCAL, "watch_files": ["lms.csv"]}))
-    assert lines[0].startswith("watch_files[0] (lms.csv) line 2: install_sid")
+    # Issue 9: one line per problem per file (counted, first line named), not one per row.
+    assert (
+        lines[0] == "watch_files[0] (lms.csv): 1 row with an invalid install_sid, first at line 2"
+    )
 
 
 def test_capacity_warning(tmp_path: Path) -> None:

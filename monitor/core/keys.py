@@ -27,3 +27,16 @@ class SessionKey(NamedTuple):
     @property
     def path(self) -> str:
         return f"/v1/installs/{self.install_sid}/exams/{self.exam_sid}/sessions/{self.session_sid}"
+
+    def problems(self) -> list[str]:
+        """Which SIDs do not match their published pattern (empty when the key is valid)."""
+        checks = (
+            ("install_sid", INSTALL_SID, self.install_sid),
+            ("exam_sid", EXAM_SID, self.exam_sid),
+            ("session_sid", SESSION_SID, self.session_sid),
+        )
+        return [
+            f"{name} must match {rx.pattern}"
+            for name, rx, value in checks
+            if not rx.fullmatch(value)
+        ]

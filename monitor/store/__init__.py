@@ -1,4 +1,4 @@
-"""Persistent state: snapshots, review states and the alert outbox."""
+"""Persistent state: snapshots, review states, the alert outbox and the watch set."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from monitor.store.base import (
     SessionRecord,
     StateFileError,
     StoreLocked,
+    WatchRecord,
 )
 from monitor.store.committer import Committer
-from monitor.store.ports import OutboxAdmin, OutboxStore, SessionStore
-from monitor.store.sqlite import SharedSqliteStore, SqliteStore
+from monitor.store.ports import OutboxAdmin, OutboxStore, SessionStore, WatchStore
+from monitor.store.sqlite import SharedSqliteStore, SqliteStore, WatchReader
 
 __all__ = [
     "Committer",
@@ -29,8 +30,12 @@ __all__ = [
     "SqliteStore",
     "StateFileError",
     "StoreLocked",
+    "WatchReader",
+    "WatchRecord",
+    "WatchStore",
     "open_shared",
     "open_store",
+    "read_watches",
 ]
 
 
@@ -42,3 +47,8 @@ def open_store(path: Path) -> SqliteStore:
 def open_shared(path: Path) -> SharedSqliteStore:
     """The store opened beside a running service, for operator commands (no process lock)."""
     return SharedSqliteStore(path)
+
+
+def read_watches(path: Path) -> WatchReader:
+    """The watch set of a state file, read-only, beside a running service or without one."""
+    return WatchReader(path)

@@ -13,6 +13,7 @@ from monitor.core.outbox import OutboxState
 from monitor.core.poll import Outcome
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
+from monitor.core.watches import Watch
 
 __all__ = [
     "OutboxEntry",
@@ -23,6 +24,7 @@ __all__ = [
     "SinkState",
     "StateFileError",
     "StoreLocked",
+    "WatchRecord",
 ]
 
 
@@ -122,3 +124,13 @@ class SinkState:
     fingerprint: str
     disabled_at: float
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRecord:
+    """One stretch of time a session was watched (`spmon watch ls --all`)."""
+
+    watch: Watch
+    added_at: float
+    removed_at: float | None = None
+    """None while it is watched."""

@@ -1,7 +1,8 @@
 """What each loop needs from persistent state, one port per role, independent of the database.
 
 The poller writes sessions (`SessionStore`), the dispatcher drains the outbox (`OutboxStore`),
-operator commands inspect and repair it (`OutboxAdmin`). A store implements all three; each
+operator commands inspect and repair it (`OutboxAdmin`), start-up and `spmon watch` keep the
+watch set (`WatchStore`). A store implements all of them; each
 caller types against the one it uses, so a PostgreSQL store has exactly these to provide.
 """
 
@@ -11,7 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from monitor.core.events import Event
+from monitor.core.keys import SessionKey
 from monitor.core.outbox import OutboxState
+from monitor.core.watches import Changes, Watch
 from monitor.store.base import (
     OutboxEntry,
     OutboxRow,
@@ -19,9 +22,10 @@ from monitor.store.base import (
     PollRecord,
     SessionRecord,
     SinkState,
+    WatchRecord,
 )
 
-__all__ = ["OutboxAdmin", "OutboxStore", "SessionStore"]
+__all__ = ["OutboxAdmin", "OutboxStore", "SessionStore", "WatchStore"]
 
 Deliveries = Sequence[tuple[Event, Sequence[str]]]
 """Each event with the names of the sinks it routes to."""
@@ -120,3 +124,25 @@ class OutboxAdmin(Protocol):
     ) -> int: ...
 
     async def stats(self) -> OutboxStats: ...
+
+
+class WatchStore(Protocol):
+    """The watch set, the source of truth at run time: what start-up reconciles the sources
+    into and `spmon watch` edits. A removed watch keeps its row (history); at most one watch
+    per session sid is active."""
+
+    async def active_watches(self) -> dict[SessionKey, Watch]:
+        """The watches in force, in the order they were first added."""
+
+    async def apply_watches(self, changes: Changes, *, now: float) -> None:
+        """A reconcile's added, changed and removed watches, in one transaction."""
+
+    async def add_watch(self, watch: Watch, *, now: float) -> Watch | None:
+        """Watch one session (or replace its labels, interval and source); the watch it
+        replaced, if any."""
+
+    async def remove_watch(self, session_sid: str, *, now: float) -> Watch | None:
+        """Stop watching one session, keeping its history; the watch removed, if any."""
+
+    async def watch_history(self) -> list[WatchRecord]:
+        """Every watch ever held, active and removed, oldest first."""

@@ -1,5 +1,6 @@
 """The embedded SQLite store: every port (`monitor.store.ports`) on one file."""
 
 from monitor.store.sqlite.store import SharedSqliteStore, SqliteStore
+from monitor.store.sqlite.watches import WatchReader
 
-__all__ = ["SharedSqliteStore", "SqliteStore"]
+__all__ = ["SharedSqliteStore", "SqliteStore", "WatchReader"]

@@ -1,7 +1,7 @@
 """The embedded state store: one SQLite file in WAL mode, one writer thread, locked by itself.
 
 This module opens, locks, migrates and closes the file; the queries live with their role
-(`sessions`, `outbox`, `admin`), all on the one connection of `connection.Connection`.
+(`sessions`, `outbox`, `admin`, `watches`), all on the one connection of `connection.Connection`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from monitor.store.sqlite.admin import Admin
 from monitor.store.sqlite.connection import Db, tx
 from monitor.store.sqlite.outbox import Outbox
 from monitor.store.sqlite.sessions import Sessions
+from monitor.store.sqlite.watches import Watches
 
 __all__ = ["SharedSqliteStore", "SqliteStore"]
 
 
-class SqliteStore(Sessions, Outbox, Admin):
+class SqliteStore(Sessions, Outbox, Admin, Watches):
     """`async with SqliteStore(path) as store:` opens, locks and migrates; exit closes."""
 
     exclusive = True

@@ -1,0 +1,145 @@
+"""The watch set on SQLite (`WatchStore`), and a read-only view of it for commands that run
+beside a live service (`spmon check-config`, `spmon watch ls`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from monitor.core.keys import SessionKey
+from monitor.core.watches import NO_LABELS, Changes, Watch
+from monitor.store import statefile
+from monitor.store.base import StateFileError, WatchRecord
+from monitor.store.sqlite.connection import Connection, Db
+
+__all__ = ["WatchReader", "Watches"]
+
+_COLUMNS = "install_sid, exam_sid, session_sid, labels, interval, source"
+_ACTIVE = f"SELECT {_COLUMNS} FROM watches WHERE removed_at IS NULL"  # noqa: S608  # fixed fragments
+# One open row per session sid: a watch listed again under another install or exam replaces it.
+_UPSERT = (
+    "INSERT INTO watches (install_sid, exam_sid, session_sid, labels, interval, source, added_at)"
+    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (session_sid) WHERE removed_at IS NULL DO UPDATE SET"
+    " install_sid=excluded.install_sid, exam_sid=excluded.exam_sid, labels=excluded.labels,"
+    " interval=excluded.interval, source=excluded.source"
+)
+_REMOVE = "UPDATE watches SET removed_at=? WHERE session_sid=? AND removed_at IS NULL"
+
+
+class Watches(Connection):
+    async def active_watches(self) -> dict[SessionKey, Watch]:
+        # Row by row, not fetchall: 100,000 raw rows held beside their watches would double
+        # the start's peak memory.
+        return await self._read(
+            lambda db: {w.key: w for w in map(_watch, db.execute(f"{_ACTIVE} ORDER BY id"))}
+        )
+
+    async def apply_watches(self, changes: Changes, *, now: float) -> None:
+        """A reconcile's added, changed and removed watches, in one transaction."""
+
+        def write(db: Db) -> None:
+            # Removals first: a session moved to another exam is a removal and an addition.
+            db.executemany(_REMOVE, [(now, w.key.session_sid) for w in changes.removed])
+            db.executemany(_UPSERT, _rows((*changes.added, *changes.changed), now))
+
+        await self._write(write)
+
+    async def add_watch(self, watch: Watch, *, now: float) -> Watch | None:
+        def write(db: Db) -> Watch | None:
+            held = _held(db, watch.key.session_sid)
+            db.executemany(_UPSERT, _rows((watch,), now))
+            return held
+
+        return await self._write(write)
+
+    async def remove_watch(self, session_sid: str, *, now: float) -> Watch | None:
+        def write(db: Db) -> Watch | None:
+            held = _held(db, session_sid)
+            db.execute(_REMOVE, (now, session_sid))
+            return held
+
+        return await self._write(write)
+
+    async def watch_history(self) -> list[WatchRecord]:
+        rows = await self._read(
+            lambda db: db.execute(
+                f"SELECT {_COLUMNS}, added_at, removed_at FROM watches ORDER BY id"  # noqa: S608  # fixed fragments
+            ).fetchall()
+        )
+        return [WatchRecord(_watch(row[:6]), *row[6:]) for row in rows]
+
+
+class WatchReader(Watches):
+    """`async with WatchReader(path) as watches:` reads the watch set of a state file that a
+    running spmon may be writing: no process lock, no migration, and `query_only`, so nothing
+    it does can change the file. A state file from before the watch table reads as empty."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._call(self._open)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._call(self.db.close)
+        self._executor.shutdown(wait=True)
+
+    def _open(self) -> None:
+        # Read-write but query_only, not mode=ro: a read-only connection to a WAL database
+        # leaves -wal/-shm files behind; this one cleans up after itself and writes nothing.
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA query_only=1")
+            db.execute("PRAGMA busy_timeout=5000")
+            found = db.execute("SELECT 1 FROM sqlite_master WHERE name='watches'").fetchone()
+        except sqlite3.Error as exc:
+            db.close()
+            raise StateFileError(self.path, f"cannot be read: {statefile.describe(exc)}") from None
+        if found is None:
+            db.close()
+            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            db.executescript(_schema())
+        self._db = db
+
+
+def _schema() -> str:
+    return resources.files("monitor.store").joinpath("schema/004_watches.sql").read_text("utf-8")
+
+
+def _held(db: Db, session_sid: str) -> Watch | None:
+    row = db.execute(f"{_ACTIVE} AND session_sid=?", (session_sid,)).fetchone()
+    return None if row is None else _watch(row)
+
+
+def _rows(watches: Iterable[Watch], now: float) -> list[tuple[Any, ...]]:
+    return [(*w.key, _dump(w.labels), w.interval, w.source, now) for w in watches]
+
+
+def _dump(labels: Mapping[str, str]) -> str:
+    return json.dumps(dict(labels), sort_keys=True, separators=(",", ":")) if labels else "{}"
+
+
+def _watch(row: tuple[Any, ...]) -> Watch:
+    install, exam, session, labels, interval, source = row
+    loaded = json.loads(labels)
+    # 100,000 watches share a few installs, exams, label keys and values: one copy of each.
+    shared = {sys.intern(k): sys.intern(v) for k, v in loaded.items()} if loaded else NO_LABELS
+    key = SessionKey(sys.intern(install), sys.intern(exam), session)
+    return Watch(key, shared, interval, sys.intern(source))
