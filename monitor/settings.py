@@ -199,9 +199,13 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
     def source_names(self) -> list[str]:
-        """Every configured watch source, in config order (the first listing a session wins)."""
-        return ["inline", *(f"file:{name}" for name in self.watch_files)] + [
-            source.name for source in self.sources
+        """Every configured watch source, in config order (the first listing a session wins);
+        discovery lists last: they add sessions as they find them and never remove one."""
+        return [
+            "inline",
+            *(f"file:{name}" for name in self.watch_files),
+            *(source.name for source in self.sources),
+            *(entry.name for entry in self.discovery),
         ]
 
     def listings(self) -> dict[str, dict[SessionKey, core_watches.Watch]]:

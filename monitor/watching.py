@@ -1,9 +1,10 @@
-"""What is watched right now: the store's active watches (every configured source reconciled
-into it, at start and at each good reload) plus every session discovery has found, applied to
-the running poller.
+"""What is watched right now: the store's active watches, applied to the running poller.
 
-Configured watches win: a session both listed and discovered keeps the labels and interval
-its list gives. Discovered sessions stay watched when they drop out of a list.
+Every configured source is reconciled into the store at start and at each good reload; each
+session a discovery walk finds is added to it as found, under its discovery source. Listed
+watches win: a session both listed and discovered keeps the labels and interval its list
+gives. Discovered sessions stay watched when they drop out of a list, across restarts too:
+a discovery source never removes (only unconfiguring it does).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import structlog
 
 from monitor import aio, watchsync
 from monitor.core.keys import SessionKey
-from monitor.core.watches import Watch
+from monitor.core.watches import Changes, Watch
 from monitor.discoverer import Walk
 from monitor.poll_step import PollStep
 from monitor.settings import Settings
@@ -47,17 +48,15 @@ class Watching:
         self.step, self.store, self.clock = step, store, clock
         self.active = dict(active)
         self.readers, self.readers_for = readers, readers_for
-        self.discovered: dict[SessionKey, Watch] = {}
         self.watched: set[str] = {key.session_sid for key in self.active}
         """Session SIDs watched now; the resender ends the alerts of the others."""
 
     def wanted(self) -> Sequence[Wanted]:
         fixed = self.settings.poll.fixed
         out: dict[SessionKey, Wanted] = {}
-        for watch in (*self.active.values(), *self.discovered.values()):
-            if watch.key not in out:
-                interval = watch.interval if watch.interval is not None else fixed
-                out[watch.key] = (watch.key, watch.labels, interval)
+        for watch in self.active.values():
+            interval = watch.interval if watch.interval is not None else fixed
+            out[watch.key] = (watch.key, watch.labels, interval)
         return list(out.values())
 
     async def apply(self, settings: Settings) -> dict[str, int]:
@@ -72,11 +71,11 @@ class Watching:
         return await self._rewatch()
 
     async def found(self, walk: Walk) -> None:
-        """A discovery walk's sessions: new ones are watched from now on."""
-        new = [w for w in walk.watches if w.key not in self.discovered]
-        for watch in new:
-            self.discovered[watch.key] = watch
+        """A discovery walk's sessions: new ones are stored and watched from now on."""
+        new = tuple(sorted((w for w in walk.watches if w.key not in self.active), key=_key))
         if new:
+            await self.store.apply_watches(Changes(added=new), now=self.clock.now())
+            self.active.update((watch.key, watch) for watch in new)
             summary = await self._rewatch()
             log.info("discovery.added", source=walk.source, sessions=len(new), **summary)
 
@@ -87,3 +86,7 @@ class Watching:
         self.watched.update(key.session_sid for key, _, _ in wanted)
         watched = len(self.step.watchset.entries)
         return {"watched": watched, "added": added, "removed": removed, "changed": changed}
+
+
+def _key(watch: Watch) -> SessionKey:
+    return watch.key

@@ -48,7 +48,10 @@ async def test_the_appointments_report_is_walked_across_pages_and_its_sessions_w
     for key in listed:  # none completed, so the report lists every one
         sim.sim.set(key, status="Scheduled", reviewRequired=False, reviewed=False)
     source = ListSource(name=f"discovery:appointments:{install}", install_sid=install, page_size=7)
-    async with service.build(settings_for(sim.url, state_path), serve_http=False) as svc:
+    settings = settings_for(
+        sim.url, state_path, discovery=[{"list": "appointments", "install_sid": install}]
+    )
+    async with service.build(settings, serve_http=False) as svc:
         found = await walk(svc, source)
         assert found.complete and found.pages == -(-len(listed) // 7)
         assert set(svc.watchset.entries) == listed
@@ -62,6 +65,10 @@ async def test_the_appointments_report_is_walked_across_pages_and_its_sessions_w
         again = await walk(svc, source)
         assert again.complete and gone not in {w.key for w in again.watches}
         assert gone in svc.watchset.entries and gone.session_sid in svc.watching.watched
+
+    # And after a restart: the store remembers what discovery found, listed or not.
+    async with service.build(settings, serve_http=False) as svc:
+        assert set(svc.watchset.entries) == listed
 
 
 async def test_an_enrollment_list_is_filtered_as_configured(simulator, state_path: Path) -> None:
