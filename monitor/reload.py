@@ -33,7 +33,7 @@ this (plus the kubelet's own sync delay)."""
 Fingerprint = tuple[tuple[str, int, int] | tuple[str], ...]
 Apply = Callable[[Settings], Awaitable[dict[str, Any]]]
 
-_APPLIED = frozenset({"watches", "watch_files"})
+_APPLIED = frozenset({"watches", "watch_files", "sources"})
 
 
 def needs_restart(old: Settings, new: Settings) -> list[str]:
@@ -115,10 +115,26 @@ class Reloader:
         return tuple(_stat(path) for path in self._files(settings))
 
     def _files(self, settings: Settings) -> Sequence[Path]:
-        if self.config is None:
-            return list(settings.watch_files)
-        base = self.config.parent
-        return [self.config, *(f if f.is_absolute() else base / f for f in settings.watch_files)]
+        """The config file and every local watch list: watch files, file sources, and each
+        CSV in a directory source (a new export dropped in is a change too)."""
+        base = self.config.parent if self.config is not None else Path.cwd()
+        paths = [*settings.watch_files]
+        dirs: list[Path] = []
+        for source in settings.sources:
+            if source.path is not None:
+                (dirs if source.type == "dir" else paths).append(source.path)
+        files = [
+            *([self.config] if self.config is not None else []),
+            *(_under(base, p) for p in paths),
+        ]
+        for folder in dirs:
+            files.append(_under(base, folder))
+            files.extend(sorted(_under(base, folder).glob("*.csv")))
+        return files
+
+
+def _under(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path
 
 
 def _stat(path: Path) -> tuple[str, int, int] | tuple[str]:
