@@ -89,6 +89,8 @@ async def test_tokens_renew_before_expiry_with_no_failed_poll(
         async with running(settings, redactor) as svc:
             started = time.time()
             # Several lifetimes: each token is renewed half-way, a second before it expires.
+            await until(lambda: sim.sim.auth.issued >= 2, within=20)
+            under_first = sample(svc, "spmon_polls_total", outcome="ok")
             await until(lambda: sim.sim.auth.issued >= 4, within=20)
             ran = time.time() - started
             polls_ok = sample(svc, "spmon_polls_total", outcome="ok")
@@ -97,7 +99,9 @@ async def test_tokens_renew_before_expiry_with_no_failed_poll(
             renews = sample(svc, "spmon_api_token_renews")
             current = svc.api.token
     print(f"\n{header}: {sim.sim.auth.issued} tokens over {ran:.1f} s, {polls_ok:.0f} polls OK")
-    assert failed == 0 and polls_ok >= 3 * ran / 0.25 * 0.5
+    # Polling went on under the renewed tokens, and none was refused (no wall-clock rate
+    # is asserted: these machines are shared).
+    assert failed == 0 and polls_ok > under_first > 0
     assert not [e for e in logs if e["event"] in ("api.auth_failed", "api.token_rejected")]
     assert [e["event"] for e in logs].count("api.token_obtained") == 1
     assert time.time() - 2 < expiry <= time.time() + 2  # the gauge follows the renewed token
