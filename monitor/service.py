@@ -345,6 +345,11 @@ async def once(
 
 async def _once(settings: Settings, *, deliver: bool, redactor: Redactor | None) -> checkup.Report:
     async with build(settings, serve_http=False, redactor=redactor) as service:
+        # Discovery lists first, once each: what they name now is checked in this run too.
+        sources = wiring.list_sources(settings)
+        discoverer = Discoverer(api=service.api, sources=sources, on_walk=service.watching.found)
+        for source in sources:
+            await service.watching.found(await discoverer.walk(source))
         outcomes = await service.poller.poll_all()
         if len(outcomes) < len(service.watchset.entries) and not service.poller.auth_failing:
             # The token was failing at the last run, so only a probe went out; it passed,

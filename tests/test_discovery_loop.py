@@ -134,3 +134,17 @@ def test_a_discovery_entry_without_its_scope_stops_start_up_with_one_line(tmp_pa
     assert caught.value.lines == [
         "discovery[0]: enrollment_sessions needs enrollment_sid and exam_sid"
     ]
+
+
+async def test_once_walks_the_discovery_lists_before_it_polls(simulator, state_path: Path) -> None:
+    sim = await simulator(10)
+    install = sim.keys[0].install_sid
+    listed = {k for k in sim.keys if k.install_sid == install}
+    for key in listed:
+        sim.sim.set(key, status="Scheduled", reviewRequired=False)
+    settings = settings_for(
+        sim.url, state_path, discovery=[{"list": "appointments", "install_sid": install}]
+    )
+    report = await service.once(settings)
+    assert {row.key for row in report.rows} == listed
+    assert report.exit == 0
