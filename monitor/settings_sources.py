@@ -13,7 +13,6 @@ and only those.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
@@ -46,7 +45,7 @@ def _compact_labels(labels: dict[str, str]) -> dict[str, str]:
     # empty dict keep the watch list small.
     if not labels:
         return _NO_LABELS
-    return {sys.intern(k): sys.intern(v) for k, v in labels.items()}
+    return core_watches.shared_labels(labels)
 
 
 @pydantic.dataclasses.dataclass(slots=True, frozen=True, config=ConfigDict(extra="forbid"))
@@ -203,7 +202,8 @@ def split(
         listed = found.setdefault(name, {})
         for w in islice(remaining, count):
             labels = w.labels or core_watches.NO_LABELS
-            listed[w.key] = core_watches.Watch(w.key, labels, w.interval, name)
+            key = w.key  # one key object per session, shared by every structure after
+            listed[key] = core_watches.Watch(key, labels, w.interval, name)
     return found
 
 
@@ -213,7 +213,8 @@ def _under(base: Path, path: Path) -> Path:
 
 def _from_core(watch: core_watches.Watch) -> Watch:
     key = watch.key
-    return Watch(key.install_sid, key.exam_sid, key.session_sid, dict(watch.labels), watch.interval)
+    labels = watch.labels if isinstance(watch.labels, dict) else dict(watch.labels)
+    return Watch(key.install_sid, key.exam_sid, key.session_sid, labels, watch.interval)
 
 
 def _dedupe(watches: list[Watch]) -> list[Watch]:
