@@ -13,6 +13,7 @@ and only those.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
@@ -56,8 +57,9 @@ class Watch:
     and a model instance costs about ten times the memory.
     """
 
-    install_sid: Annotated[str, Field(pattern=INSTALL_SID.pattern)]
-    exam_sid: Annotated[str, Field(pattern=EXAM_SID.pattern)]
+    # A few installs and exams hold 100,000 sessions: one copy of each of their SIDs.
+    install_sid: Annotated[str, Field(pattern=INSTALL_SID.pattern), AfterValidator(sys.intern)]
+    exam_sid: Annotated[str, Field(pattern=EXAM_SID.pattern), AfterValidator(sys.intern)]
     session_sid: Annotated[str, Field(pattern=SESSION_SID.pattern)]
     labels: Annotated[dict[str, str], AfterValidator(_compact_labels)] = Field(default_factory=dict)
     """Free-form labels carried on every alert, e.g. {course: BIO101}."""
