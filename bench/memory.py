@@ -7,6 +7,7 @@ Peak RSS is the process's own (`ru_maxrss`), printed after each stage.
 
     python bench/memory.py                      # 100,000 sessions, RSS by stage
     python bench/memory.py --n 20000 --trace    # + tracemalloc's top sites (slower, more RAM)
+    DEPTH=6 python bench/memory.py --trace      # sites grouped by their 6 innermost frames
 """
 
 from __future__ import annotations
@@ -84,11 +85,6 @@ async def child(url: str, n: int, rounds: int, trace: bool) -> None:
         stage("settings loaded")
         if trace:
             top(tracemalloc.take_snapshot())
-        if os.environ.get("TRIM"):
-            import ctypes
-
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-            stage("trimmed")
         async with service.build(settings, serve_http=False) as svc:
             del settings
             stage("service built")
