@@ -46,7 +46,7 @@ def _compact_labels(labels: dict[str, str]) -> dict[str, str]:
     # empty dict keep the watch list small.
     if not labels:
         return _NO_LABELS
-    return {sys.intern(k): sys.intern(v) for k, v in labels.items()}
+    return core_watches.shared_labels(labels)
 
 
 @pydantic.dataclasses.dataclass(slots=True, frozen=True, config=ConfigDict(extra="forbid"))
@@ -57,8 +57,9 @@ class Watch:
     and a model instance costs about ten times the memory.
     """
 
-    install_sid: Annotated[str, Field(pattern=INSTALL_SID.pattern)]
-    exam_sid: Annotated[str, Field(pattern=EXAM_SID.pattern)]
+    # A few installs and exams hold 100,000 sessions: one copy of each of their SIDs.
+    install_sid: Annotated[str, Field(pattern=INSTALL_SID.pattern), AfterValidator(sys.intern)]
+    exam_sid: Annotated[str, Field(pattern=EXAM_SID.pattern), AfterValidator(sys.intern)]
     session_sid: Annotated[str, Field(pattern=SESSION_SID.pattern)]
     labels: Annotated[dict[str, str], AfterValidator(_compact_labels)] = Field(default_factory=dict)
     """Free-form labels carried on every alert, e.g. {course: BIO101}."""
@@ -203,7 +204,8 @@ def split(
         listed = found.setdefault(name, {})
         for w in islice(remaining, count):
             labels = w.labels or core_watches.NO_LABELS
-            listed[w.key] = core_watches.Watch(w.key, labels, w.interval, name)
+            key = w.key  # one key object per session, shared by every structure after
+            listed[key] = core_watches.Watch(key, labels, w.interval, name)
     return found
 
 
@@ -213,7 +215,8 @@ def _under(base: Path, path: Path) -> Path:
 
 def _from_core(watch: core_watches.Watch) -> Watch:
     key = watch.key
-    return Watch(key.install_sid, key.exam_sid, key.session_sid, dict(watch.labels), watch.interval)
+    labels = watch.labels if isinstance(watch.labels, dict) else dict(watch.labels)
+    return Watch(key.install_sid, key.exam_sid, key.session_sid, labels, watch.interval)
 
 
 def _dedupe(watches: list[Watch]) -> list[Watch]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final
 
 from monitor.core import durations
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
-from monitor.core.watches import NO_LABELS, Watch
+from monitor.core.watches import NO_LABELS, Watch, shared_labels
 
 if TYPE_CHECKING:
     from _csv import Reader as _Reader
@@ -166,7 +166,8 @@ class _Rows:
             return
         if bad:
             return
-        key = SessionKey(*cells)
+        # A few installs and exams hold 100,000 sessions: one copy of each of their SIDs.
+        key = SessionKey(sys.intern(cells[0]), sys.intern(cells[1]), cells[2])
         watch = Watch(key, _labels(row, self._columns.labels), interval, self._name)
         held = self._watches.setdefault(key, watch)
         if held is watch:
@@ -206,9 +207,8 @@ def _override(cell: str) -> float | None:
 
 
 def _labels(row: Sequence[str], columns: tuple[tuple[int, str], ...]) -> Mapping[str, str]:
-    # 100,000 watches share a few label keys and values: one copy of each string.
-    labels = {key: sys.intern(value) for index, key in columns if (value := _cell(row, index))}
-    return labels or NO_LABELS
+    labels = {key: value for index, key in columns if (value := _cell(row, index))}
+    return shared_labels(labels) if labels else NO_LABELS
 
 
 def _rows(count: int) -> str:

@@ -7,6 +7,7 @@ previewed (`check-config`) exactly as it would be applied.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -24,10 +25,29 @@ __all__ = [
     "apply",
     "kind_of",
     "reconcile",
+    "shared_labels",
 ]
 
 NO_LABELS: Final[Mapping[str, str]] = MappingProxyType({})
 """One shared empty mapping: most of 100,000 watches carry no labels."""
+
+SHARED_LABEL_SETS: Final = 4096
+"""Distinct label sets kept for sharing; past it (a label per student) each watch has its own."""
+_shared: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+
+def shared_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """One dict per distinct label set, each string interned: 100,000 watches carry a few
+    sets ({course: BIO101}), and a dict of its own per watch is most of a watch's memory.
+    Never mutate the result. Order is part of the set: labels render in the order listed."""
+    items = tuple(labels.items())
+    found = _shared.get(items)
+    if found is None:
+        found = {sys.intern(k): sys.intern(v) for k, v in items}
+        if len(_shared) < SHARED_LABEL_SETS:
+            _shared[items] = found
+    return found
+
 
 DISCOVERY: Final = "discovery"
 """Kind of the API discovery sources, which list sessions but never unlist them."""

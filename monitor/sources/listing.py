@@ -15,7 +15,7 @@ import yaml
 
 from monitor.core import durations, watchcsv
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
-from monitor.core.watches import NO_LABELS, Watch
+from monitor.core.watches import NO_LABELS, Watch, shared_labels
 
 __all__ = ["Format", "Listing", "parse"]
 
@@ -84,7 +84,7 @@ def _item(item: object, name: str) -> Watch | str:
         interval = _interval(item.get("interval"))
     except ValueError:
         return "an invalid interval"
-    shown = {str(k): v for k, v in labels.items()} or NO_LABELS
+    shown = shared_labels({str(k): v for k, v in labels.items()}) if labels else NO_LABELS
     return Watch(SessionKey(*sids), shown, interval, name)  # type: ignore[arg-type]  # checked above
 
 

@@ -203,3 +203,22 @@ def test_changes_are_sorted_and_disjoint(
     keys = [watch.key for group in groups for watch in group]
     assert len(keys) == len(set(keys))
     assert {watch.key for watch in changes.added}.isdisjoint(stored)
+
+
+def test_watches_listing_one_label_set_share_one_mapping_in_its_order() -> None:
+    from monitor.core.watches import shared_labels
+
+    first = shared_labels({"course": "BIO101", "term": "fall"})
+    again = shared_labels(dict([("course", "BIO101"), ("term", "fall")]))
+    assert first is again and first == {"course": "BIO101", "term": "fall"}
+    reordered = shared_labels({"term": "fall", "course": "BIO101"})
+    assert list(reordered) == ["term", "course"]
+
+
+def test_label_sets_past_the_cap_are_kept_whole_but_not_shared() -> None:
+    from monitor.core.watches import SHARED_LABEL_SETS, shared_labels
+
+    for n in range(SHARED_LABEL_SETS):  # a label per student: more sets than are worth sharing
+        shared_labels({"student": f"S{n}"})
+    late = {"student": "a late one"}
+    assert shared_labels(late) == late and shared_labels(late) is not shared_labels(late)

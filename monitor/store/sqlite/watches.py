@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from monitor.core.keys import SessionKey
-from monitor.core.watches import NO_LABELS, Changes, Watch
+from monitor.core.watches import NO_LABELS, Changes, Watch, shared_labels
 from monitor.store import statefile
 from monitor.store.base import StateFileError, WatchRecord
 from monitor.store.sqlite.connection import Connection, Db
@@ -140,6 +140,6 @@ def _watch(row: tuple[Any, ...]) -> Watch:
     install, exam, session, labels, interval, source = row
     loaded = json.loads(labels)
     # 100,000 watches share a few installs, exams, label keys and values: one copy of each.
-    shared = {sys.intern(k): sys.intern(v) for k, v in loaded.items()} if loaded else NO_LABELS
+    shared = shared_labels(loaded) if loaded else NO_LABELS
     key = SessionKey(sys.intern(install), sys.intern(exam), session)
     return Watch(key, shared, interval, sys.intern(source))

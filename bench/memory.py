@@ -1,0 +1,151 @@
+"""Where spmon's memory goes at N watched sessions: peak RSS by stage, top allocation sites.
+
+Builds the real service (`service.build(settings, serve_http=False)`) from a config whose
+watch file is an N-row CSV, against the simulator in its own process, then polls every
+session `--rounds` times (the first inserts every row and payload, the rest compare digests).
+Peak RSS is the process's own (`ru_maxrss`), printed after each stage.
+
+    python bench/memory.py                      # 100,000 sessions, RSS by stage
+    python bench/memory.py --n 20000 --trace    # + tracemalloc's top sites (slower, more RAM)
+    DEPTH=6 python bench/memory.py --trace      # sites grouped by their 6 innermost frames
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import gc
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+SEED = 11
+CONCURRENCY = 32
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def stage(name: str) -> None:
+    print(f"{name:<28} rss {rss_mb():6.1f} MB   peak {peak_mb():6.1f} MB", flush=True)
+
+
+def top(snapshot: tracemalloc.Snapshot, limit: int = 15) -> None:
+    stats = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    for stat in stats.statistics("traceback" if os.environ.get("DEPTH") else "lineno")[:limit]:
+        where = " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in stat.traceback)
+        print(f"    {stat.size / 2**20:7.1f} MB {stat.count:>8} blocks  {where}")
+
+
+async def child(url: str, n: int, rounds: int, trace: bool) -> None:
+    from monitor import logs, service
+    from monitor.settings import load_settings
+    from monitor.simulator import make_keys
+
+    logs.configure("json", "warning", stream=open(os.devnull, "w"))  # noqa: SIM115
+    stage("imported")
+    if trace:
+        tracemalloc.start(int(os.environ.get("DEPTH", "1")))
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        with open(base / "watches.csv", "w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(["install_sid", "exam_sid", "session_sid", "course"])
+            for i, k in enumerate(make_keys(n, seed=SEED)):
+                out.writerow([k.install_sid, k.exam_sid, k.session_sid, f"C{i % 20}"])
+        (base / "spmon.yaml").write_text(
+            f"api: {{base_url: '{url}', token: t, rate_limit: 1000000, "
+            f"concurrency: {CONCURRENCY}, retries: 0}}\n"
+            f"poll: {{interval: 3600}}\nstate: {{path: '{base / 'bench.db'}'}}\n"
+            "http: {listen: ''}\nwatch_files: [watches.csv]\n"
+        )
+        gc.collect()
+        stage("csv written")
+        settings = load_settings(base / "spmon.yaml")
+        stage("settings loaded")
+        if trace:
+            top(tracemalloc.take_snapshot())
+        async with service.build(settings, serve_http=False) as svc:
+            del settings
+            stage("service built")
+            if trace:
+                top(tracemalloc.take_snapshot())
+            for i in range(rounds):
+                await poll_round(svc, n, (i + 1) * n)
+                stage(f"round {i + 1} polled")
+            gc.collect()
+            stage("after gc")
+            if trace:
+                top(tracemalloc.take_snapshot())
+            print(f"{n} sessions: peak {peak_mb():.0f} MB", flush=True)
+
+
+async def poll_round(svc: Any, n: int, target: int) -> None:
+    polls = svc.metrics.polls
+    now = time.time()
+    for i, key in enumerate(svc.watchset.entries):
+        svc.watchset.heap.push(key, now - i * 1e-6)
+    stop = asyncio.Event()
+    task = asyncio.create_task(svc.poller.run(stop))
+    while sum(polls.labels(o)._value.get() for o in ("ok", "invalid", "error")) < target:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--url")
+    args = parser.parse_args()
+    if args.url:
+        asyncio.run(child(args.url, args.n, args.rounds, args.trace))
+        return
+    port = free_port()
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "simulate", "--static", "--sessions", str(args.n),
+         "--seed", str(SEED), "--listen", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert sim.stderr is not None
+        sim.stderr.readline()
+        argv = [
+            "--n",
+            str(args.n),
+            "--rounds",
+            str(args.rounds),
+            "--url",
+            f"http://127.0.0.1:{port}",
+        ]
+        subprocess.run([sys.executable, __file__, *argv, *(["--trace"] if args.trace else [])],
+                       check=True)  # fmt: skip
+    finally:
+        sim.terminate()
+        sim.wait()
+
+
+if __name__ == "__main__":
+    main()
