@@ -67,6 +67,10 @@ class PollerOptions:
         )
 
 
+Wanted = tuple[SessionKey, Mapping[str, str], float | None]
+"""A watch as the poller takes it: key, labels, its own interval (None: by phase)."""
+
+
 class PollStep:
     """Fetch, decide, commit and reschedule one session at a time; restore them all at start."""
 
@@ -109,9 +113,7 @@ class PollStep:
     def auth_failing(self) -> bool:
         return self.gate.auth.is_open
 
-    async def restore(
-        self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float | None]]
-    ) -> None:
+    async def restore(self, watches: Sequence[Wanted]) -> None:
         """Resume from the store: no re-baselining; spread first polls over one interval of
         each session's phase. Each watch's third item is its own interval (None: by phase)."""
         stored = {record.key: record for record in await self.store.load()}
@@ -120,43 +122,32 @@ class PollStep:
         now = self.clock.now()
         if await self.auth.restore():
             self.gate.restore_token_rejected(now)
-        for key, labels, override in watches:
-            entry = Entry(key, labels, first(override), override=override)
-            record = stored.get(key)
-            if record is not None:
-                _restore_entry(entry, record)
-            self.watchset.add(entry, self._first_due(entry, now))
+        self._add(watches, stored, now)
         log.info("poller.restored", watched=len(self.watchset.entries), from_store=len(stored))
 
-    async def rewatch(
-        self, watches: Sequence[tuple[SessionKey, Mapping[str, str], float | None]]
-    ) -> tuple[int, int, int]:
+    async def rewatch(self, watches: Sequence[Wanted]) -> tuple[int, int, int]:
         """Make the watch set `watches` while polls run (a reload): new sessions resume from
         whatever the store remembers of them, removed ones stop being scheduled, changed
         labels and intervals apply from the next poll. Returns (added, removed, changed)."""
-        wanted = {key: (labels, override) for key, labels, override in watches}
+        wanted = {key for key, _, _ in watches}
         removed = [key for key in self.watchset.entries if key not in wanted]
         for key in removed:
             self.watchset.remove(key)
-        new = [key for key in wanted if key not in self.watchset.entries]
-        stored = {r.key: r for r in await self.store.load()} if new else {}
-        now, changed = self.clock.now(), 0
-        first = self.options.first_interval
-        for key, (labels, override) in wanted.items():
-            entry = self.watchset.entries.get(key)
-            if entry is None:
-                entry = Entry(key, labels, first(override), override=override)
-                if (record := stored.get(key)) is not None:
-                    _restore_entry(entry, record)
-                self.watchset.add(entry, self._first_due(entry, now))
-            elif entry.labels != labels or entry.override != override:
-                changed += 1
-                entry.labels, entry.override = labels, override
-                if override is not None and entry.last_poll_at is not None:
-                    # A shorter interval applies at once; a phase's comes with the next poll.
-                    entry.interval = override
-                    self.watchset.heap.pull_earlier(key, max(now, entry.last_poll_at + override))
+        new = [w for w in watches if w[0] not in self.watchset.entries]
+        now = self.clock.now()
+        changed = sum(self.watchset.relabel(*w, now=now) for w in watches if w not in new)
+        self._add(new, {r.key: r for r in await self.store.load()} if new else {}, now)
         return len(new), len(removed), changed
+
+    def _add(
+        self, watches: Sequence[Wanted], stored: Mapping[SessionKey, SessionRecord], now: float
+    ) -> None:
+        first = self.options.first_interval
+        for key, labels, override in watches:
+            entry = Entry(key, labels, first(override), override=override)
+            if (record := stored.get(key)) is not None:
+                _restore_entry(entry, record)
+            self.watchset.add(entry, self._first_due(entry, now))
 
     def _first_due(self, entry: Entry, now: float) -> float | None:
         # The stored settled time is kept as it is: a settled time first set here would stay

@@ -52,9 +52,7 @@ class Poller:
         rng: random.Random | None = None,
     ) -> None:
         self.api, self.store, self.watchset, self.metrics = api, store, watchset, metrics
-        self.options = options
-        self.on_commit = on_commit
-        self.clock = clock
+        self.options, self.on_commit, self.clock = options, on_commit, clock
         self.rng = rng or random.Random()
         self.committer = committer
         self.heartbeat = 0.0
@@ -83,8 +81,6 @@ class Poller:
     @property
     def auth_failing(self) -> bool:
         return self.step.auth_failing
-
-    # -- the loop --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll due sessions until `stop`; in-flight polls finish (and commit) before return."""

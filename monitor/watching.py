@@ -17,7 +17,7 @@ from monitor import aio, watchsync
 from monitor.core.keys import SessionKey
 from monitor.core.watches import Changes, Watch
 from monitor.discoverer import Walk
-from monitor.poll_step import PollStep
+from monitor.poll_step import PollStep, Wanted
 from monitor.settings import Settings
 from monitor.sources import UrlReader
 from monitor.store import WatchStore
@@ -26,8 +26,6 @@ __all__ = ["Watching"]
 
 log = structlog.get_logger("spmon.watching")
 
-Wanted = tuple[SessionKey, Mapping[str, str], float | None]
-"""A watch as the poller takes it: key, labels, its own interval (None: by phase)."""
 Readers = Mapping[str, UrlReader]
 
 

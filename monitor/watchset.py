@@ -82,6 +82,20 @@ class WatchSet:
             self._unattempted -= 1
         return entry
 
+    def relabel(
+        self, key: SessionKey, labels: Mapping[str, str], override: float | None, *, now: float
+    ) -> bool:
+        """A watch's new labels and own interval (a reload); True when they changed. A shorter
+        interval applies at once; a phase's comes with the next poll."""
+        entry = self.entries[key]
+        if entry.labels == labels and entry.override == override:
+            return False
+        entry.labels, entry.override = labels, override
+        if override is not None and entry.last_poll_at is not None:
+            entry.interval = override
+            self.heap.pull_earlier(key, max(now, entry.last_poll_at + override))
+        return True
+
     def due(self, key: SessionKey, at: float) -> None:
         """Schedule a watched session's next poll (a removed one stays removed)."""
         if key in self.entries:
