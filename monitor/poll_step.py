@@ -133,9 +133,10 @@ class PollStep:
         removed = [key for key in self.watchset.entries if key not in wanted]
         for key in removed:
             self.watchset.remove(key)
-        new = [w for w in watches if w[0] not in self.watchset.entries]
+        known = self.watchset.entries.keys() & wanted
+        new = [w for w in watches if w[0] not in known]
         now = self.clock.now()
-        changed = sum(self.watchset.relabel(*w, now=now) for w in watches if w not in new)
+        changed = sum(self.watchset.relabel(*w, now=now) for w in watches if w[0] in known)
         self._add(new, {r.key: r for r in await self.store.load()} if new else {}, now)
         return len(new), len(removed), changed
 
@@ -192,7 +193,7 @@ class PollStep:
                 await self.committer.commit(record(entry.key, verdict, self.route))
             except Exception:  # the Committer logged it; keep the old state and retry soon
                 self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
-                self.watchset.due(key, self.clock.now() + min(entry.interval, 30.0))
+                self.watchset.schedule(key, self.clock.now() + min(entry.interval, 30.0))
                 return decide.Outcome.ERROR
         self.apply(entry, verdict)
         self.watchset.schedule(key, verdict.next_due)

@@ -184,14 +184,14 @@ class Poller:
         try:
             await self.committer.commit(record(entry.key, verdict, self.step.route))
         except Exception:  # the Committer logged it; evaluate again soon
-            self.watchset.due(entry.key, self.clock.now() + min(entry.interval, 30.0))
+            self.watchset.schedule(entry.key, self.clock.now() + min(entry.interval, 30.0))
             return
         self.step.apply(entry, verdict)
         self._park(entry, due, self.clock.now())
 
     def _park(self, entry: Entry, due: float, now: float) -> None:
         if self.step.gate.closed:  # the API came back while this one was committing
-            self.watchset.due(entry.key, due)
+            self.watchset.schedule(entry.key, due)
         else:
             wake = decide.deadline_after(entry.snapshot, entry.review, now, self.step.rules)
             self.watchset.park(entry.key, due, wake=wake if wake and wake > now else None)
@@ -220,7 +220,7 @@ class Poller:
                 self.clock.now(), self.rng.random(), api=Verdict.UNKNOWN, auth=Verdict.UNKNOWN
             )
             if (entry := self.watchset.entries.get(key)) is not None:
-                self.watchset.due(key, self.clock.now() + entry.interval)
+                self.watchset.schedule(key, self.clock.now() + entry.interval)
         finally:
             release()
             if self._throttled:

@@ -7,7 +7,6 @@ import contextlib
 import gc
 import os
 import signal
-import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from monitor.reload import Reloader
 from monitor.resender import Resender
 from monitor.settings import Settings
 from monitor.sinks import Sink
-from monitor.store import Committer, OutboxAdmin, SqliteStore, open_store
+from monitor.store import Committer, OutboxAdmin, SqliteStore, copy_state, open_store
 from monitor.watching import Watching
 
 __all__ = ["Service", "ServiceFailed", "build", "once", "purge_expired", "run"]
@@ -337,7 +336,7 @@ async def once(
         return await _once(settings, deliver=True, redactor=redactor)
     with tempfile.TemporaryDirectory(prefix="spmon-dry-run-") as scratch:
         copy = Path(scratch) / settings.state.path.name
-        await asyncio.to_thread(_copy_state, settings.state.path, copy)
+        await asyncio.to_thread(copy_state, settings.state.path, copy)
         state = settings.state.model_copy(update={"path": copy})
         dry = settings.model_copy(update={"state": state})
         return await _once(dry, deliver=False, redactor=redactor)
@@ -362,22 +361,3 @@ async def _once(settings: Settings, *, deliver: bool, redactor: Redactor | None)
             for key, entry in service.watchset.entries.items()
         ]
         return checkup.Report(rows, datetime.fromtimestamp(service.clock.now(), UTC))
-
-
-def _copy_state(source: Path, target: Path) -> None:
-    """A consistent copy of the state file, even while a running spmon writes it (SQLite's
-    online backup); a missing file leaves the copy fresh, as a first run would be."""
-    if not source.exists():
-        return
-    # Read-write but query_only, not mode=ro: a read-only connection to a WAL database
-    # leaves -wal/-shm files behind; this one cleans up after itself and writes nothing.
-    src = sqlite3.connect(source)
-    try:
-        src.execute("PRAGMA query_only=1")
-        dst = sqlite3.connect(target)
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-    finally:
-        src.close()

@@ -10,6 +10,7 @@ a discovery source never removes (only unconfiguring it does).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 
 import structlog
 
@@ -51,11 +52,10 @@ class Watching:
 
     def wanted(self) -> Sequence[Wanted]:
         fixed = self.settings.poll.fixed
-        out: dict[SessionKey, Wanted] = {}
-        for watch in self.active.values():
-            interval = watch.interval if watch.interval is not None else fixed
-            out[watch.key] = (watch.key, watch.labels, interval)
-        return list(out.values())
+        return [
+            (w.key, w.labels, w.interval if w.interval is not None else fixed)
+            for w in self.active.values()
+        ]
 
     async def apply(self, settings: Settings) -> dict[str, int]:
         """A reload: every source read again and reconciled into the store, then its active
@@ -70,7 +70,9 @@ class Watching:
 
     async def found(self, walk: Walk) -> None:
         """A discovery walk's sessions: new ones are stored and watched from now on."""
-        new = tuple(sorted((w for w in walk.watches if w.key not in self.active), key=_key))
+        new = tuple(
+            sorted((w for w in walk.watches if w.key not in self.active), key=attrgetter("key"))
+        )
         if new:
             await self.store.apply_watches(Changes(added=new), now=self.clock.now())
             self.active.update((watch.key, watch) for watch in new)
@@ -84,7 +86,3 @@ class Watching:
         self.watched.update(key.session_sid for key, _, _ in wanted)
         watched = len(self.step.watchset.entries)
         return {"watched": watched, "added": added, "removed": removed, "changed": changed}
-
-
-def _key(watch: Watch) -> SessionKey:
-    return watch.key

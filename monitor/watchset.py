@@ -96,14 +96,9 @@ class WatchSet:
             self.heap.pull_earlier(key, max(now, entry.last_poll_at + override))
         return True
 
-    def due(self, key: SessionKey, at: float) -> None:
-        """Schedule a watched session's next poll (a removed one stays removed)."""
-        if key in self.entries:
-            self.heap.push(key, at)
-
     def schedule(self, key: SessionKey, due: float | None) -> None:
-        """After a poll: due again at `due`, or None, retired (out of every heap); a session
-        removed meanwhile stays removed."""
+        """A watched session's next poll at `due`, or None: retired (out of every heap). A
+        session removed meanwhile stays removed."""
         if key not in self.entries:
             return
         if due is not None:

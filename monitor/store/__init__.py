@@ -15,7 +15,7 @@ from monitor.store.base import (
 )
 from monitor.store.committer import Committer
 from monitor.store.ports import OutboxAdmin, OutboxStore, SessionStore, WatchStore
-from monitor.store.sqlite import SharedSqliteStore, SqliteStore, WatchReader
+from monitor.store.sqlite import SharedSqliteStore, SqliteStore, WatchReader, copy_state
 
 __all__ = [
     "Committer",
@@ -33,6 +33,7 @@ __all__ = [
     "WatchReader",
     "WatchRecord",
     "WatchStore",
+    "copy_state",
     "open_shared",
     "open_store",
     "read_watches",

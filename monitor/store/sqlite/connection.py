@@ -13,9 +13,10 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["Connection", "Db"]
+__all__ = ["Connection", "Db", "connect_query_only", "copy_state"]
 
 T = TypeVar("T")
 Db = sqlite3.Connection
@@ -33,6 +34,20 @@ class Connection:
         if self._db is None:
             raise RuntimeError("store is not open")
         return self._db
+
+    async def _open_with(self, start: Callable[[], None]) -> None:
+        """Run `start` (connect, check, lock) on the connection's thread; if it fails, the
+        thread is let go at once, as there is nothing to close."""
+        try:
+            await self._call(start)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
+
+    async def _close_with(self, stop: Callable[[], None]) -> None:
+        # Shielded: a cancelled shutdown must still checkpoint the WAL, close and unlock.
+        await asyncio.shield(self._call(stop))
+        self._executor.shutdown(wait=True)
 
     async def _call(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -71,3 +86,33 @@ def ts(value: datetime | None) -> float | None:
 
 def dt(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def connect_query_only(path: Path) -> Db:
+    """A connection that reads a state file a running spmon may be writing, and writes nothing.
+
+    Read-write but query_only, not mode=ro: a read-only connection to a WAL database leaves
+    -wal/-shm files behind; this one cleans up after itself."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA query_only=1")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def copy_state(source: Path, target: Path) -> None:
+    """A consistent copy of the state file, even while a running spmon writes it (SQLite's
+    online backup); a missing file leaves the copy fresh, as a first run would be."""
+    if not source.exists():
+        return
+    src = connect_query_only(source)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()

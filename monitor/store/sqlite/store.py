@@ -6,7 +6,6 @@ This module opens, locks, migrates and closes the file; the queries live with th
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import secrets
@@ -41,11 +40,7 @@ class SqliteStore(Sessions, Outbox, Admin, Watches):
         self._deployment = ""
 
     async def __aenter__(self) -> Self:
-        try:
-            await self._call(self._start)
-        except BaseException:
-            self._executor.shutdown(wait=False)
-            raise
+        await self._open_with(self._start)
         return self
 
     async def __aexit__(
@@ -54,9 +49,7 @@ class SqliteStore(Sessions, Outbox, Admin, Watches):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Shielded: a cancelled shutdown must still checkpoint the WAL and free the lock.
-        await asyncio.shield(self._call(self._close))
-        self._executor.shutdown(wait=True)
+        await self._close_with(self._close)
 
     @property
     def deployment_id(self) -> str:

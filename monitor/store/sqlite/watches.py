@@ -16,7 +16,7 @@ from monitor.core.keys import SessionKey
 from monitor.core.watches import NO_LABELS, Changes, Watch, shared_labels
 from monitor.store import statefile
 from monitor.store.base import StateFileError, WatchRecord
-from monitor.store.sqlite.connection import Connection, Db
+from monitor.store.sqlite.connection import Connection, Db, connect_query_only
 
 __all__ = ["WatchReader", "Watches"]
 
@@ -85,11 +85,7 @@ class WatchReader(Watches):
         self.path = path
 
     async def __aenter__(self) -> Self:
-        try:
-            await self._call(self._open)
-        except BaseException:
-            self._executor.shutdown(wait=False)
-            raise
+        await self._open_with(self._open)
         return self
 
     async def __aexit__(
@@ -98,19 +94,17 @@ class WatchReader(Watches):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._call(self.db.close)
-        self._executor.shutdown(wait=True)
+        await self._close_with(self.db.close)
 
     def _open(self) -> None:
-        # Read-write but query_only, not mode=ro: a read-only connection to a WAL database
-        # leaves -wal/-shm files behind; this one cleans up after itself and writes nothing.
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db: Db | None = None
         try:
-            db.execute("PRAGMA query_only=1")
+            db = connect_query_only(self.path)
             db.execute("PRAGMA busy_timeout=5000")
             found = db.execute("SELECT 1 FROM sqlite_master WHERE name='watches'").fetchone()
         except sqlite3.Error as exc:
-            db.close()
+            if db is not None:
+                db.close()
             raise StateFileError(self.path, f"cannot be read: {statefile.describe(exc)}") from None
         if found is None:
             db.close()
