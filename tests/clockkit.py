@@ -15,9 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-__all__ = ["T0", "FakeClock"]
+__all__ = ["SIM_START", "T0", "FakeClock", "HandClock"]
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SIM_START = 1_795_000_000.0
+"""2026-11-18: a fixed instant, so simulator runs on a HandClock repeat exactly."""
+
+
+class HandClock:
+    """The simulator's clock (a callable), moved by hand: `clock.now += 30`."""
+
+    def __init__(self, now: float = SIM_START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @dataclass(order=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import structlog
 from hypothesis import HealthCheck, settings
@@ -148,3 +149,10 @@ def watches_of(keys: list[SessionKey], **labels: str) -> list[dict[str, Any]]:
         }
         for k in keys
     ]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """One client session for a test's own requests to loopback servers."""
+    async with aiohttp.ClientSession() as session:
+        yield session

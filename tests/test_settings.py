@@ -7,25 +7,13 @@ from pathlib import Path
 import pydantic
 import pytest
 import strategies
-import yaml
 from hypothesis import given
 
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
-from monitor.settings import ConfigError, Watch, load_settings
+from monitor.settings import Watch, load_settings
+from tests.settingskit import LOCAL, problems, write
 
 SID = {"install_sid": "AI" + "a" * 32, "exam_sid": "EX" + "b" * 32, "session_sid": "ES" + "c" * 32}
-LOCAL = {"api": {"base_url": "http://127.0.0.1:9"}}
-
-
-def write(path: Path, data: object) -> Path:
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
-
-
-def problems(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path)
-    return caught.value.lines
 
 
 def test_defaults_are_those_documented(tmp_path: Path) -> None:

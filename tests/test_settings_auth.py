@@ -7,27 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from monitor import wiring
 from monitor.logs import REDACTED, Redactor
-from monitor.settings import ConfigError, Settings, load_settings
+from monitor.settings import Settings, load_settings
 from monitor.settings_auth import DEFAULT_TOKEN_URL
+from tests.settingskit import problems, write
 
 CLIENT = "II" + "7a" * 16
 SECRET = "a-client-secret-value"
 INLINE = {"mode": "oauth", "client_id": CLIENT, "client_secret": SECRET}
-
-
-def write(path: Path, data: object) -> Path:
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
-
-
-def problems(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path)
-    return caught.value.lines
 
 
 def with_auth(tmp_path: Path, auth: dict[str, Any], **api: Any) -> Path:

@@ -16,6 +16,7 @@ import pytest
 from monitor.core.keys import SessionKey
 from monitor.settings import Watch
 from monitor.simulator import Faults, Simulator, make_keys, make_token, serve
+from tests.clockkit import HandClock
 
 Start = Callable[[Simulator], Awaitable[str]]
 
@@ -105,12 +106,6 @@ SHARED_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "session.schema
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def start() -> AsyncIterator[Start]:
     """Factory: serve a simulator on an ephemeral loopback port; all are stopped at teardown."""
     async with contextlib.AsyncExitStack() as stack:
@@ -119,16 +114,6 @@ async def start() -> AsyncIterator[Start]:
             return await stack.enter_async_context(serve(sim))
 
         yield _start
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def get(
@@ -156,7 +141,7 @@ async def test_get_serves_every_schema_field_and_echoes_the_sids(
     http: aiohttp.ClientSession, start: Start
 ) -> None:
     keys = make_keys(5, seed=3)
-    sim = Simulator(keys, clock=FakeClock())
+    sim = Simulator(keys, clock=HandClock())
     base = await start(sim)
     for key in keys:
         status, body, headers = await get(http, base, key)
@@ -173,7 +158,7 @@ async def test_get_serves_every_schema_field_and_echoes_the_sids(
 
 
 async def test_field_types_follow_the_schema(http: aiohttp.ClientSession, start: Start) -> None:
-    clock = FakeClock()
+    clock = HandClock()
     keys = make_keys(20)
     base = await start(Simulator(keys, clock=clock, change_every=30.0))
     for step in range(0, 60, 3):
@@ -188,7 +173,7 @@ async def test_field_types_follow_the_schema(http: aiohttp.ClientSession, start:
 
 async def test_dates_are_iso_utc_seconds(http: aiohttp.ClientSession, start: Start) -> None:
     keys = make_keys(1)
-    base = await start(Simulator(keys, clock=FakeClock()))
+    base = await start(Simulator(keys, clock=HandClock()))
     payload = json.loads((await get(http, base, keys[0]))[1])
     created = parse_instant(payload["createdDate"])
     assert created.tzinfo == UTC
@@ -237,7 +222,7 @@ async def test_unknown_and_removed_sessions_are_404(
 async def test_set_overrides_are_served_and_stop_evolution(
     http: aiohttp.ClientSession, start: Start
 ) -> None:
-    clock = FakeClock()
+    clock = HandClock()
     keys = make_keys(2)
     sim = Simulator(keys, clock=clock, change_every=10.0)
     base = await start(sim)
@@ -277,7 +262,7 @@ async def test_set_status_code_forces_and_restores(
 async def test_evolution_changes_status_and_produces_overdue_reviews(
     http: aiohttp.ClientSession, start: Start
 ) -> None:
-    clock = FakeClock()
+    clock = HandClock()
     keys = make_keys(20)
     base = await start(Simulator(keys, clock=clock, change_every=30.0))
     statuses: dict[SessionKey, set[str]] = {key: set() for key in keys}
@@ -302,7 +287,7 @@ def is_overdue(payload: dict[str, object], now: float) -> bool:
 
 
 def test_some_required_reviews_are_completed_before_their_deadline() -> None:
-    clock = FakeClock()
+    clock = HandClock()
     keys = make_keys(20)
     sim = Simulator(keys, clock=clock, change_every=30.0)
     completed = []
@@ -321,15 +306,15 @@ def test_some_required_reviews_are_completed_before_their_deadline() -> None:
 
 def test_evolution_is_a_pure_function_of_seed_index_and_clock() -> None:
     keys = make_keys(10)
-    first = Simulator(keys, seed=7, clock=FakeClock(START + 45.0))
-    second = Simulator(keys, seed=7, clock=FakeClock(START + 45.0))
-    other_seed = Simulator(keys, seed=8, clock=FakeClock(START + 45.0))
+    first = Simulator(keys, seed=7, clock=HandClock(START + 45.0))
+    second = Simulator(keys, seed=7, clock=HandClock(START + 45.0))
+    other_seed = Simulator(keys, seed=8, clock=HandClock(START + 45.0))
     assert [first.payload(k) for k in keys] == [second.payload(k) for k in keys]
     assert [first.payload(k) for k in keys] != [other_seed.payload(k) for k in keys]
 
 
 def test_without_evolution_the_state_is_constant() -> None:
-    clock = FakeClock()
+    clock = HandClock()
     keys = make_keys(20)
     sim = Simulator(keys, clock=clock, evolve=False, change_every=30.0)
     baseline = [sim.payload(key) for key in keys]

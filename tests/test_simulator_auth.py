@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,26 +13,13 @@ import pytest
 from monitor.core.jwt_expiry import jwt_expiry
 from monitor.sim_auth import Credentials
 from monitor.simulator import Faults, Simulator, make_keys, make_token, serve
+from tests.clockkit import HandClock
 from tests.conftest import SimFactory, SimHandle
 
 START = 1_795_000_000.0
 CLIENT = "II" + "9d" * 16
 SECRET = "s3cret-for-tests"
 CLIENTS = {CLIENT: SECRET}
-
-
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def basic(client: str, secret: str) -> dict[str, str]:
@@ -80,7 +67,7 @@ def urls(handle: SimHandle) -> list[str]:
 async def test_the_token_endpoint_issues_a_jwt_with_its_expiry(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    handle = await simulator(1, clients=CLIENTS, token_lifetime=90, clock=FakeClock(START + 0.25))
+    handle = await simulator(1, clients=CLIENTS, token_lifetime=90, clock=HandClock(START + 0.25))
     status, grant, _ = await request_token(http, handle.url)
     assert status == 200
     assert grant.keys() == {"access_token", "token_type", "expires_in", "expires_at"}
@@ -147,7 +134,7 @@ async def test_without_clients_the_token_endpoint_knows_nobody(
 async def test_an_issued_token_opens_sessions_and_lists_until_it_expires(
     simulator: SimFactory, http: aiohttp.ClientSession, header: str
 ) -> None:
-    clock = FakeClock()
+    clock = HandClock()
     handle = await simulator(3, clients=CLIENTS, token_lifetime=60, clock=clock)
     token = await issue(http, handle.url)
     sent = {"token": token} if header == "token" else {"Authorization": f"Bearer {token}"}
@@ -183,7 +170,7 @@ async def test_an_issued_token_opens_sessions_and_lists_until_it_expires(
 async def test_tokens_this_simulator_did_not_issue_are_refused(
     simulator: SimFactory, http: aiohttp.ClientSession, forged: str
 ) -> None:
-    handle = await simulator(1, clients=CLIENTS, clock=FakeClock())
+    handle = await simulator(1, clients=CLIENTS, clock=HandClock())
     url = urls(handle)[0]
     status, body, _ = await api_get(http, url, {"token": forged})
     assert (status, body["code"]) == (403, "AUTHENTICATIONFAILED")
@@ -193,8 +180,8 @@ async def test_tokens_this_simulator_did_not_issue_are_refused(
 
 async def test_a_token_from_another_simulator_is_refused(http: aiohttp.ClientSession) -> None:
     keys = make_keys(1)
-    one = Simulator(keys, clients=CLIENTS, clock=FakeClock())
-    other = Simulator(keys, clients=CLIENTS, clock=FakeClock())
+    one = Simulator(keys, clients=CLIENTS, clock=HandClock())
+    other = Simulator(keys, clients=CLIENTS, clock=HandClock())
     async with serve(one) as first, serve(other) as second:
         token = await issue(http, first)
         assert (await api_get(http, second + keys[0].path, {"token": token}))[0] == 403
@@ -265,7 +252,7 @@ async def test_faults_do_not_touch_the_token_endpoint(
 async def test_put_auth_configures_clients_at_run_time(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    clock = FakeClock()
+    clock = HandClock()
     handle = await simulator(1, clock=clock)
     body = {"clients": CLIENTS, "token_lifetime": 5, "accept": "bearer"}
     async with http.put(handle.url + "/_sim/auth", json=body) as response:

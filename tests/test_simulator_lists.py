@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from monitor.core.keys import SessionKey
 from monitor.sim_sessions import fields_at, state_at
 from monitor.simulator import Faults, make_keys
+from tests.clockkit import HandClock
 from tests.conftest import SimFactory
 
 START = 1_795_000_000.0  # 2026-11-18, a fixed instant so fake-clock runs repeat exactly
@@ -40,20 +40,6 @@ ENROLLMENT_ROW_FIELDS = {
     "editDate",
 }
 ENVELOPE = {"total", "first", "next", "prev", "last", "count", "offset", "results"}
-
-
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
@@ -100,7 +86,7 @@ def new_key(like: SessionKey, n: int) -> SessionKey:
 async def test_appointments_page_by_next_to_the_end(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    handle = await simulator(200, evolve=True, clock=FakeClock())
+    handle = await simulator(200, evolve=True, clock=HandClock())
     install = handle.keys[0].install_sid
     mine = {k.session_sid for k in handle.keys if k.install_sid == install}
     pages = await follow(http, appointments(handle.url, install, "?limit=7"))
@@ -117,7 +103,7 @@ async def test_appointments_page_by_next_to_the_end(
 
 
 async def test_default_limit_is_25(simulator: SimFactory, http: aiohttp.ClientSession) -> None:
-    handle = await simulator(400, clock=FakeClock())
+    handle = await simulator(400, clock=HandClock())
     _, page = await get_json(http, appointments(handle.url, handle.keys[0].install_sid))
     assert page["total"] > 25
     assert (page["count"], page["offset"]) == (25, 0)
@@ -127,7 +113,7 @@ async def test_default_limit_is_25(simulator: SimFactory, http: aiohttp.ClientSe
 async def test_completed_sessions_drop_out_of_the_report(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    handle = await simulator(4, clock=FakeClock())
+    handle = await simulator(4, clock=HandClock())
     reviewed, unneeded, pending, processing = handle.keys
     handle.sim.set(reviewed, status="Closed", reviewRequired=True, reviewed=True)
     handle.sim.set(unneeded, status="Closed", reviewRequired=False, reviewed=False)
@@ -140,7 +126,7 @@ async def test_completed_sessions_drop_out_of_the_report(
 async def test_report_rows_agree_with_the_session_get(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    clock = FakeClock()
+    clock = HandClock()
     handle = await simulator(60, evolve=True, clock=clock, change_every=30.0)
     install = handle.keys[0].install_sid
     statuses = set()
@@ -163,7 +149,7 @@ async def test_report_rows_agree_with_the_session_get(
 
 
 async def test_sessions_of_one_exam_share_its_title_and_course(simulator: SimFactory) -> None:
-    handle = await simulator(100, clock=FakeClock())
+    handle = await simulator(100, clock=HandClock())
     names: dict[str, set[tuple[object, object]]] = {}
     for key in handle.keys:
         payload = handle.sim.payload(key)
@@ -178,7 +164,7 @@ async def test_sessions_of_one_exam_share_its_title_and_course(simulator: SimFac
 async def test_enrollment_list_filters_by_status_and_include_active(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    handle = await simulator(9, clock=FakeClock())
+    handle = await simulator(9, clock=HandClock())
     live, booked, closed = handle.keys[:3]  # neighbours in one exam: one student's retakes
     enrollment = str(handle.sim.payload(live)["enrollmentSid"])
     assert {handle.sim.payload(k)["enrollmentSid"] for k in (booked, closed)} == {enrollment}
@@ -209,7 +195,7 @@ async def test_enrollment_list_filters_by_status_and_include_active(
 async def test_enrollment_rows_agree_with_the_session_get(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    clock = FakeClock()
+    clock = HandClock()
     handle = await simulator(30, evolve=True, clock=clock, change_every=30.0)
     for step in range(0, 40, 9):
         clock.now = START + step
@@ -225,7 +211,7 @@ async def test_enrollment_rows_agree_with_the_session_get(
 async def test_retakes_added_through_the_control_api_page_in_order(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    handle = await simulator(1, clock=FakeClock())
+    handle = await simulator(1, clock=HandClock())
     first = handle.keys[0]
     enrollment = "EN" + "ab" * 16
     retakes = [new_key(first, n) for n in range(1, 8)]
@@ -245,7 +231,7 @@ async def test_retakes_added_through_the_control_api_page_in_order(
 async def test_a_session_added_and_one_removed_between_pages(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    handle = await simulator(1, clock=FakeClock())
+    handle = await simulator(1, clock=HandClock())
     first = handle.keys[0]
     for n in range(1, 10):
         handle.sim.add(new_key(first, n))
@@ -292,7 +278,7 @@ async def test_unknown_install_and_enrollment_list_nothing(
 async def test_links_keep_the_filters_and_unknown_parameters(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    handle = await simulator(1, clock=FakeClock())
+    handle = await simulator(1, clock=HandClock())
     first = handle.keys[0]
     enrollment = "EN" + "cd" * 16
     for n in range(1, 6):
@@ -342,7 +328,7 @@ async def test_error_and_rate_limit_faults_apply_to_list_pages(
 async def test_malformed_faults_break_list_pages_in_every_way(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    handle = await simulator(3, faults=Faults(malformed_rate=1.0), clock=FakeClock())
+    handle = await simulator(3, faults=Faults(malformed_rate=1.0), clock=HandClock())
     url = appointments(handle.url, handle.keys[0].install_sid)
     kinds = set()
     for _ in range(60):
@@ -372,7 +358,7 @@ async def test_paging_under_faults_still_finds_every_listed_session(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
     """What discovery relies on: retrying a failed page and following next loses nothing."""
-    handle = await simulator(200, clock=FakeClock())
+    handle = await simulator(200, clock=HandClock())
     install = handle.keys[0].install_sid
     expected = {row["sid"] for row in rows(await follow(http, appointments(handle.url, install)))}
     handle.sim.faults = Faults(error_rate=0.3, rate_limit_rate=0.2, retry_after=0)
@@ -427,7 +413,7 @@ async def test_adding_sessions_through_the_control_api_rejects_bad_requests(
 async def test_an_overridden_enrollment_moves_the_session_between_lists(
     simulator: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    handle = await simulator(3, clock=FakeClock())
+    handle = await simulator(3, clock=HandClock())
     key = handle.keys[0]
     before = str(handle.sim.payload(key)["enrollmentSid"])
     handle.sim.set(key, status="Scheduled")

@@ -11,7 +11,8 @@ import yaml
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.settings import ConfigError, load_settings
+from monitor.settings import load_settings
+from tests.settingskit import problems
 
 LOCAL = {"api": {"base_url": "http://127.0.0.1:9", "token": "t"}}
 SECRET = "whsec_E5B7N8fWLN2cR4KbRXmGwdfUeRmQhjJXtLvkf078Xt0="
@@ -25,12 +26,6 @@ KINDS: dict[str, dict[str, Any]] = {
 def write(path: Path, sinks: list[dict[str, Any]]) -> Path:
     path.write_text(yaml.safe_dump({**LOCAL, "sinks": sinks}), encoding="utf-8")
     return path
-
-
-def problems(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path)
-    return caught.value.lines
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

@@ -8,23 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from monitor.settings import ConfigError, load_settings
+from monitor.settings import load_settings
+from tests.settingskit import LOCAL, problems, write
 from tests.sources.urlkit import EXAM, INSTALL, csv_of
-
-LOCAL = {"api": {"base_url": "http://127.0.0.1:9"}}
-
-
-def write(path: Path, data: object) -> Path:
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
-
-
-def problems(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path)
-    return caught.value.lines
 
 
 def test_a_10000_row_csv_with_a_wrong_header_is_one_line(tmp_path: Path) -> None:
