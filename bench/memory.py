@@ -5,7 +5,7 @@ watch file is an N-row CSV, against the simulator in its own process, then polls
 session `--rounds` times (the first inserts every row and payload, the rest compare digests).
 Peak RSS is the process's own (`ru_maxrss`), printed after each stage.
 
-    python bench/memory.py                      # 100,000 sessions, RSS by stage
+    python bench/memory.py                      # 100,000 sessions: first start, then restart
     python bench/memory.py --n 20000 --trace    # + tracemalloc's top sites (slower, more RAM)
     DEPTH=6 python bench/memory.py --trace      # sites grouped by their 6 innermost frames
 """
@@ -47,7 +47,11 @@ def rss_mb() -> float:
 
 
 def stage(name: str) -> None:
-    print(f"{name:<28} rss {rss_mb():6.1f} MB   peak {peak_mb():6.1f} MB", flush=True)
+    traced = ""
+    if tracemalloc.is_tracing():
+        now, most = tracemalloc.get_traced_memory()
+        traced = f"   heap {now / 2**20:6.1f} MB (peak {most / 2**20:6.1f})"
+    print(f"{name:<28} rss {rss_mb():6.1f} MB   peak {peak_mb():6.1f} MB{traced}", flush=True)
 
 
 def top(snapshot: tracemalloc.Snapshot, limit: int = 15) -> None:
@@ -57,47 +61,49 @@ def top(snapshot: tracemalloc.Snapshot, limit: int = 15) -> None:
         print(f"    {stat.size / 2**20:7.1f} MB {stat.count:>8} blocks  {where}")
 
 
-async def child(url: str, n: int, rounds: int, trace: bool) -> None:
+async def child(url: str, n: int, rounds: int, trace: bool, base: Path) -> None:
     from monitor import logs, service
     from monitor.settings import load_settings
-    from monitor.simulator import make_keys
 
     logs.configure("json", "warning", stream=open(os.devnull, "w"))  # noqa: SIM115
     stage("imported")
     if trace:
         tracemalloc.start(int(os.environ.get("DEPTH", "1")))
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        with open(base / "watches.csv", "w", newline="") as f:
-            out = csv.writer(f)
-            out.writerow(["install_sid", "exam_sid", "session_sid", "course"])
-            for i, k in enumerate(make_keys(n, seed=SEED)):
-                out.writerow([k.install_sid, k.exam_sid, k.session_sid, f"C{i % 20}"])
-        (base / "spmon.yaml").write_text(
-            f"api: {{base_url: '{url}', token: t, rate_limit: 1000000, "
-            f"concurrency: {CONCURRENCY}, retries: 0}}\n"
-            f"poll: {{interval: 3600}}\nstate: {{path: '{base / 'bench.db'}'}}\n"
-            "http: {listen: ''}\nwatch_files: [watches.csv]\n"
-        )
-        gc.collect()
-        stage("csv written")
-        settings = load_settings(base / "spmon.yaml")
-        stage("settings loaded")
+    restart = (base / "bench.db").exists()
+    settings = load_settings(base / "spmon.yaml")
+    stage("settings loaded")
+    if trace:
+        top(tracemalloc.take_snapshot())
+    async with service.build(settings, serve_http=False) as svc:
+        del settings
+        stage("service built" + (" (restart)" if restart else ""))
         if trace:
             top(tracemalloc.take_snapshot())
-        async with service.build(settings, serve_http=False) as svc:
-            del settings
-            stage("service built")
-            if trace:
-                top(tracemalloc.take_snapshot())
-            for i in range(rounds):
-                await poll_round(svc, n, (i + 1) * n)
-                stage(f"round {i + 1} polled")
-            gc.collect()
-            stage("after gc")
-            if trace:
-                top(tracemalloc.take_snapshot())
-            print(f"{n} sessions: peak {peak_mb():.0f} MB", flush=True)
+        for i in range(rounds):
+            await poll_round(svc, n, (i + 1) * n)
+            stage(f"round {i + 1} polled")
+        gc.collect()
+        stage("after gc")
+        if trace:
+            top(tracemalloc.take_snapshot())
+        what = "restart" if restart else "first start"
+        print(f"{n} sessions, {what}: peak {peak_mb():.0f} MB", flush=True)
+
+
+def write_config(base: Path, url: str, n: int) -> None:
+    from monitor.simulator import make_keys
+
+    with open(base / "watches.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["install_sid", "exam_sid", "session_sid", "course"])
+        for i, k in enumerate(make_keys(n, seed=SEED)):
+            out.writerow([k.install_sid, k.exam_sid, k.session_sid, f"C{i % 20}"])
+    (base / "spmon.yaml").write_text(
+        f"api: {{base_url: '{url}', token: t, rate_limit: 1000000, "
+        f"concurrency: {CONCURRENCY}, retries: 0}}\n"
+        f"poll: {{interval: 3600}}\nstate: {{path: '{base / 'bench.db'}'}}\n"
+        "http: {listen: ''}\nwatch_files: [watches.csv]\n"
+    )
 
 
 async def poll_round(svc: Any, n: int, target: int) -> None:
@@ -119,9 +125,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--url")
+    parser.add_argument("--dir", type=Path)
     args = parser.parse_args()
     if args.url:
-        asyncio.run(child(args.url, args.n, args.rounds, args.trace))
+        asyncio.run(child(args.url, args.n, args.rounds, args.trace, args.dir))
         return
     port = free_port()
     sim = subprocess.Popen(
@@ -132,16 +139,15 @@ def main() -> None:
     try:
         assert sim.stderr is not None
         sim.stderr.readline()
-        argv = [
-            "--n",
-            str(args.n),
-            "--rounds",
-            str(args.rounds),
-            "--url",
-            f"http://127.0.0.1:{port}",
-        ]
-        subprocess.run([sys.executable, __file__, *argv, *(["--trace"] if args.trace else [])],
-                       check=True)  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryDirectory() as tmp:
+            write_config(Path(tmp), url, args.n)
+            # Two processes on one state file: a first start (every row inserted), then a
+            # restart, which reads 100,000 watches and sessions back from the store.
+            for rounds in (args.rounds, 1):
+                argv = ["--n", str(args.n), "--rounds", str(rounds), "--url", url, "--dir", tmp]
+                subprocess.run([sys.executable, __file__, *argv, *(["--trace"] * args.trace)],
+                               check=True)  # fmt: skip
     finally:
         sim.terminate()
         sim.wait()

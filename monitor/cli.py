@@ -53,7 +53,7 @@ def check_config(config: Path | None) -> None:
     """Validate the configuration and print it with secrets masked (exit 2 when invalid)."""
     settings = load(config)
     click.echo(yaml.safe_dump(settings.redacted(), sort_keys=False), nl=False)
-    click.echo(f"# {len(settings.watches)} watched sessions, {len(settings.sinks)} sinks")
+    click.echo(f"# {settings.watch_count} watched sessions, {len(settings.sinks)} sinks")
     for line in source_report(settings):
         click.echo(line)
     if warning := settings.capacity_warning():

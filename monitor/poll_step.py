@@ -68,6 +68,7 @@ class PollerOptions:
 
 
 Wanted = tuple[SessionKey, Mapping[str, str], float | None]
+RESUME_CHUNK = 5000
 """A watch as the poller takes it: key, labels, its own interval (None: by phase)."""
 
 
@@ -116,29 +117,45 @@ class PollStep:
     async def restore(self, watches: Sequence[Wanted]) -> None:
         """Resume from the store: no re-baselining; spread first polls over one interval of
         each session's phase. Each watch's third item is its own interval (None: by phase)."""
-        stored = {record.key: record for record in await self.store.load()}
         first = self.options.first_interval
         self.gate = self.options.gate([first(o) for _, _, o in watches], self.metrics)
         now = self.clock.now()
         if await self.auth.restore():
             self.gate.restore_token_rejected(now)
-        self._add(watches, stored, now)
-        log.info("poller.restored", watched=len(self.watchset.entries), from_store=len(stored))
+        restored = await self._resume(watches, now)
+        log.info("poller.restored", watched=len(self.watchset.entries), from_store=restored)
 
-    async def rewatch(self, watches: Sequence[Wanted]) -> tuple[int, int, int]:
+    async def rewatch(
+        self, watches: Sequence[Wanted], *, add_only: bool = False
+    ) -> tuple[int, int, int]:
         """Make the watch set `watches` while polls run (a reload): new sessions resume from
         whatever the store remembers of them, removed ones stop being scheduled, changed
-        labels and intervals apply from the next poll. Returns (added, removed, changed)."""
-        wanted = {key for key, _, _ in watches}
-        removed = [key for key in self.watchset.entries if key not in wanted]
+        labels and intervals apply from the next poll. With `add_only` (discovery), sessions
+        not in `watches` stay. Returns (added, removed, changed)."""
+        entries = self.watchset.entries
+        removed: list[SessionKey] = []
+        if not add_only:
+            wanted = {key for key, _, _ in watches}
+            removed = [key for key in entries if key not in wanted]
+            del wanted
         for key in removed:
             self.watchset.remove(key)
-        known = self.watchset.entries.keys() & wanted
-        new = [w for w in watches if w[0] not in known]
+        new = [w for w in watches if w[0] not in entries]
         now = self.clock.now()
-        changed = sum(self.watchset.relabel(*w, now=now) for w in watches if w[0] in known)
-        self._add(new, {r.key: r for r in await self.store.load()} if new else {}, now)
+        changed = sum(self.watchset.relabel(*w, now=now) for w in watches if w[0] in entries)
+        await self._resume(new, now)
         return len(new), len(removed), changed
+
+    async def _resume(self, watches: Sequence[Wanted], now: float) -> int:
+        """Add `watches`, each from what the store remembers of it; how many it remembered.
+        A chunk at a time: 100,000 records loaded at once are most of a restart's peak."""
+        restored = 0
+        for at in range(0, len(watches), RESUME_CHUNK):
+            chunk = watches[at : at + RESUME_CHUNK]
+            stored = await self.store.load([key.session_sid for key, _, _ in chunk])
+            restored += len(stored)
+            self._add(chunk, {record.key: record for record in stored}, now)
+        return restored
 
     def _add(
         self, watches: Sequence[Wanted], stored: Mapping[SessionKey, SessionRecord], now: float

@@ -18,6 +18,7 @@ import structlog
 
 from monitor import aio
 from monitor.core.events import ALERT_TYPES, Event, EventType
+from monitor.core.keys import SessionKey
 from monitor.lanes import Lane
 from monitor.sinks import Delivered, Resending
 from monitor.store import OutboxRow, OutboxStore
@@ -37,7 +38,7 @@ class Resender:
         lanes: Sequence[Lane],
         ready: asyncio.Event,
         clock: aio.Clock,
-        watched: Callable[[str], bool] | None = None,
+        watched: Callable[[SessionKey], bool] | None = None,
     ) -> None:
         self.store, self.lanes, self.clock = store, list(lanes), clock
         self.ready = ready
@@ -86,7 +87,7 @@ class Resender:
     def _watched(self, event: Event) -> bool:
         if event.key is None:
             return False
-        return self.watched is None or self.watched(event.key.session_sid)
+        return self.watched is None or self.watched(event.key)
 
 
 def _event(row: OutboxRow) -> Event | None:

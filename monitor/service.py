@@ -143,7 +143,7 @@ async def build(
             lanes=dispatcher.lanes,
             ready=dispatcher.restored,
             clock=clock,
-            watched=lambda sid: sid in watching.watched,
+            watched=lambda key: watching.watched(key),
         )
         committer = await stack.enter_async_context(Committer(store))
         poller = Poller(
@@ -162,13 +162,12 @@ async def build(
             settings,
             poller.step,
             store=store,
-            active=active,
             readers=readers,
             readers_for=lambda new: wiring.url_readers(new, redactor),
             clock=clock,
         )
+        await poller.restore(watching.wanted(active.values()))
         del active
-        await poller.restore(watching.wanted())
         # The watch set is long-lived; moving them out of the collector's reach
         # keeps full collections from walking 100,000 sessions' objects again and again.
         gc.collect()

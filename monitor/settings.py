@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -175,8 +175,24 @@ class Settings(BaseSettings):
     discovery: list[DiscoverySettings] = Field(default_factory=list)
     """API lists whose sessions are watched too (added, never removed by a list)."""
 
-    _listed: tuple[tuple[str, int], ...] = PrivateAttr(default=())
-    """Which local source listed each run of `watches` first (set by load_settings)."""
+    _base: Path = PrivateAttr(default_factory=Path.cwd)
+    """The config file's directory: relative watch files and source paths are under it."""
+    _listed: int = PrivateAttr(default=0)
+    _demand: float = PrivateAttr(default=0.0)
+    """Sessions the local sources listed at load, and the requests/s they need at their fixed
+    intervals (poll.interval where none): counted at load, so the 100,000 watches of a big
+    export are not held for the life of the process (`listings` reads them again)."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._count([settings_sources.local_listings(self.watches, ())["inline"]])
+
+    def _count(self, listed: Iterable[Mapping[SessionKey, core_watches.Watch]]) -> None:
+        fixed, default = self.poll.fixed, self.poll.interval
+        self._listed, self._demand = 0, 0.0
+        for watches in listed:
+            self._listed += len(watches)
+            intervals = (w.interval if w.interval is not None else fixed for w in watches.values())
+            self._demand += sum(1.0 / (interval or default) for interval in intervals)
 
     @field_validator("sinks")
     @classmethod
@@ -208,12 +224,21 @@ class Settings(BaseSettings):
             *(entry.name for entry in self.discovery),
         ]
 
-    def listings(self) -> dict[str, dict[SessionKey, core_watches.Watch]]:
-        """The watches of every local source (inline, files, directories) as read at load, in
-        config order; a session listed by several is under the first only."""
-        return settings_sources.split(self.watches, self._listed, self.source_names())
+    @property
+    def watch_count(self) -> int:
+        """Sessions listed inline and by the local sources, as read at load."""
+        return self._listed
 
-    def interval_of(self, watch: Watch) -> float | None:
+    def listings(self) -> dict[str, dict[SessionKey, core_watches.Watch]]:
+        """The watches of the inline list and every local source (files, directories), read
+        now, in config order; a session listed by several is under the first only. A file
+        that has gone bad since load raises ConfigError, as it would at start-up."""
+        found = settings_sources.read_local(self.watch_files, self.sources, self._base)
+        if problems := [line for _, listing in found for line in listing.problems]:
+            raise ConfigError(problems)
+        return settings_sources.local_listings(self.watches, found)
+
+    def interval_of(self, watch: Watch | core_watches.Watch) -> float | None:
         """The watch's fixed interval: its own, else poll.interval if set; None: by phase."""
         return watch.interval if watch.interval is not None else self.poll.fixed
 
@@ -231,11 +256,11 @@ class Settings(BaseSettings):
         `needed` is requests/s at the sessions' phases as the running service knows them;
         without it (check-config), each watch counts at its fixed interval or poll.interval."""
         if needed is None:
-            needed = sum(1.0 / (self.interval_of(w) or self.poll.interval) for w in self.watches)
+            needed = self._demand
         if needed <= self.api.rate_limit:
             return None
         return (
-            f"{len(self.watches)} watches need {needed:.1f} requests/s at their intervals, "
+            f"{self._listed} watches need {needed:.1f} requests/s at their intervals, "
             f"above api.rate_limit={self.api.rate_limit:g}: polls will run late "
             "(raise api.rate_limit, poll.interval or the poll.phases intervals)"
         )
@@ -243,7 +268,7 @@ class Settings(BaseSettings):
     def redacted(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for check-config."""
         dumped = self.model_dump(mode="json")
-        dumped["watches"] = f"{len(self.watches)} sessions"
+        dumped["watches"] = f"{len(self.watches)} listed inline"
         if self.poll.fixed is None:  # the default value is no interval anyone polls at
             dumped["poll"]["interval"] = "unset: by phase (poll.phases)"
         return dumped
@@ -267,11 +292,9 @@ def load_settings(config: Path | None = None) -> Settings:
     problems += [line for _, line in found if line]
     if problems:
         raise ConfigError(problems)
-    watches, runs = settings_sources.merged(settings.watches, listings)
-    loaded = settings.model_copy(
-        update={"watches": watches, "api": token, "sources": [source for source, _ in found]}
-    )
-    loaded._listed = runs
+    loaded = settings.model_copy(update={"api": token, "sources": [s for s, _ in found]})
+    loaded._base = base
+    loaded._count(settings_sources.local_listings(settings.watches, listings).values())
     return loaded
 
 

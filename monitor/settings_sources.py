@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from itertools import islice
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -29,10 +28,8 @@ from monitor.core import watches as core_watches
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
 from monitor.settings_types import STRICT, Seconds
 
-__all__ = ["SourceSettings", "Watch", "check_names", "merged", "read_local", "resolved", "split"]
+__all__ = ["SourceSettings", "Watch", "check_names", "local_listings", "read_local", "resolved"]
 
-Runs = tuple[tuple[str, int], ...]
-"""(source name, count): which source listed each run of the merged watch list first."""
 
 _OWN = {"file": {"path"}, "dir": {"path"}, "url": {"url", *["format", "auth_header", "auth_file"]}}
 _URL_ONLY = {"timeout", "allow_http", "allow_private"}
@@ -172,56 +169,22 @@ def resolved(source: SourceSettings, base: Path, index: int) -> tuple[SourceSett
     return found, ""
 
 
-def merged(
-    inline: list[Watch], listings: list[tuple[str, sources.Listing]]
-) -> tuple[list[Watch], Runs]:
-    """Every local source's watches, each once (the first source listing it wins), and which
-    source listed each run of them: `split` takes them back apart by source."""
-    first = _dedupe(inline)
-    runs = [("inline", len(first))]
-    seen = {watch.key for watch in first}
-    for name, listing in listings:
-        new = [_from_core(w) for key, w in listing.watches.items() if key not in seen]
-        seen.update(listing.watches)
-        first += new
-        runs.append((name, len(new)))
-    return first, tuple(runs)
-
-
-def split(
-    watches: Sequence[Watch], runs: Runs, names: Sequence[str]
+def local_listings(
+    inline: Sequence[Watch], listings: Sequence[tuple[str, sources.Listing]]
 ) -> dict[str, dict[SessionKey, core_watches.Watch]]:
-    """The merged list back by source, every local source named (those listing nothing too).
-    Watches listed in code rather than loaded (tests, the demo) are all inline."""
-    local = {"file", "dir", "inline"}
-    found: dict[str, dict[SessionKey, core_watches.Watch]] = {
-        name: {} for name in names if core_watches.kind_of(name) in local
-    }
-    if sum(count for _, count in runs) != len(watches):
-        runs = (("inline", len(watches)),)
-    remaining = iter(watches)
-    for name, count in runs:
-        listed = found.setdefault(name, {})
-        for w in islice(remaining, count):
-            labels = w.labels or core_watches.NO_LABELS
-            key = w.key  # one key object per session, shared by every structure after
-            listed[key] = core_watches.Watch(key, labels, w.interval, name)
+    """The watches of the inline list and every local source, by source in config order; a
+    session listed by several is under the first only."""
+    found: dict[str, dict[SessionKey, core_watches.Watch]] = {"inline": {}}
+    for w in inline:
+        key = w.key  # one key object per session, shared by every structure after
+        labels = w.labels or core_watches.NO_LABELS
+        found["inline"].setdefault(key, core_watches.Watch(key, labels, w.interval, "inline"))
+    seen = set(found["inline"])
+    for name, listing in listings:
+        found[name] = {key: w for key, w in listing.watches.items() if key not in seen}
+        seen.update(listing.watches)
     return found
 
 
 def _under(base: Path, path: Path) -> Path:
     return path if path.is_absolute() else base / path
-
-
-def _from_core(watch: core_watches.Watch) -> Watch:
-    key = watch.key
-    labels = watch.labels if isinstance(watch.labels, dict) else dict(watch.labels)
-    return Watch(key.install_sid, key.exam_sid, key.session_sid, labels, watch.interval)
-
-
-def _dedupe(watches: list[Watch]) -> list[Watch]:
-    """A session listed twice (inline and in an LMS export) is watched once; first entry wins."""
-    seen: dict[SessionKey, Watch] = {}
-    for watch in watches:
-        seen.setdefault(watch.key, watch)
-    return list(seen.values())

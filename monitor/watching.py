@@ -9,7 +9,7 @@ a discovery source never removes (only unconfiguring it does).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 
 import structlog
@@ -31,13 +31,15 @@ Readers = Mapping[str, UrlReader]
 
 
 class Watching:
+    """The watch set's one copy in memory is the poll step's: the store holds the rest, so
+    100,000 watches are not kept twice over (the source of each is in the store)."""
+
     def __init__(
         self,
         settings: Settings,
         step: PollStep,
         *,
         store: WatchStore,
-        active: Mapping[SessionKey, Watch],
         readers: Readers,
         readers_for: Callable[[Settings], Readers],
         clock: aio.Clock = aio.SYSTEM,
@@ -45,17 +47,15 @@ class Watching:
         self.settings = settings
         """The configuration whose watches apply (the last one a reload accepted)."""
         self.step, self.store, self.clock = step, store, clock
-        self.active = dict(active)
         self.readers, self.readers_for = readers, readers_for
-        self.watched: set[str] = {key.session_sid for key in self.active}
-        """Session SIDs watched now; the resender ends the alerts of the others."""
 
-    def wanted(self) -> Sequence[Wanted]:
+    def watched(self, key: SessionKey) -> bool:
+        """Watched now; the resender ends the alerts of the others."""
+        return key in self.step.watchset.entries
+
+    def wanted(self, watches: Iterable[Watch]) -> list[Wanted]:
         fixed = self.settings.poll.fixed
-        return [
-            (w.key, w.labels, w.interval if w.interval is not None else fixed)
-            for w in self.active.values()
-        ]
+        return [(w.key, w.labels, w.interval if w.interval is not None else fixed) for w in watches]
 
     async def apply(self, settings: Settings) -> dict[str, int]:
         """A reload: every source read again and reconciled into the store, then its active
@@ -64,25 +64,25 @@ class Watching:
         if settings.sources != self.settings.sources:
             self.readers = self.readers_for(settings)
         desired = await watchsync.read(settings.source_names(), settings.listings(), self.readers)
-        synced = await watchsync.sync(self.store, desired, now=self.clock.now())
-        self.settings, self.active = settings, dict(synced.active)
-        return await self._rewatch()
+        active = (await watchsync.sync(self.store, desired, now=self.clock.now())).active
+        del desired
+        self.settings = settings
+        return await self._rewatch(self.wanted(active.values()))
 
     async def found(self, walk: Walk) -> None:
-        """A discovery walk's sessions: new ones are stored and watched from now on."""
+        """A discovery walk's sessions: new ones are stored and watched from now on. A session
+        a list also names keeps the labels and interval the list gives."""
+        entries = self.step.watchset.entries
         new = tuple(
-            sorted((w for w in walk.watches if w.key not in self.active), key=attrgetter("key"))
+            sorted((w for w in walk.watches if w.key not in entries), key=attrgetter("key"))
         )
         if new:
             await self.store.apply_watches(Changes(added=new), now=self.clock.now())
-            self.active.update((watch.key, watch) for watch in new)
-            summary = await self._rewatch()
-            log.info("discovery.added", source=walk.source, sessions=len(new), **summary)
+            added, _, _ = await self.step.rewatch(self.wanted(new), add_only=True)
+            log.info("discovery.added", source=walk.source, sessions=len(new), added=added,
+                     watched=len(entries))  # fmt: skip
 
-    async def _rewatch(self) -> dict[str, int]:
-        wanted = self.wanted()
+    async def _rewatch(self, wanted: Sequence[Wanted]) -> dict[str, int]:
         added, removed, changed = await self.step.rewatch(wanted)
-        self.watched.clear()
-        self.watched.update(key.session_sid for key, _, _ in wanted)
         watched = len(self.step.watchset.entries)
         return {"watched": watched, "added": added, "removed": removed, "changed": changed}

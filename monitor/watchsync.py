@@ -35,6 +35,10 @@ class Desired:
     listed: Mapping[str, Mapping[SessionKey, Watch]]
     complete: frozenset[str]
 
+    def find(self, key: SessionKey) -> Watch | None:
+        """The watch the first source listing `key` gives it."""
+        return next((listed[key] for listed in self.listed.values() if key in listed), None)
+
 
 @dataclass(frozen=True, slots=True)
 class Synced:
@@ -81,7 +85,7 @@ def plan(stored: Mapping[SessionKey, Watch], desired: Desired) -> Changes:
 
 async def sync(store: WatchStore, desired: Desired, *, now: float) -> Synced:
     """Reconcile `desired` into the store, in one transaction; the watches then in force."""
-    stored = await store.active_watches()
+    stored = await store.active_watches(like=desired.find)
     changes = plan(stored, desired)
     if not changes:
         return Synced(changes, _in_order(stored, desired))

@@ -64,7 +64,7 @@ async def test_the_appointments_report_is_walked_across_pages_and_its_sessions_w
         sim.sim.faults = Faults()
         again = await walk(svc, source)
         assert again.complete and gone not in {w.key for w in again.watches}
-        assert gone in svc.watchset.entries and gone.session_sid in svc.watching.watched
+        assert gone in svc.watchset.entries and svc.watching.watched(gone)
 
     # And after a restart: the store remembers what discovery found, listed or not.
     async with service.build(settings, serve_http=False) as svc:

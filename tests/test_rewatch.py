@@ -38,7 +38,7 @@ async def test_rewatch_removes_adds_and_relabels_without_rebaselining(
         summary = await svc.watching.apply(settings_for(sim.url, [a, b], state_path))
         assert summary == {"watched": 2, "added": 0, "removed": 1, "changed": 2}
         assert c not in svc.watchset.entries and c not in svc.watchset.heap
-        assert c.session_sid not in svc.watching.watched
+        assert not svc.watching.watched(c)
         assert dict(svc.watchset.entries[a].labels) == {}
 
         # Watched again while it changed: the store's snapshot is the baseline, so the change

@@ -130,14 +130,12 @@ def test_watch_files_csv_and_yaml_with_labels(tmp_path: Path) -> None:
             {**LOCAL, "watches": [SID], "watch_files": ["lms.csv", "more.yaml"]},
         )
     )
-    assert [w.session_sid[-1] for w in s.watches] == [
-        "c",
-        "d",
-        "e",
-    ]  # the duplicate is watched once
-    assert s.watches[0].labels == {}  # the inline entry came first
-    assert s.watches[1].labels == {"course": "CHEM201"}
-    assert s.interval_of(s.watches[2]) == 30.0
+    watched = [w for listed in s.listings().values() for w in listed.values()]
+    assert [w.key.session_sid[-1] for w in watched] == ["c", "d", "e"]  # the duplicate once
+    assert watched[0].labels == {}  # the inline entry came first
+    assert watched[1].labels == {"course": "CHEM201"}
+    assert s.interval_of(watched[2]) == 30.0
+    assert s.watch_count == 3 and len(s.watches) == 1  # files are read again, not kept
 
 
 def test_bad_csv_rows_name_file_and_line(tmp_path: Path) -> None:

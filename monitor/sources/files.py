@@ -20,10 +20,11 @@ def read_file(path: Path, *, name: str, where: str) -> Listing:
     """The watches of one file: CSV when it ends in .csv, a YAML list otherwise."""
     fmt: Format = "csv" if path.suffix.lower() == ".csv" else "yaml"
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # Line by line: a 100,000-row export is never held whole.
+        with path.open(encoding="utf-8-sig", newline="") as lines:
+            return parse(lines, fmt, name=name, where=where)
     except (OSError, UnicodeDecodeError) as exc:
         return Listing(problems=(f"{where}: cannot read ({_reason(exc)})",))
-    return parse(text, fmt, name=name, where=where)
 
 
 def read_dir(path: Path, *, name: str, where: str, shown: str) -> Listing:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TextIO
 
 import yaml
 
@@ -32,9 +32,13 @@ class Listing:
     problems: tuple[str, ...] = ()
 
 
-def parse(text: str, fmt: Format, *, name: str, where: str) -> Listing:
-    """The watches in `text`, each with source `name`; problems prefixed with `where`, if any."""
-    parsed = watchcsv.parse(text, name) if fmt == "csv" else _yaml(text, name)
+def parse(text: str | TextIO, fmt: Format, *, name: str, where: str) -> Listing:
+    """The watches in `text` (or an open file), each with source `name`; problems prefixed
+    with `where`, if any."""
+    if fmt == "csv":
+        parsed = watchcsv.parse(text, name)
+    else:
+        parsed = _yaml(text if isinstance(text, str) else text.read(), name)
     prefix = f"{where}: " if where else ""
     return Listing(parsed.watches, tuple(f"{prefix}{line}" for line in parsed.problems))
 

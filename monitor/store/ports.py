@@ -34,7 +34,8 @@ Deliveries = Sequence[tuple[Event, Sequence[str]]]
 class SessionStore(Protocol):
     """The poller's side: sessions as last committed, each poll's writes, a little meta."""
 
-    async def load(self) -> list[SessionRecord]: ...
+    async def load(self, sids: Sequence[str] | None = None) -> list[SessionRecord]:
+        """Every stored session, or only those of `sids`."""
 
     async def commit(
         self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
@@ -131,7 +132,9 @@ class WatchStore(Protocol):
     into and `spmon watch` edits. A removed watch keeps its row (history); at most one watch
     per session sid is active."""
 
-    async def active_watches(self) -> dict[SessionKey, Watch]:
+    async def active_watches(
+        self, like: Callable[[SessionKey], Watch | None] | None = None
+    ) -> dict[SessionKey, Watch]:
         """The watches in force, in the order they were first added."""
 
     async def apply_watches(self, changes: Changes, *, now: float) -> None:

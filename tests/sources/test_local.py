@@ -45,7 +45,7 @@ def test_the_apis_spelling_and_semicolons_are_a_watch_list(tmp_path: Path) -> No
     text = csv_of(1, 2, header="installSid,examSid,sessionSid").replace(",", ";")
     (tmp_path / "api.csv").write_text(text, encoding="utf-8")
     s = load_settings(write(tmp_path / "c.yaml", {**LOCAL, "watch_files": ["api.csv"]}))
-    assert [w.session_sid[-1] for w in s.watches] == ["1", "2"]
+    assert [k.session_sid[-1] for k in s.listings()["file:api.csv"]] == ["1", "2"]
     assert list(s.listings()) == ["inline", "file:api.csv"]
     assert {w.source for w in s.listings()["file:api.csv"].values()} == {"file:api.csv"}
 
@@ -58,8 +58,7 @@ def test_a_directory_is_every_csv_in_name_order_and_names_each_bad_file(tmp_path
     (exports / "notes.txt").write_text("not a watch list", encoding="utf-8")
     source = {"type": "dir", "path": "exports"}
     s = load_settings(write(tmp_path / "c.yaml", {**LOCAL, "sources": [source]}))
-    assert [w.session_sid[-1] for w in s.watches] == ["3", "2", "1"]
-    assert list(s.listings()["dir:exports"]) == [w.key for w in s.watches]
+    assert [k.session_sid[-1] for k in s.listings()["dir:exports"]] == ["3", "2", "1"]
     (exports / "c.csv").write_text("a;b\n1;2\n", encoding="utf-8")
     assert problems(tmp_path / "c.yaml") == [
         "sources[0] (exports/c.csv): no columns install_sid, exam_sid, session_sid (found: a, b)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,17 +17,32 @@ from monitor.store.sqlite.connection import Connection, Db, dt, ts
 __all__ = ["Sessions"]
 
 
+_LOAD = (
+    "SELECT install_sid, exam_sid, session_sid, status, review_required, reviewed,"
+    " review_by_date, url, version, digest, missing, failures, last_poll_at,"
+    " overdue_since, last_overdue_alert, due_soon_for, observed_at, appointment_date,"
+    " settled_since FROM session"
+)
+_CHUNK = 500
+"""Session sids per query: under SQLite's host-parameter limit on every build."""
+
+
 class Sessions(Connection):
-    async def load(self) -> list[SessionRecord]:
-        rows = await self._read(
-            lambda db: db.execute(
-                "SELECT install_sid, exam_sid, session_sid, status, review_required, reviewed,"
-                " review_by_date, url, version, digest, missing, failures, last_poll_at,"
-                " overdue_since, last_overdue_alert, due_soon_for, observed_at, appointment_date,"
-                " settled_since FROM session"
-            ).fetchall()
-        )
-        return [_session_record(row) for row in rows]
+    async def load(self, sids: Sequence[str] | None = None) -> list[SessionRecord]:
+        """Every stored session, or those of `sids`. Row by row, not fetchall: 100,000 raw
+        rows held beside their records would double a restart's peak memory."""
+
+        def read(db: Db) -> list[SessionRecord]:
+            if sids is None:
+                return [_session_record(row) for row in db.execute(_LOAD)]
+            found: list[SessionRecord] = []
+            for at in range(0, len(sids), _CHUNK):
+                chunk = sids[at : at + _CHUNK]
+                where = f" WHERE session_sid IN ({','.join('?' * len(chunk))})"
+                found += map(_session_record, db.execute(_LOAD + where, chunk))
+            return found
+
+        return await self._read(read)
 
     async def commit(
         self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
@@ -142,11 +158,13 @@ def _session_record(row: tuple[Any, ...]) -> SessionRecord:
      settled_since) = row  # fmt: skip
     snapshot = None
     if observed_at is not None:
+        # A handful of statuses, installs and exams across 100,000 sessions: one copy each.
+        status = sys.intern(status) if status else status
         snapshot = Snapshot(
             status, _bool(required), _bool(reviewed), dt(review_by), url, dt(appointment)
         )
     return SessionRecord(
-        key=SessionKey(install, exam, sid),
+        key=SessionKey(sys.intern(install), sys.intern(exam), sid),
         snapshot=snapshot,
         review=ReviewState(dt(overdue_since), dt(last_alert), dt(due_soon_for)),
         version=version,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -33,12 +33,20 @@ _REMOVE = "UPDATE watches SET removed_at=? WHERE session_sid=? AND removed_at IS
 
 
 class Watches(Connection):
-    async def active_watches(self) -> dict[SessionKey, Watch]:
+    async def active_watches(
+        self, like: Callable[[SessionKey], Watch | None] | None = None
+    ) -> dict[SessionKey, Watch]:
         # Row by row, not fetchall: 100,000 raw rows held beside their watches would double
-        # the start's peak memory.
-        return await self._read(
-            lambda db: {w.key: w for w in map(_watch, db.execute(f"{_ACTIVE} ORDER BY id"))}
-        )
+        # the start's peak memory. For the same reason a stored watch equal to one in `like`
+        # (what the sources list now) is that one object.
+        def read(db: Db) -> dict[SessionKey, Watch]:
+            found = {}
+            for watch in map(_watch, db.execute(f"{_ACTIVE} ORDER BY id")):
+                same = like(watch.key) if like is not None else None
+                found[watch.key] = same if same == watch and same is not None else watch
+            return found
+
+        return await self._read(read)
 
     async def apply_watches(self, changes: Changes, *, now: float) -> None:
         """A reconcile's added, changed and removed watches, in one transaction."""
