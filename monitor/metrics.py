@@ -194,6 +194,16 @@ class Metrics:
             ["state"],
             registry=registry,
         )
+        self.history_purged = Counter(
+            f"{NS}_history_purged",
+            "Transitions deleted after history.retention.",
+            registry=registry,
+        )
+        self.history_oldest_age = Gauge(
+            f"{NS}_history_oldest_age_seconds",
+            "Age of the oldest kept transition in the history (0 when none).",
+            registry=registry,
+        )
         self.outbox_oldest_age = Gauge(
             f"{NS}_outbox_oldest_pending_age_seconds",
             "Age of the oldest pending delivery (0 when none).",

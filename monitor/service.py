@@ -20,9 +20,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from monitor import aio, server, watchsync, wiring
 from monitor.api import ApiClient
 from monitor.core import checkup
-from monitor.core.events import ALERT_TYPES
 from monitor.core.jwt_expiry import jwt_expiry
-from monitor.core.outbox import SETTLED, OutboxState
 from monitor.discoverer import Discoverer
 from monitor.dispatcher import Dispatcher
 from monitor.logs import Redactor
@@ -30,20 +28,27 @@ from monitor.metrics import Metrics
 from monitor.poller import Poller, WatchSet
 from monitor.reload import Reloader
 from monitor.resender import Resender
+from monitor.retention import PURGE_BATCH, Retention, purge_expired
 from monitor.settings import Settings
 from monitor.sinks import Sink
-from monitor.store import Committer, OutboxAdmin, SqliteStore, copy_state, open_store
+from monitor.store import Committer, SqliteStore, copy_state, open_store, read_state
+from monitor.views import ReadModel, Runtime
 from monitor.watching import Watching
 
-__all__ = ["Service", "ServiceFailed", "build", "once", "purge_expired", "run"]
+__all__ = [
+    "PURGE_BATCH",
+    "Service",
+    "ServiceFailed",
+    "build",
+    "once",
+    "purge_expired",
+    "run",
+]
 
 log = structlog.get_logger("spmon.service")
 
 LIVENESS_WINDOW = 30.0
 """A loop that has not ticked for this long is stuck (they tick at least every second)."""
-RETENTION_EVERY = 3600.0
-"""Settled outbox rows past `outbox.retention` are deleted this often, and once at start."""
-PURGE_BATCH = 5000
 
 
 class ServiceFailed(RuntimeError):
@@ -66,6 +71,9 @@ class Service:
     dispatcher: Dispatcher
     resender: Resender
     watching: Watching
+    views: ReadModel
+    """The read model (status page, API, CLI) over its own read-only connection."""
+    retention: Retention
     address: str | None = None
     clock: aio.Clock = aio.SYSTEM
     """The one clock every loop of this process reads and sleeps on."""
@@ -168,6 +176,16 @@ async def build(
         )
         await poller.restore(watching.wanted(active.values()))
         del active
+        reader = await stack.enter_async_context(read_state(settings.state.path))
+        runtime = Runtime(watchset, dispatcher.lanes, poller.step.gate, registry)
+        views = ReadModel(reader, clock=clock, runtime=runtime, sinks=sinks_names)
+        retention = Retention(
+            store,
+            metrics,
+            outbox=settings.history.deliveries(settings.outbox),
+            history=settings.history.retention,
+            clock=clock,
+        )
         # The watch set is long-lived; moving them out of the collector's reach
         # keeps full collections from walking 100,000 sessions' objects again and again.
         gc.collect()
@@ -185,6 +203,8 @@ async def build(
             dispatcher,
             resender,
             watching,
+            views,
+            retention,
             clock=clock,
         )
         if serve_http and settings.http.listen:
@@ -258,43 +278,7 @@ async def _run_loops(
         resend = group.create_task(aio.guarded("resender", service.resender.run(stop), stop=stop))
         group.create_task(aio.guarded("committer", service.committer.watch(stop), stop=stop))
         group.create_task(_shutdown_deadline(stop, (poller, dispatch, resend), grace))
-        if service.settings.outbox.retention > 0:
-            group.create_task(aio.guarded("retention", _retention_loop(service, stop), stop=stop))
-
-
-async def _retention_loop(service: Service, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            await purge_expired(
-                service.store,
-                service.metrics,
-                retention=service.settings.outbox.retention,
-                now=service.clock.now(),
-            )
-        except Exception:
-            log.exception("outbox.purge_failed")
-        await service.clock.sleep(RETENTION_EVERY, stop)
-
-
-async def purge_expired(
-    store: OutboxAdmin, metrics: Metrics, *, retention: float, now: float
-) -> dict[OutboxState, int]:
-    """Delete delivered and dead rows created more than `retention` seconds ago, a batch per
-    transaction; never pending ones, nor the alert rows a resend loop still reads."""
-    keep = sorted(ALERT_TYPES)
-    purged = dict.fromkeys(SETTLED, 0)
-    for state in SETTLED:
-        while True:
-            batch = await store.purge_settled(
-                state=state, sink=None, before=now - retention, keep=keep, limit=PURGE_BATCH
-            )
-            metrics.outbox_purged.labels(state).inc(batch)
-            purged[state] += batch
-            if batch < PURGE_BATCH:
-                break
-    if any(purged.values()):
-        log.info("outbox.purged", retention_days=round(retention / 86400, 2), **purged)
-    return purged
+        group.create_task(aio.guarded("retention", service.retention.run(stop), stop=stop))
 
 
 async def _shutdown_deadline(

@@ -121,9 +121,22 @@ class StateSettings(BaseModel):
 
 class OutboxSettings(BaseModel):
     model_config = STRICT
-    retention: Annotated[Seconds, Field(ge=0)] = 30 * 86400.0
-    """Delivered and dead deliveries older than this are deleted (hourly); 0 keeps them all.
+    retention: Annotated[Seconds, Field(ge=0)] | None = None
+    """Delivered and dead deliveries older than this are deleted (hourly); 0 keeps them all;
+    unset, they are kept as long as `history.retention` keeps the transitions they deliver.
     Pending ones never are, nor the latest overdue/resolved row a sink still resends."""
+
+
+class HistorySettings(BaseModel):
+    model_config = STRICT
+    retention: Annotated[Seconds, Field(ge=0)] = 180 * 86400.0
+    """Transitions (every event observed for a session) older than this are deleted
+    (hourly); 0 keeps them forever. Accreditation reviews and appeals look back months."""
+
+    def deliveries(self, outbox: OutboxSettings) -> float:
+        """How long settled deliveries are kept: `outbox.retention` when set, else as long as
+        the history they belong to."""
+        return self.retention if outbox.retention is None else outbox.retention
 
 
 class HttpSettings(BaseModel):
@@ -162,6 +175,7 @@ class Settings(BaseSettings):
     rules: RuleSettings = Field(default_factory=RuleSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     watches: list[Watch] = Field(default_factory=list)

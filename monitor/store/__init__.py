@@ -1,4 +1,4 @@
-"""Persistent state: snapshots, review states, the alert outbox and the watch set."""
+"""Persistent state: snapshots, review states, the alert outbox, history and the watch set."""
 
 from __future__ import annotations
 
@@ -14,21 +14,37 @@ from monitor.store.base import (
     WatchRecord,
 )
 from monitor.store.committer import Committer
-from monitor.store.ports import OutboxAdmin, OutboxStore, SessionStore, WatchStore
-from monitor.store.sqlite import SharedSqliteStore, SqliteStore, WatchReader, copy_state
+from monitor.store.ports import (
+    HistoryRetention,
+    OutboxAdmin,
+    OutboxStore,
+    ReadStore,
+    SessionStore,
+    WatchStore,
+)
+from monitor.store.sqlite import (
+    SharedSqliteStore,
+    SqliteStore,
+    StateReader,
+    WatchReader,
+    copy_state,
+)
 
 __all__ = [
     "Committer",
+    "HistoryRetention",
     "OutboxAdmin",
     "OutboxRow",
     "OutboxStats",
     "OutboxStore",
     "PollRecord",
+    "ReadStore",
     "SessionRecord",
     "SessionStore",
     "SharedSqliteStore",
     "SqliteStore",
     "StateFileError",
+    "StateReader",
     "StoreLocked",
     "WatchReader",
     "WatchRecord",
@@ -36,6 +52,7 @@ __all__ = [
     "copy_state",
     "open_shared",
     "open_store",
+    "read_state",
     "read_watches",
 ]
 
@@ -53,3 +70,9 @@ def open_shared(path: Path) -> SharedSqliteStore:
 def read_watches(path: Path) -> WatchReader:
     """The watch set of a state file, read-only, beside a running service or without one."""
     return WatchReader(path)
+
+
+def read_state(path: Path) -> StateReader:
+    """Sessions and their history from a state file, read-only, beside a running service (no
+    lock needed) or without one."""
+    return StateReader(path)

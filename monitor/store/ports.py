@@ -2,7 +2,8 @@
 
 The poller writes sessions (`SessionStore`), the dispatcher drains the outbox (`OutboxStore`),
 operator commands inspect and repair it (`OutboxAdmin`), start-up and `spmon watch` keep the
-watch set (`WatchStore`). A store implements all of them; each
+watch set (`WatchStore`), the read model reads sessions and their history (`ReadStore`) and
+retention purges old history (`HistoryRetention`). A store implements all of them; each
 caller types against the one it uses, so a PostgreSQL store has exactly these to provide.
 """
 
@@ -14,6 +15,7 @@ from typing import Protocol
 from monitor.core.events import Event
 from monitor.core.keys import SessionKey
 from monitor.core.outbox import OutboxState
+from monitor.core.views import Delivery, SessionRow, Transition
 from monitor.core.watches import Changes, Watch
 from monitor.store.base import (
     OutboxEntry,
@@ -25,7 +27,14 @@ from monitor.store.base import (
     WatchRecord,
 )
 
-__all__ = ["OutboxAdmin", "OutboxStore", "SessionStore", "WatchStore"]
+__all__ = [
+    "HistoryRetention",
+    "OutboxAdmin",
+    "OutboxStore",
+    "ReadStore",
+    "SessionStore",
+    "WatchStore",
+]
 
 Deliveries = Sequence[tuple[Event, Sequence[str]]]
 """Each event with the names of the sinks it routes to."""
@@ -149,3 +158,32 @@ class WatchStore(Protocol):
 
     async def watch_history(self) -> list[WatchRecord]:
         """Every watch ever held, active and removed, oldest first."""
+
+
+class ReadStore(Protocol):
+    """The read model's side (status page, API, `spmon sessions|history|status`): reads only,
+    so it can be served by a second connection, or a second process, beside the writer."""
+
+    async def session_rows(self) -> list[SessionRow]:
+        """Every watched session (active watch joined with its stored state), watch order."""
+
+    async def session_row(self, session_sid: str) -> SessionRow | None:
+        """One session, watched or no longer watched; None if the state file never held it."""
+
+    async def transitions(self, session_sid: str) -> list[Transition]:
+        """The session's kept transitions, oldest first."""
+
+    async def deliveries(self, session_sid: str) -> list[Delivery]:
+        """The session's outbox rows (one per event and sink), oldest first."""
+
+    async def stats(self) -> OutboxStats: ...
+
+    async def sink_states(self) -> dict[str, SinkState]: ...
+
+
+class HistoryRetention(Protocol):
+    """`history.retention`: purge old transitions, and say how old the oldest kept one is."""
+
+    async def purge_transitions(self, *, before: float, limit: int) -> int: ...
+
+    async def oldest_transition(self) -> float | None: ...

@@ -1,8 +1,8 @@
-"""The poller's port on SQLite: sessions, their poll writes, outbox rows of polls, meta."""
+"""The poller's port on SQLite: sessions, their poll writes, outbox rows and transitions of
+polls (`history.insert_events`), meta."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +13,7 @@ from monitor.core.snapshot import Snapshot
 from monitor.store.base import PollRecord, SessionRecord
 from monitor.store.ports import Deliveries
 from monitor.store.sqlite.connection import Connection, Db, dt, ts
+from monitor.store.sqlite.history import insert_events
 
 __all__ = ["Sessions"]
 
@@ -61,13 +62,14 @@ class Sessions(Connection):
                     _write_snapshot(db, record)
                 else:
                     _write_failure(db, record)
-                insert_outbox(db, record.deliveries, record.polled_at)
+                insert_events(db, record.deliveries, record.polled_at)
 
         await self._write(write)
 
     async def enqueue(self, deliveries: Deliveries, now: float) -> None:
-        """Outbox rows for events that belong to no poll (e.g. api.auth_failed)."""
-        await self._write(lambda db: insert_outbox(db, deliveries, now))
+        """Outbox rows (and transitions, for session events) of events that belong to no poll
+        (e.g. api.auth_failed)."""
+        await self._write(lambda db: insert_events(db, deliveries, now))
 
     async def get_meta(self, key: str) -> str | None:
         row = await self._read(
@@ -80,17 +82,6 @@ class Sessions(Connection):
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
             " value=excluded.value",
             (key, value),
-        )
-
-
-def insert_outbox(db: Db, deliveries: Deliveries, now: float) -> None:
-    for event, sinks in deliveries:
-        body = json.dumps(event.to_wire(), separators=(",", ":")).encode()
-        session = event.key.session_sid if event.key else ""
-        db.executemany(
-            "INSERT OR IGNORE INTO outbox (event_id, sink, session_sid, event_type, payload,"
-            " created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?)",
-            [(event.id, sink, session, str(event.type), body, now, now) for sink in sinks],
         )
 
 

@@ -1,7 +1,7 @@
 """The embedded state store: one SQLite file in WAL mode, one writer thread, locked by itself.
 
 This module opens, locks, migrates and closes the file; the queries live with their role
-(`sessions`, `outbox`, `admin`, `watches`), all on the one connection of `connection.Connection`.
+(`sessions`, `outbox`, `admin`, `watches`, `history`), all on the one connection of `connection.Connection`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from monitor.store import statefile
 from monitor.store.base import StateFileError
 from monitor.store.sqlite.admin import Admin
 from monitor.store.sqlite.connection import Db, tx
+from monitor.store.sqlite.history import History
 from monitor.store.sqlite.outbox import Outbox
 from monitor.store.sqlite.sessions import Sessions
 from monitor.store.sqlite.watches import Watches
@@ -26,7 +27,7 @@ from monitor.store.sqlite.watches import Watches
 __all__ = ["SharedSqliteStore", "SqliteStore"]
 
 
-class SqliteStore(Sessions, Outbox, Admin, Watches):
+class SqliteStore(Sessions, Outbox, Admin, Watches, History):
     """`async with SqliteStore(path) as store:` opens, locks and migrates; exit closes."""
 
     exclusive = True

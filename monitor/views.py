@@ -1,0 +1,165 @@
+"""The read model: what the status page, the JSON API and `spmon status|sessions|history`
+show, from the state file and, in a running service, what only the service knows.
+
+A running service builds one `ReadModel` over its own read-only connection (`service.views`),
+with the `Runtime` it holds: the watch set (phases, the freshest poll times), the sink lanes
+and the API gate. `offline(path)` reads a state file alone, beside a running service or none:
+phases, sink states and API health are then unknown (None or "unknown"), never good news.
+The records and the filter/sort rules are pure, in `core/views.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from monitor import aio
+from monitor.apigate import ApiGate
+from monitor.core import views
+from monitor.core.views import (
+    UNKNOWN,
+    ApiHealth,
+    History,
+    Page,
+    SessionQuery,
+    SessionRow,
+    SessionView,
+    SinkHealth,
+    Summary,
+)
+from monitor.lanes import Lane
+from monitor.store import OutboxStats, ReadStore, read_state
+from monitor.watchset import WatchSet
+
+__all__ = ["ReadModel", "Runtime", "offline"]
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a running service knows that its state file does not."""
+
+    watchset: WatchSet
+    lanes: Sequence[Lane]
+    gate: ApiGate
+    registry: CollectorRegistry
+    """Read for the last success and the token's expiry (the gauges already hold them)."""
+
+
+class ReadModel:
+    """`summary()`, `sessions(query)`, `session(sid)`, `history(sid)`: each reads the store
+    once and reads the clock once, so one answer is one consistent moment."""
+
+    def __init__(
+        self,
+        store: ReadStore,
+        *,
+        clock: aio.Clock = aio.SYSTEM,
+        runtime: Runtime | None = None,
+        sinks: Sequence[str] = (),
+    ) -> None:
+        self.store, self.clock, self.runtime = store, clock, runtime
+        self._sinks = tuple(sinks)
+        """Configured sink names, so an offline summary lists a sink with nothing queued."""
+
+    @property
+    def running(self) -> bool:
+        return self.runtime is not None
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now(), UTC)
+
+    async def sessions(self, query: SessionQuery) -> Page:
+        now = self.now()
+        return views.select(await self._views(now), query, now)
+
+    async def session(self, session_sid: str) -> SessionView | None:
+        row = await self.store.session_row(session_sid)
+        return None if row is None else self._view(row, self.now())
+
+    async def history(self, session_sid: str) -> History | None:
+        """None when the state file holds nothing of that session."""
+        session = await self.session(session_sid)
+        transitions = tuple(await self.store.transitions(session_sid))
+        deliveries = tuple(await self.store.deliveries(session_sid))
+        if session is None and not transitions and not deliveries:
+            return None
+        return History(session, transitions, deliveries)
+
+    async def summary(self) -> Summary:
+        now = self.now()
+        stats = await self.store.stats()
+        oldest = stats.oldest_pending_at
+        return views.summarise(
+            await self._views(now),
+            now=now,
+            running=self.running,
+            sinks=await self._sink_health(stats, now),
+            api=self._api(),
+            oldest_pending_delivery=None if oldest is None else datetime.fromtimestamp(oldest, UTC),
+        )
+
+    async def _views(self, now: datetime) -> list[SessionView]:
+        return [self._view(row, now) for row in await self.store.session_rows()]
+
+    def _view(self, row: SessionRow, now: datetime) -> SessionView:
+        if self.runtime is None:
+            return views.view_of(row, now=now, phase=None)
+        entry = self.runtime.watchset.entries.get(row.key)
+        if entry is None:  # no longer watched (or not yet applied): the store's word
+            return views.view_of(row, now=now, phase=None)
+        # The entry is at least as fresh as the store: commits land before they are applied,
+        # and an unchanged poll's time is written lazily.
+        fresh = dataclasses.replace(
+            row,
+            snapshot=entry.snapshot or row.snapshot,
+            review=entry.review,
+            missing=entry.missing,
+            last_poll_at=entry.last_poll_at or row.last_poll_at,
+        )
+        return views.view_of(fresh, now=now, phase=entry.phase)
+
+    async def _sink_health(self, stats: OutboxStats, now: datetime) -> list[SinkHealth]:
+        if self.runtime is not None:
+            states = {lane.name: lane.status(now.timestamp()) for lane in self.runtime.lanes}
+        else:
+            disabled = await self.store.sink_states()
+            names = {*self._sinks, *stats.pending, *stats.dead, *disabled}
+            states = {name: "disabled" if name in disabled else UNKNOWN for name in names}
+        return [
+            SinkHealth(name, state, stats.pending.get(name, 0), stats.dead.get(name, 0))
+            for name, state in sorted(states.items())
+        ]
+
+    def _api(self) -> ApiHealth:
+        if self.runtime is None:
+            return ApiHealth()
+        registry, gate = self.runtime.registry, self.runtime.gate
+        renews = registry.get_sample_value("spmon_api_token_renews")
+        return ApiHealth(
+            auth_failing=gate.auth.is_open,
+            breaker_open=gate.api.is_open,
+            last_success=_instant(registry, "spmon_poll_last_success_timestamp_seconds"),
+            token_expiry=_instant(registry, "spmon_api_token_expiry_timestamp_seconds"),
+            token_renews=None if renews is None else bool(renews),
+        )
+
+
+def _instant(registry: CollectorRegistry, name: str) -> datetime | None:
+    """A timestamp gauge as an instant; 0 (never set) is None."""
+    value = registry.get_sample_value(name)
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+@contextlib.asynccontextmanager
+async def offline(
+    path: Path, *, clock: aio.Clock = aio.SYSTEM, sinks: Sequence[str] = ()
+) -> AsyncIterator[ReadModel]:
+    """A read model of a state file alone (no lock: a running service may hold it)."""
+    async with read_state(path) as reader:
+        yield ReadModel(reader, clock=clock, sinks=sinks)
