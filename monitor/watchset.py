@@ -200,7 +200,7 @@ class WatchSet:
                 waiting = snap.review_pending
                 late = waiting and rules.is_overdue(snap, moment)
             if tally is not None:
-                tally.add(entry.labels, pending=waiting, overdue=late)
+                tally.add(entry.labels, waiting, overdue=late)
             if waiting:
                 pending += 1
             if late and snap is not None:

@@ -22,6 +22,8 @@ OTHER: Final = "other"
 
 Bucket = tuple[str, ...]
 """One value per configured label name, in the configured order."""
+Raw = str | None | tuple[str | None, ...]
+"""A watch's own values of the labels: a str (or None) for one label, a tuple for several."""
 
 
 class LabelBuckets:
@@ -34,13 +36,14 @@ class LabelBuckets:
         self._seen: dict[Bucket, None] = {}
         """Every bucket a session has fallen in: each keeps its series (at 0 when empty)."""
 
-    def bucket(self, labels: Mapping[str, str]) -> Bucket:
-        found = tuple(
-            self._admit(own, labels.get(name))
-            for own, name in zip(self._own, self.names, strict=True)
-        )
+    def bucket(self, values: tuple[str | None, ...]) -> tuple[Bucket, bool]:
+        """The bucket of one watch's values of the labels (None: it lacks one), and whether
+        any of them is past its cap (so it is counted as `other`)."""
+        found = tuple(self._admit(own, value) for own, value in zip(self._own, values, strict=True))
         self._seen[found] = None
-        return found
+        return found, any(
+            value and value not in own for own, value in zip(self._own, values, strict=True)
+        )
 
     def tally(self) -> Tally:
         """A fresh count for one scrape, every bucket seen so far at 0."""
@@ -63,27 +66,41 @@ class LabelBuckets:
 class Tally:
     """Pending and overdue reviews per bucket, counted in one pass over the watch set.
 
-    Watches share their label dicts (`core.watches.shared_labels`), so a bucket is worked out
-    once per distinct dict per scrape, keyed by its id: every dict is held by a watch for the
-    whole (synchronous) pass, so no id is reused within it."""
+    Each watch costs a lookup of its raw values (a str for one label) in a cache of the
+    values with series of their own, so a scrape allocates nothing per session, whether the
+    watches share their label dicts (`core.watches.shared_labels`) or each has its own. Values
+    past the cap are not cached: the cache stays within the cap however many there are."""
 
-    __slots__ = ("_buckets", "_by_id", "_counts")
+    __slots__ = ("_buckets", "_cache", "_counts", "_name")
 
     def __init__(self, buckets: LabelBuckets) -> None:
         self._buckets = buckets
+        self._name = buckets.names[0] if len(buckets.names) == 1 else None
         self._counts: dict[Bucket, list[int]] = {b: [0, 0] for b in buckets.seen()}
-        self._by_id: dict[int, list[int]] = {}
+        self._cache: dict[Raw, list[int]] = {}
 
-    def add(self, labels: Mapping[str, str], *, pending: bool, overdue: bool) -> None:
+    def add(self, labels: Mapping[str, str], pending: bool, *, overdue: bool) -> None:
         """One watched session (counted or not, its values are admitted)."""
-        counts = self._by_id.get(id(labels))
+        raw: Raw = (
+            labels.get(self._name)
+            if self._name is not None
+            else tuple(map(labels.get, self._buckets.names))
+        )
+        counts = self._cache.get(raw)
         if counts is None:
-            bucket = self._buckets.bucket(labels)
-            counts = self._by_id[id(labels)] = self._counts.setdefault(bucket, [0, 0])
+            counts = self._resolve(raw)
         if pending:
             counts[0] += 1
             if overdue:
                 counts[1] += 1
+
+    def _resolve(self, raw: Raw) -> list[int]:
+        values = raw if isinstance(raw, tuple) else (raw,)
+        bucket, capped = self._buckets.bucket(values)
+        counts = self._counts.setdefault(bucket, [0, 0])
+        if not capped:
+            self._cache[raw] = counts
+        return counts
 
     def result(self) -> dict[Bucket, tuple[int, int]]:
         """(pending, overdue) per bucket, in the order the buckets were first seen."""

@@ -16,7 +16,7 @@ Row = tuple[Mapping[str, str], bool, bool]
 def scrape(buckets: LabelBuckets, rows: Sequence[Row]) -> dict[tuple[str, ...], tuple[int, int]]:
     tally = buckets.tally()
     for labels, pending, overdue in rows:
-        tally.add(labels, pending=pending, overdue=overdue)
+        tally.add(labels, pending, overdue=overdue)
     return tally.result()
 
 
