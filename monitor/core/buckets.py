@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-__all__ = ["NONE", "OTHER", "LabelBuckets", "Tally"]
+__all__ = ["CACHE_CAPPED", "NONE", "OTHER", "LabelBuckets", "Tally"]
 
 NONE: Final = "none"
 """A session whose watch lacks the label (or has it empty), like `spmon_sessions`' status."""
 OTHER: Final = "other"
 """Values past the cap."""
+
+CACHE_CAPPED: Final = 4096
+"""Values past the cap that one scrape remembers (as many as there are shared label sets)."""
 
 Bucket = tuple[str, ...]
 """One value per configured label name, in the configured order."""
@@ -39,11 +42,22 @@ class LabelBuckets:
     def bucket(self, values: tuple[str | None, ...]) -> tuple[Bucket, bool]:
         """The bucket of one watch's values of the labels (None: it lacks one), and whether
         any of them is past its cap (so it is counted as `other`)."""
-        found = tuple(self._admit(own, value) for own, value in zip(self._own, values, strict=True))
-        self._seen[found] = None
-        return found, any(
-            value and value not in own for own, value in zip(self._own, values, strict=True)
-        )
+        found: list[str] = []
+        capped = False
+        for own, value in zip(self._own, values, strict=True):
+            if not value:
+                found.append(NONE)
+            elif value in own:
+                found.append(value)
+            elif len(own) < self.cap:
+                own[value] = None
+                found.append(value)
+            else:
+                found.append(OTHER)
+                capped = True
+        bucket = tuple(found)
+        self._seen[bucket] = None
+        return bucket, capped
 
     def tally(self) -> Tally:
         """A fresh count for one scrape, every bucket seen so far at 0."""
@@ -52,24 +66,15 @@ class LabelBuckets:
     def seen(self) -> list[Bucket]:
         return list(self._seen)
 
-    def _admit(self, own: dict[str, None], value: str | None) -> str:
-        if not value:
-            return NONE
-        if value in own:
-            return value
-        if len(own) < self.cap:
-            own[value] = None
-            return value
-        return OTHER
-
 
 class Tally:
     """Pending and overdue reviews per bucket, counted in one pass over the watch set.
 
     Each watch costs a lookup of its raw values (a str for one label) in a cache of the
-    values with series of their own, so a scrape allocates nothing per session, whether the
-    watches share their label dicts (`core.watches.shared_labels`) or each has its own. Values
-    past the cap are not cached: the cache stays within the cap however many there are."""
+    values already met, so a scrape allocates nothing per session, whether the watches share
+    their label dicts (`core.watches.shared_labels`) or each has its own. Values past the cap
+    are cached only while it holds fewer than `CACHE_CAPPED`, so it stays bounded however many
+    there are (a label per student); the rest are worked out again for each session."""
 
     __slots__ = ("_buckets", "_cache", "_counts", "_name")
 
@@ -98,7 +103,7 @@ class Tally:
         values = raw if isinstance(raw, tuple) else (raw,)
         bucket, capped = self._buckets.bucket(values)
         counts = self._counts.setdefault(bucket, [0, 0])
-        if not capped:
+        if not capped or len(self._cache) < CACHE_CAPPED:
             self._cache[raw] = counts
         return counts
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.buckets import NONE, OTHER, LabelBuckets
+from monitor.core.buckets import CACHE_CAPPED, NONE, OTHER, LabelBuckets
 from monitor.core.watches import shared_labels
 
 Row = tuple[Mapping[str, str], bool, bool]
@@ -76,6 +76,16 @@ def test_several_labels_are_capped_each() -> None:
 def test_labels_other_than_the_configured_ones_do_not_split() -> None:
     rows = [({"course": "A", "student": str(i)}, True, False) for i in range(100)]
     assert scrape(LabelBuckets(["course"], cap=5), rows) == {("A",): (100, 0)}
+
+
+def test_more_values_past_the_cap_than_the_cache_holds_still_count_as_other() -> None:
+    rows = [({"student": f"S{i}"}, True, i % 2 == 0) for i in range(CACHE_CAPPED * 2)]
+    buckets = LabelBuckets(["student"], cap=1)
+    for _ in range(2):
+        assert scrape(buckets, rows) == {
+            ("S0",): (1, 1),
+            (OTHER,): (CACHE_CAPPED * 2 - 1, CACHE_CAPPED - 1),
+        }
 
 
 values = st.sampled_from(["A", "B", "C", "D", "E", "F", ""])
