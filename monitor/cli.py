@@ -119,6 +119,7 @@ async def _demo(sessions: int, change_every: float, interval: float) -> None:
                 rules={"overdue_repeat": 0},
                 state={"path": Path(tmp) / "spmon.db"},
                 http={"listen": "127.0.0.1:0"},
+                metrics=DEMO_METRICS,
                 watches=_watches(sim),
             )
 
@@ -130,6 +131,10 @@ async def _demo(sessions: int, change_every: float, interval: float) -> None:
                 )
 
             await service.run(settings, on_ready=announce)
+
+
+DEMO_METRICS = {"by_labels": ["course"]}
+"""The demo's watches carry a course each: the dashboard's "Overdue by course" shows them."""
 
 
 def _watches(sim: Simulator) -> list[dict[str, Any]]:
@@ -194,6 +199,7 @@ def _write_config(path: Path, url: str, sim: Simulator) -> None:
         "api": {"base_url": url, "rate_limit": 50},
         "poll": {"interval": "10s"},
         "rules": {"overdue_repeat": "1h"},
+        "metrics": DEMO_METRICS,
         "watches": _watches(sim),
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,10 @@ class WatchSummary:
     reviews_overdue: int = 0
     oldest_overdue_age: float = 0.0
     poll_lag: float = 0.0
+    label_names: tuple[str, ...] = ()
+    """`metrics.by_labels`; empty: no per-label series."""
+    by_labels: dict[tuple[str, ...], tuple[int, int]] = field(default_factory=dict)
+    """(pending, overdue) per tuple of those labels' values (`core.buckets`)."""
 
 
 class WatchView(Protocol):
@@ -86,6 +90,30 @@ class IndexCollector(Collector):
             "How far behind schedule the most-late due poll is.",
             s.poll_lag,
         )
+        yield from _by_labels(s)
+
+
+def _by_labels(s: WatchSummary) -> Iterator[Metric]:
+    # Gauges of their own rather than labels on spmon_reviews_pending/_overdue: the alert rules
+    # and dashboards read those as one series each, whatever metrics.by_labels says.
+    if not s.label_names:
+        return
+    names = list(s.label_names)
+    pending = GaugeMetricFamily(
+        f"{NS}_reviews_pending_by_label",
+        "Pending reviews by the watch labels in metrics.by_labels (capped; the rest: other).",
+        labels=names,
+    )
+    overdue = GaugeMetricFamily(
+        f"{NS}_reviews_overdue_by_label",
+        "Overdue reviews by the watch labels in metrics.by_labels (capped; the rest: other).",
+        labels=names,
+    )
+    for values, (waiting, late) in s.by_labels.items():
+        pending.add_metric(list(values), waiting)
+        overdue.add_metric(list(values), late)
+    yield pending
+    yield overdue
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -117,7 +117,7 @@ async def build(
     metrics.token_expiry.set(jwt_expiry(settings.token()) or 0)
     metrics.reload_ok.set(1)
     metrics.reload_time.set(clock.now())
-    watchset = WatchSet(clock)
+    watchset = WatchSet(clock, by_labels=wiring.label_buckets(settings))
     metrics.watch_set(watchset)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings.state.path))

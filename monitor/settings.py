@@ -30,6 +30,7 @@ from monitor.core import watches as core_watches
 from monitor.core.keys import SessionKey
 from monitor.settings_auth import AuthSettings, read_client_files, read_secret
 from monitor.settings_discovery import DiscoverySettings
+from monitor.settings_metrics import MetricsSettings
 from monitor.settings_poll import PollSettings
 from monitor.settings_sinks import SinkSettings
 from monitor.settings_sources import SourceSettings, Watch
@@ -178,6 +179,7 @@ class Settings(BaseSettings):
     history: HistorySettings = Field(default_factory=HistorySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     watches: list[Watch] = Field(default_factory=list)
     """Sessions listed inline."""
     watch_files: list[Path] = Field(default_factory=list)

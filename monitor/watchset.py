@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from monitor import aio
-from monitor.core import rules, schedule
+from monitor.core import buckets, rules, schedule
 from monitor.core.keys import SessionKey
 from monitor.core.phase import Phase
 from monitor.core.snapshot import Snapshot
@@ -53,8 +53,12 @@ class WatchSet:
     in neither: it stays an entry (counted, its history kept) until `revive` brings it back.
     """
 
-    def __init__(self, clock: aio.Clock = aio.SYSTEM) -> None:
+    def __init__(
+        self, clock: aio.Clock = aio.SYSTEM, *, by_labels: buckets.LabelBuckets | None = None
+    ) -> None:
         self.entries: dict[SessionKey, Entry] = {}
+        self.by_labels = by_labels
+        """Set, the summary also counts reviews by these watch labels (`metrics.by_labels`)."""
         self.heap: schedule.DueHeap[SessionKey] = schedule.DueHeap()
         self.parked: schedule.DueHeap[SessionKey] = schedule.DueHeap()
         self.clock = clock
@@ -185,20 +189,25 @@ class WatchSet:
         by_phase = dict.fromkeys(Phase, 0)
         pending = overdue = 0
         oldest: datetime | None = None
+        tally = self.by_labels.tally() if self.by_labels is not None else None
         for entry in self.entries.values():
             by_phase[entry.phase] += 1
             snap = entry.snapshot
-            if snap is None:
-                continue
-            status = snap.status if snap.status is not None else "none"
-            by_status[status] = by_status.get(status, 0) + 1
-            if snap.review_pending:
+            waiting = late = False
+            if snap is not None:
+                status = snap.status if snap.status is not None else "none"
+                by_status[status] = by_status.get(status, 0) + 1
+                waiting = snap.review_pending
+                late = waiting and rules.is_overdue(snap, moment)
+            if tally is not None:
+                tally.add(entry.labels, waiting, overdue=late)
+            if waiting:
                 pending += 1
-                if rules.is_overdue(snap, moment):
-                    overdue += 1
-                    deadline = snap.review_by_date
-                    if deadline is not None and (oldest is None or deadline < oldest):
-                        oldest = deadline
+            if late and snap is not None:
+                overdue += 1
+                deadline = snap.review_by_date
+                if deadline is not None and (oldest is None or deadline < oldest):
+                    oldest = deadline
         dues = [due for due in (self.heap.peek(), self.parked.peek()) if due is not None]
         return WatchSummary(
             watched=len(self.entries),
@@ -208,4 +217,6 @@ class WatchSet:
             reviews_overdue=overdue,
             oldest_overdue_age=(moment - oldest).total_seconds() if oldest else 0.0,
             poll_lag=max(0.0, now - min(dues)) if dues else 0.0,
+            label_names=self.by_labels.names if self.by_labels is not None else (),
+            by_labels=tally.result() if tally is not None else {},
         )

@@ -16,7 +16,7 @@ import structlog
 
 from monitor import aio
 from monitor.api import ClientOptions, Header, OAuthOptions, OAuthToken
-from monitor.core import delivery, discovery, routing, rules
+from monitor.core import buckets, delivery, discovery, routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import Event
 from monitor.core.grant import Grant
@@ -31,6 +31,7 @@ __all__ = [
     "build_sinks",
     "client_options",
     "credentials",
+    "label_buckets",
     "lease",
     "list_sources",
     "policy",
@@ -50,6 +51,12 @@ def policy(settings: Settings) -> rules.Policy:
         overdue_repeat=timedelta(seconds=r.overdue_repeat) if r.overdue_repeat > 0 else None,
         due_soon=timedelta(seconds=r.due_soon) if r.due_soon > 0 else None,
     )
+
+
+def label_buckets(settings: Settings) -> buckets.LabelBuckets | None:
+    """The per-label review gauges' state, when metrics.by_labels names any label."""
+    m = settings.metrics
+    return buckets.LabelBuckets(m.by_labels, cap=m.label_values_max) if m.by_labels else None
 
 
 def lease(settings: Settings) -> float:

@@ -385,6 +385,7 @@ def test_dashboard_layout_is_sane() -> None:
         ("spmon_reviews_pending{", "reviews pending"),
         ("spmon_reviews_overdue{", "reviews overdue"),
         ("spmon_reviews_overdue_oldest_age_seconds{", "oldest overdue age"),
+        ("sum by (course) (spmon_reviews_overdue_by_label{", "overdue by course"),
         ("sum by (field) (rate(spmon_session_changes_total{", "change rate by field"),
         ("sum by (outcome) (rate(spmon_polls_total{", "poll rate and outcomes"),
         (
@@ -412,6 +413,32 @@ def test_dashboard_layout_is_sane() -> None:
 def test_dashboard_shows(needle: str, what: str) -> None:
     exprs = [t["expr"] for p in _panels() for t in p.get("targets", [])]
     assert any(needle in expr for expr in exprs), f"no panel for {what}"
+
+
+def test_overdue_by_course_says_what_it_needs() -> None:
+    (panel,) = [p for p in _panels() if p["title"] == "Overdue by course"]
+    (target,) = panel["targets"]
+    assert "spmon_reviews_overdue_by_label{" in target["expr"]
+    assert target["legendFormat"] == "{{course}}"
+    assert "metrics.by_labels: [course]" in panel["description"]
+    assert "metrics.by_labels: [course]" in panel["fieldConfig"]["defaults"]["noValue"]
+    # The example deployment turns it on (its sessions.csv has a course column).
+    assert _base_config()["metrics"]["by_labels"] == ["course"]
+
+
+def test_dashboard_links_to_the_status_page_on_the_metrics_listener() -> None:
+    dashboard = load_json(DEPLOY / "grafana" / "dashboards" / "spmon.json")
+    (link,) = [link for link in dashboard["links"] if "status page" in link["title"]]
+    assert link["type"] == "link" and link["targetBlank"] is True
+    name = link["url"].removeprefix("${").removesuffix("}")
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables[name]["type"] == "textbox", "the operator says where the page is reached"
+    default = variables[name]["query"]
+    assert variables[name]["current"]["value"] == default
+    # The default is the compose demo's published spmon port, at the page's path "/".
+    compose = load_yaml_docs(COMPOSE / "docker-compose.yml")[0]
+    host, port, _ = compose["services"]["spmon"]["ports"][0].split(":")
+    assert default == f"http://{host}:{port}/"
 
 
 def test_grafana_provisioning_points_at_the_dashboards() -> None:

@@ -37,6 +37,8 @@ _GAUGES = [
     "spmon_reviews_pending",
     "spmon_reviews_overdue",
     "spmon_reviews_overdue_oldest_age_seconds",
+    "spmon_reviews_pending_by_label",
+    "spmon_reviews_overdue_by_label",
     "spmon_poll_lag_seconds",
     "spmon_poll_last_success_timestamp_seconds",
     "spmon_api_auth_failing",
