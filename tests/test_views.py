@@ -103,9 +103,10 @@ async def test_sessions_and_summary_follow_the_alert_rule(
 ) -> None:
     sim = await simulator(3)
     late, soon, calm = sim.keys
-    sim.sim.set(late, reviewRequired=True, reviewed=False,
+    # Status and appointment pinned: the simulator's own would make a session live.
+    sim.sim.set(late, status="Closed", reviewRequired=True, reviewed=False, appointmentDate=None,
                 reviewByDate=isoformat(T0 - timedelta(hours=2)))  # fmt: skip
-    sim.sim.set(soon, reviewRequired=True, reviewed=False,
+    sim.sim.set(soon, status="Closed", reviewRequired=True, reviewed=False, appointmentDate=None,
                 reviewByDate=isoformat(T0 + timedelta(hours=3)))  # fmt: skip
     sim.sim.set(calm, status="Closed", reviewRequired=False, reviewed=False, reviewByDate=None)
     svc = await make_service(sim.url, sim.keys)
