@@ -46,12 +46,29 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def smaps() -> str:
+    """RSS by kind of mapping: the brk heap (malloc), anonymous maps (pymalloc arenas, big
+    mallocs), files (code)."""
+    kinds = {"heap": 0, "anon": 0, "file": 0}
+    kind = "file"
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and not parts[0].endswith(":"):
+                name = parts[5] if len(parts) > 5 else ""
+                kind = "heap" if name == "[heap]" else "file" if name.startswith("/") else "anon"
+            elif parts[0] == "Rss:":
+                kinds[kind] += int(parts[1])
+    return "  ".join(f"{k} {v / 1024:.0f}" for k, v in kinds.items())
+
+
 def stage(name: str) -> None:
     traced = ""
     if tracemalloc.is_tracing():
         now, most = tracemalloc.get_traced_memory()
         traced = f"   heap {now / 2**20:6.1f} MB (peak {most / 2**20:6.1f})"
-    print(f"{name:<28} rss {rss_mb():6.1f} MB   peak {peak_mb():6.1f} MB{traced}", flush=True)
+    maps = f"   [{smaps()}]" if os.environ.get("SMAPS") else ""
+    print(f"{name:<28} rss {rss_mb():6.1f} MB   peak {peak_mb():6.1f} MB{traced}{maps}", flush=True)
 
 
 def top(snapshot: tracemalloc.Snapshot, limit: int = 15) -> None:
