@@ -57,9 +57,18 @@ class AuthEpisode:
 
     async def failed(self, now: float) -> None:
         self.number += 1
-        log.error("api.auth_failed", hint="the API token expired or was revoked; set a new one")
+        oauth = self.api.renews_tokens
+        hint = (
+            "a freshly issued token was refused, or the token endpoint refused the client "
+            "credentials: check api.auth's client id and secret"
+            if oauth
+            else "the API token expired or was revoked; set a new one"
+        )
+        log.error("api.auth_failed", hint=hint)
         moment = datetime.fromtimestamp(now, UTC)
-        event = observe.auth_failed(self.number, now=moment, deployment=self.deployment)
+        event = observe.auth_failed(
+            self.number, now=moment, deployment=self.deployment, oauth=oauth
+        )
         await self.store.enqueue(list(self.route((event,))), now)
         await self.store.set_meta("auth_episode", str(self.number))
         await self.store.set_meta("auth_failing", "1")

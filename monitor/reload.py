@@ -2,6 +2,9 @@
 the configuration again, and apply it if it is valid; a bad one is refused with the usual
 one-line errors while the running one stays (Prometheus' convention, and its two metrics).
 
+URL sources are also fetched again every `refresh` (5 min by default; a conditional GET, so an
+unchanged list costs a 304), and what they list applied the same way.
+
 What a reload applies: the watch set (added, removed, labels and intervals changed; polls in
 flight finish and commit). Other settings are read but take effect at the next restart, and
 the log says which ones: the API client, the store and the sinks are long-lived resources.
@@ -63,6 +66,7 @@ class Reloader:
         self._wake = asyncio.Event()
         self._requested = False
         self._seen = self._fingerprint(settings)
+        self._refresh_at = self._next_refresh(settings)
 
     def request(self) -> None:
         """Reload at once (the SIGHUP handler)."""
@@ -83,6 +87,8 @@ class Reloader:
                     reason = "signal" if self._requested else "file_changed"
                     self._requested = False
                     await self.reload(reason)
+                elif self._refresh_at is not None and self.clock.now() >= self._refresh_at:
+                    await self.refresh()
         finally:
             stopper.cancel()
             loop.remove_signal_handler(signal.SIGHUP)
@@ -90,6 +96,18 @@ class Reloader:
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self._wake.set()
+
+    async def refresh(self) -> None:
+        """URL sources fetched again on their timer (nothing on disk changed): the running
+        configuration applied once more, so what a URL adds or drops is watched or not."""
+        self._refresh_at = self._next_refresh(self.settings)
+        summary = await self.apply(self.settings)
+        changed = any(summary.get(what) for what in ("added", "removed", "changed"))
+        (log.info if changed else log.debug)("sources.refreshed", **summary)
+
+    def _next_refresh(self, settings: Settings) -> float | None:
+        every = [source.refresh for source in settings.sources if source.type == "url"]
+        return self.clock.now() + min(every) if every else None
 
     async def reload(self, reason: str = "signal") -> bool:
         """Read, validate, apply; True when the new configuration is running."""
@@ -104,6 +122,7 @@ class Reloader:
         summary = await self.apply(new)
         restart = needs_restart(self.settings, new)
         self.settings, self._seen = new, self._fingerprint(new)
+        self._refresh_at = self._next_refresh(new)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(self.clock.now())
         log.info("config.reloaded", reason=reason, **summary)

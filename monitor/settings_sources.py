@@ -32,7 +32,7 @@ __all__ = ["SourceSettings", "Watch", "check_names", "local_listings", "read_loc
 
 
 _OWN = {"file": {"path"}, "dir": {"path"}, "url": {"url", *["format", "auth_header", "auth_file"]}}
-_URL_ONLY = {"timeout", "allow_http", "allow_private"}
+_URL_ONLY = {"timeout", "refresh", "allow_http", "allow_private"}
 
 
 _NO_LABELS: dict[str, str] = {}
@@ -87,6 +87,8 @@ class SourceSettings(BaseModel):
     """url: file holding the header's value (e.g. "Bearer …"), read again at every fetch."""
     timeout: Annotated[Seconds, Field(gt=0, le=600)] = 30.0
     """url: the whole fetch's time budget."""
+    refresh: Annotated[Seconds, Field(ge=10)] = 300.0
+    """url: how often the list is fetched again (an unchanged one costs a 304)."""
     allow_http: bool = False
     """url: permit plain http:// (tests, an in-cluster server)."""
     allow_private: bool = False

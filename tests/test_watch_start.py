@@ -1,8 +1,10 @@
 """Start-up reconciles every source into the store and watches what the store then holds:
-removals keep history, a URL that fails keeps its watches, hand-added watches stay."""
+removals keep history, a URL that fails keeps its watches, hand-added watches stay; a URL
+source is fetched again on its timer while the service runs."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import yaml
@@ -11,8 +13,10 @@ from structlog.testing import capture_logs
 from monitor import service
 from monitor.core.keys import SessionKey
 from monitor.core.watches import Watch
+from monitor.reload import Reloader
 from monitor.settings import Settings, load_settings
 from monitor.store import SqliteStore, read_watches
+from tests.clockkit import FakeClock
 from tests.sources.urlkit import EXAM, INSTALL, WatchServer, csv_of, serve_watches
 
 
@@ -92,3 +96,40 @@ async def test_settings_built_in_code_are_inline_watches(tmp_path: Path) -> None
     assert await watched(settings) == [key(1)]
     async with read_watches(tmp_path / "s.db") as reader:
         assert [w.source for w in (await reader.active_watches()).values()] == ["inline"]
+
+
+async def test_a_url_source_is_fetched_again_on_its_timer_while_running(tmp_path: Path) -> None:
+    server = WatchServer(body=csv_of(1, 2))
+    async with serve_watches(server):
+        source = {"type": "url", "url": server.url, "allow_http": True, "allow_private": True,
+                  "refresh": "1m"}  # fmt: skip
+        settings = configured(tmp_path, sources=[source])
+        clock = FakeClock()
+        async with service.build(settings, serve_http=False, clock=clock) as svc:
+            assert list(svc.watchset.entries) == [key(1), key(2)]
+            reloader = Reloader(config=tmp_path / "c.yaml", settings=settings, metrics=svc.metrics,
+                                apply=svc.watching.apply, clock=clock, check_every=5)  # fmt: skip
+            stop = asyncio.Event()
+            task = asyncio.create_task(reloader.run(stop))
+            try:
+                fetched = len(server.requests)
+                clock.advance(30)  # not due yet: nothing fetched
+                await asyncio.sleep(0.05)
+                assert len(server.requests) == fetched
+                clock.advance(35)  # the refresh is due: an unchanged list costs a 304
+                async with asyncio.timeout(10):
+                    while len(server.requests) == fetched:
+                        await asyncio.sleep(0.01)
+                assert server.requests[-1].get("If-None-Match") == '"v1"'
+                server.publish(csv_of(2, 3))
+                with capture_logs() as entries:
+                    clock.advance(65)
+                    async with asyncio.timeout(10):
+                        while key(3) not in svc.watchset.entries:
+                            await asyncio.sleep(0.01)
+            finally:
+                stop.set()
+                await task
+            assert list(svc.watchset.entries) == [key(2), key(3)]
+    refreshed = [e for e in entries if e["event"] == "sources.refreshed"]
+    assert refreshed and refreshed[-1]["added"] == 1 and refreshed[-1]["removed"] == 1

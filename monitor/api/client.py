@@ -78,6 +78,8 @@ class ApiClient:
         )
         self._paused_until = 0.0
         self.credentials: Credentials = credentials or StaticToken(options.token, options.header)
+        self.renews_tokens = not isinstance(self.credentials, StaticToken)
+        """OAuth client credentials: a refused token is replaced by asking, not by a person."""
         """Whatever authenticates requests: each one carries its `headers` of the moment."""
         self._session: aiohttp.ClientSession | None = None
 

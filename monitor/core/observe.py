@@ -12,9 +12,13 @@ from monitor.core.events import CHANGE_TYPES, Event, EventType, Part, Value, eve
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
 
-__all__ = ["AUTH_MESSAGE", "Observation", "auth_failed", "not_found", "observe"]
+__all__ = ["AUTH_MESSAGE", "OAUTH_MESSAGE", "Observation", "auth_failed", "not_found", "observe"]
 
 AUTH_MESSAGE: Final = "The SmarterProctoring API rejected spmon's token."
+OAUTH_MESSAGE: Final = (
+    "The SmarterProctoring API rejected the token spmon got from its token endpoint, "
+    "or the endpoint refused spmon's client credentials."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +95,13 @@ def not_found(
     return Event(ident, kind, now, key, labels)
 
 
-def auth_failed(episode: int, *, now: datetime, deployment: str) -> Event:
-    """The API refused spmon's token: one event per episode, about no session."""
+def auth_failed(episode: int, *, now: datetime, deployment: str, oauth: bool = False) -> Event:
+    """The API refused spmon's token: one event per episode, about no session. With OAuth
+    client credentials, a new token has already been asked for: what a person must fix is
+    the client id or secret, not a token file."""
     kind = EventType.API_AUTH_FAILED
     ident = event_id("api", kind, episode, deployment=deployment)
-    return Event(ident, kind, now, None, message=AUTH_MESSAGE)
+    return Event(ident, kind, now, None, message=OAUTH_MESSAGE if oauth else AUTH_MESSAGE)
 
 
 def _part(value: Value) -> Part:

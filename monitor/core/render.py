@@ -211,7 +211,11 @@ def _headline(event: Event, now: datetime) -> str:
             return "The API answers 404 for this session: it was deleted, or the watch is wrong."
         case _:
             message = event.message or "The API rejected spmon's token."
-            return f"{message} Polling is paused until a new token is configured."
+            if "token endpoint" in message:
+                fix = "check the OAuth client id and secret (api.auth)"
+            else:
+                fix = "set a new token (api.token_file is read again on its own)"
+            return f"{message} Polling is paused; spmon keeps retrying: {fix}."
 
 
 def _resolution(snapshot: Snapshot | None) -> str:

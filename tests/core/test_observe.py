@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 from monitor.core import rules
 from monitor.core.events import Event, EventType, Field, Part, event_id, isoformat, wire_value
 from monitor.core.keys import SessionKey
-from monitor.core.observe import AUTH_MESSAGE, Observation, auth_failed, not_found, observe
+from monitor.core.observe import (
+    AUTH_MESSAGE,
+    OAUTH_MESSAGE,
+    Observation,
+    auth_failed,
+    not_found,
+    observe,
+)
+from monitor.core.render import text
 from monitor.core.snapshot import Snapshot
 
 KEY = SessionKey("AI" + "1a" * 16, "EX" + "2b" * 16, "ES" + "3c" * 16)
@@ -318,6 +326,18 @@ def test_auth_failed_event() -> None:
     assert event.id != auth_failed(3, now=NOW, deployment=DEPLOYMENT).id
     assert event.key is None
     assert data(event) == {"message": AUTH_MESSAGE}
+
+
+def test_auth_failed_says_what_to_fix_for_each_kind_of_credentials() -> None:
+    """A static token is replaced by a person; OAuth tokens are renewed by spmon, so what a
+    person fixes there is the client id or secret."""
+    static = text(auth_failed(1, now=NOW, deployment=DEPLOYMENT), NOW)
+    oauth = text(auth_failed(1, now=NOW, deployment=DEPLOYMENT, oauth=True), NOW)
+    assert "set a new token" in static and "client id" not in static
+    assert "client id and secret" in oauth and "set a new token" not in oauth
+    assert data(auth_failed(1, now=NOW, deployment=DEPLOYMENT, oauth=True)) == {
+        "message": OAUTH_MESSAGE
+    }
 
 
 # ── wire form ────────────────────────────────────────────────────────────────────────────────

