@@ -123,7 +123,7 @@ class Event:
             name, previous, current = self.change
             data.update(field=str(name), previous=wire_value(previous), current=wire_value(current))
         if self.snapshot is not None:
-            data.update(_snapshot_wire(self.snapshot, self.observed_at))
+            data.update(_snapshot_wire(self.snapshot, self.observed_at, self.key))
         if self.message is not None:
             data["message"] = self.message
         session: dict[str, Any] | None = None
@@ -159,7 +159,7 @@ class Event:
         )
 
 
-def _snapshot_wire(snapshot: Snapshot, now: datetime) -> dict[str, Any]:
+def _snapshot_wire(snapshot: Snapshot, now: datetime, key: SessionKey | None) -> dict[str, Any]:
     deadline = snapshot.review_by_date
     # Derived, not stored: how late the review was when observed is a function of the two.
     late = (now - deadline).total_seconds() if deadline is not None and deadline < now else 0.0
@@ -169,7 +169,7 @@ def _snapshot_wire(snapshot: Snapshot, now: datetime) -> dict[str, Any]:
         "reviewed": snapshot.reviewed,
         "review_by_date": wire_value(deadline),
         "overdue_seconds": round(late, 3),
-        "url": snapshot.url,
+        "url": snapshot.link(key),
     }
 
 

@@ -27,7 +27,7 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from monitor.core.keys import SessionKey
-from monitor.core.snapshot import Snapshot
+from monitor.core.snapshot import Snapshot, compact_url
 
 __all__ = ["TRACKED_FIELDS", "ParseProblem", "SessionPayload", "parse", "parse_instant"]
 
@@ -115,7 +115,7 @@ def parse(
         review_required=payload.reviewRequired,
         reviewed=payload.reviewed,
         review_by_date=review_by,
-        url=payload.url,
+        url=compact_url(payload.url, key.session_sid),
         appointment=_lenient_instant(payload.appointmentDate, naive_tz),
     )
 

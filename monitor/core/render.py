@@ -251,7 +251,7 @@ def _deadline(event: Event) -> datetime | None:
 
 def _link(event: Event) -> str | None:
     """Only a web link becomes a button or a generatorURL (never javascript:, never data:)."""
-    url = event.snapshot.url if event.snapshot is not None else None
+    url = event.snapshot.link(event.key) if event.snapshot is not None else None
     if url is not None and url.startswith(("https://", "http://")) and len(url) < 3000:
         return url
     return None

@@ -243,7 +243,7 @@ def view_of(row: SessionRow, *, now: datetime, phase: Phase | None) -> SessionVi
         review_required=None if s is None else s.review_required,
         reviewed=None if s is None else s.reviewed,
         review_by_date=None if s is None else s.review_by_date,
-        url=None if s is None else s.url,
+        url=None if s is None else s.link(row.key),
         phase=phase,
         overdue=overdue,
         overdue_since=row.review.overdue_since if overdue else None,

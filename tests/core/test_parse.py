@@ -469,3 +469,18 @@ def test_a_moved_appointment_is_no_change_event() -> None:
     after = parse(doc(status="Scheduled", appointmentDate="2024-03-02T12:30:00Z"), KEY)
     assert isinstance(before, Snapshot) and isinstance(after, Snapshot)
     assert before != after and diff(before, after) == ()
+
+
+def test_a_session_url_naming_its_sid_is_kept_as_one_shared_string() -> None:
+    """100,000 session URLs differ only by their SID: memory keeps one string, every output
+    (alert link, wire form, store) shows the URL as the API gave it."""
+    other = SessionKey(KEY.install_sid, KEY.exam_sid, "ES" + "4d" * 16)
+    url_of = "https://proctoring.example.com/sessions/{}?tab=review".format
+    first = parse(doc(URL=url_of(KEY.session_sid)), KEY)
+    second = parse(doc(sid=other.session_sid, URL=url_of(other.session_sid)), other)
+    assert isinstance(first, Snapshot) and isinstance(second, Snapshot)
+    assert first.url is second.url  # one object for both
+    assert first.link(KEY) == url_of(KEY.session_sid)
+    assert second.link(other) == url_of(other.session_sid)
+    plain = parse(doc(URL="https://app.example/s/1"), KEY)
+    assert isinstance(plain, Snapshot) and plain.url == plain.link(KEY) == "https://app.example/s/1"

@@ -9,7 +9,7 @@ from typing import Any
 
 from monitor.core.keys import SessionKey
 from monitor.core.rules import ReviewState
-from monitor.core.snapshot import Snapshot
+from monitor.core.snapshot import Snapshot, compact_url
 from monitor.store.base import PollRecord, SessionRecord
 from monitor.store.ports import Deliveries
 from monitor.store.sqlite.connection import Connection, Db, dt, ts
@@ -105,7 +105,7 @@ def _write_snapshot(db: Db, r: PollRecord) -> None:
         " appointment_date=excluded.appointment_date, settled_since=excluded.settled_since",
         (
             r.key.session_sid, r.key.install_sid, r.key.exam_sid, s.status,
-            _flag(s.review_required), _flag(s.reviewed), ts(s.review_by_date), s.url,
+            _flag(s.review_required), _flag(s.reviewed), ts(s.review_by_date), s.link(r.key),
             r.payload, r.digest, r.version, ts(review.overdue_since),
             ts(review.last_overdue_alert), ts(review.due_soon_for),
             r.polled_at, r.outcome, r.polled_at, ts(s.appointment), ts(r.settled_since),
@@ -152,7 +152,12 @@ def _session_record(row: tuple[Any, ...]) -> SessionRecord:
         # A handful of statuses, installs and exams across 100,000 sessions: one copy each.
         status = sys.intern(status) if status else status
         snapshot = Snapshot(
-            status, _bool(required), _bool(reviewed), dt(review_by), url, dt(appointment)
+            status,
+            _bool(required),
+            _bool(reviewed),
+            dt(review_by),
+            compact_url(url, sid),
+            dt(appointment),
         )
     return SessionRecord(
         key=SessionKey(sys.intern(install), sys.intern(exam), sid),
