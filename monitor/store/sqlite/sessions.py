@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.core.keys import SessionKey
-from monitor.core.rules import ReviewState
+from monitor.core.rules import NO_REVIEW, ReviewState
 from monitor.core.snapshot import Snapshot, compact_url
 from monitor.store.base import PollRecord, SessionRecord
 from monitor.store.ports import Deliveries
@@ -143,6 +143,13 @@ def _bool(value: int | None) -> bool | None:
     return None if value is None else bool(value)
 
 
+def _review(overdue_since: float | None, last: float | None, due_soon: float | None) -> ReviewState:
+    # Most sessions have no review under way: one shared state for all of them.
+    if overdue_since is None and last is None and due_soon is None:
+        return NO_REVIEW
+    return ReviewState(dt(overdue_since), dt(last), dt(due_soon))
+
+
 def _session_record(row: tuple[Any, ...]) -> SessionRecord:
     (install, exam, sid, status, required, reviewed, review_by, url, version, digest, missing,
      failures, last_poll, overdue_since, last_alert, due_soon_for, observed_at, appointment,
@@ -162,7 +169,7 @@ def _session_record(row: tuple[Any, ...]) -> SessionRecord:
     return SessionRecord(
         key=SessionKey(sys.intern(install), sys.intern(exam), sid),
         snapshot=snapshot,
-        review=ReviewState(dt(overdue_since), dt(last_alert), dt(due_soon_for)),
+        review=_review(overdue_since, last_alert, due_soon_for),
         version=version,
         digest=digest,
         missing=bool(missing),
