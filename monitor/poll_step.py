@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
@@ -25,10 +25,11 @@ from monitor.core.events import Event
 from monitor.core.keys import SessionKey
 from monitor.metrics import Metrics
 from monitor.poll_effects import AuthEpisode, PollCounts, record
-from monitor.store import Committer, SessionRecord, SessionStore
+from monitor.resume import Joining, Wanted
+from monitor.store import Committer, SessionStore
 from monitor.watchset import Entry, WatchSet
 
-__all__ = ["PollStep", "PollerOptions", "Router"]
+__all__ = ["PollStep", "PollerOptions", "Router", "Wanted"]
 
 log = structlog.get_logger("spmon.poller")
 Router = Callable[[Event], Sequence[str]]
@@ -65,11 +66,6 @@ class PollerOptions:
         return ApiGate.for_watches(
             intervals, api=self.breaker, auth_retry=self.auth_retry, metrics=metrics
         )
-
-
-Wanted = tuple[SessionKey, Mapping[str, str], float | None]
-RESUME_CHUNK = 5000
-"""A watch as the poller takes it: key, labels, its own interval (None: by phase)."""
 
 
 class PollStep:
@@ -109,6 +105,15 @@ class PollStep:
             token_source=token_source,
             on_commit=lambda: self.on_commit(),
         )
+        self.joining = Joining(
+            store=store,
+            watchset=watchset,
+            first_interval=options.first_interval,
+            rules=self.rules,
+            clock=clock,
+            rng=rng,
+        )
+        self.rewatch = self.joining.rewatch
 
     @property
     def auth_failing(self) -> bool:
@@ -122,60 +127,8 @@ class PollStep:
         now = self.clock.now()
         if await self.auth.restore():
             self.gate.restore_token_rejected(now)
-        restored = await self._resume(watches, now)
+        restored = await self.joining.resume(watches, now)
         log.info("poller.restored", watched=len(self.watchset.entries), from_store=restored)
-
-    async def rewatch(
-        self, watches: Sequence[Wanted], *, add_only: bool = False
-    ) -> tuple[int, int, int]:
-        """Make the watch set `watches` while polls run (a reload): new sessions resume from
-        whatever the store remembers of them, removed ones stop being scheduled, changed
-        labels and intervals apply from the next poll. With `add_only` (discovery), sessions
-        not in `watches` stay. Returns (added, removed, changed)."""
-        entries = self.watchset.entries
-        removed: list[SessionKey] = []
-        if not add_only:
-            wanted = {key for key, _, _ in watches}
-            removed = [key for key in entries if key not in wanted]
-            del wanted
-        for key in removed:
-            self.watchset.remove(key)
-        new = [w for w in watches if w[0] not in entries]
-        now = self.clock.now()
-        changed = sum(self.watchset.relabel(*w, now=now) for w in watches if w[0] in entries)
-        await self._resume(new, now)
-        return len(new), len(removed), changed
-
-    async def _resume(self, watches: Sequence[Wanted], now: float) -> int:
-        """Add `watches`, each from what the store remembers of it; how many it remembered.
-        A chunk at a time: 100,000 records loaded at once are most of a restart's peak."""
-        restored = 0
-        for at in range(0, len(watches), RESUME_CHUNK):
-            chunk = watches[at : at + RESUME_CHUNK]
-            stored = await self.store.load([key.session_sid for key, _, _ in chunk])
-            restored += len(stored)
-            self._add(chunk, {record.key: record for record in stored}, now)
-        return restored
-
-    def _add(
-        self, watches: Sequence[Wanted], stored: Mapping[SessionKey, SessionRecord], now: float
-    ) -> None:
-        first = self.options.first_interval
-        for key, labels, override in watches:
-            entry = Entry(key, labels, first(override), override=override)
-            if (record := stored.get(key)) is not None:
-                _restore_entry(entry, record)
-            self.watchset.add(entry, self._first_due(entry, now))
-
-    def _first_due(self, entry: Entry, now: float) -> float | None:
-        # The stored settled time is kept as it is: a settled time first set here would stay
-        # in memory only (the first poll of an unchanged body commits nothing).
-        life = decide.lifecycle(entry, entry.snapshot, now, self.rules)
-        entry.phase = life.phase
-        if life.interval is None:
-            return None
-        entry.interval = life.interval
-        return decide.first_due(entry, now, self.rng.random(), self.rules)
 
     async def poll(
         self,
@@ -291,14 +244,3 @@ def _log(entry: Entry) -> structlog.typing.FilteringBoundLogger:
         session_sid=key.session_sid, exam_sid=key.exam_sid, install_sid=key.install_sid
     )
     return bound
-
-
-def _restore_entry(entry: Entry, record: SessionRecord) -> None:
-    entry.snapshot = record.snapshot
-    entry.review = record.review
-    entry.version = record.version
-    entry.digest = record.digest
-    entry.failures = record.failures
-    entry.missing = record.missing
-    entry.last_poll_at = record.last_poll_at
-    entry.settled_since = record.settled_since
