@@ -1,0 +1,144 @@
+"""The status page: `/` (what is overdue, what is due, can spmon see), `/sessions` (the
+long lists, a page at a time) and `/sessions/{sid}` (one session and its history).
+
+Server-rendered HTML from Jinja2 templates with autoescaping on: labels come from CSV exports
+anyone may have written, so every value is escaped, and the Content-Security-Policy allows
+no script at all. Reads are open: the page shows nothing the metrics do not already
+(no token, no credential, no request header). Each handler reads the `ReadModel` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from monitor.core.views import DUE_SOON, Page, SessionQuery, Sort
+from monitor.views import ReadModel
+from monitor.web import present
+
+__all__ = ["HEADERS", "PageOptions", "add_page_routes"]
+
+HEADERS: Mapping[str, str] = {
+    # No script, no frames, no forms elsewhere; styles are inline in the one document.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+CAP = 25
+"""Rows of a list on `/`; the rest are a link away."""
+PER_PAGE = 100
+LISTS: Mapping[str, tuple[str, SessionQuery]] = {
+    "overdue": ("Reviews overdue", SessionQuery(overdue=True, sort=Sort.LATENESS)),
+    "due": (
+        "Reviews due in the next 24 hours",
+        SessionQuery(due_within=DUE_SOON.total_seconds(), sort=Sort.DEADLINE),
+    ),
+    "all": ("All watched sessions", SessionQuery(sort=Sort.LATENESS)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PageOptions:
+    zone: tzinfo = UTC
+    refresh: int = 30
+    """Seconds between reloads (a meta refresh: no script); 0 = never."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    views: ReadModel
+    options: PageOptions
+    env: jinja2.Environment
+
+    def render(self, template: str, *, status: int = 200, **context: Any) -> web.Response:
+        clock = present.Clockface(self.options.zone, self.views.now())
+        html = self.env.get_template(template).render(
+            clock=clock, refresh=self.options.refresh, present=present, **context
+        )
+        return web.Response(
+            text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS
+        )
+
+
+PAGE = web.AppKey("page", _Page)
+
+
+def add_page_routes(app: web.Application, views: ReadModel, options: PageOptions) -> None:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["path_part"] = present.path_part
+    app[PAGE] = _Page(views, options, env)
+    app.router.add_get("/", _status)
+    app.router.add_get("/sessions", _list)
+    app.router.add_get("/sessions/{sid}", _session)
+
+
+async def _status(request: web.Request) -> web.Response:
+    page = request.app[PAGE]
+    summary = await page.views.summary()
+    spots = present.blind_spots(summary)
+    lists = {}
+    for name in ("overdue", "due"):
+        title, query = LISTS[name]
+        lists[name] = (title, await page.views.sessions(_cut(query, 0, CAP)))
+    return page.render(
+        "status.html.j2",
+        summary=summary,
+        spots=spots,
+        headline=present.headline(summary, spots),
+        lists=lists,
+    )
+
+
+async def _list(request: web.Request) -> web.Response:
+    page = request.app[PAGE]
+    name = request.query.get("list", "all")
+    if name not in LISTS:
+        return page.render("missing.html.j2", status=404, what="That list")
+    try:
+        offset = max(0, int(request.query.get("offset", "0")))
+    except ValueError:
+        offset = 0
+    title, query = LISTS[name]
+    result: Page = await page.views.sessions(_cut(query, offset, PER_PAGE))
+    summary = await page.views.summary()
+    return page.render(
+        "list.html.j2",
+        name=name,
+        title=title,
+        result=result,
+        spots=present.blind_spots(summary),
+        summary=summary,
+    )
+
+
+async def _session(request: web.Request) -> web.Response:
+    page = request.app[PAGE]
+    sid = request.match_info["sid"]
+    history = await page.views.history(sid)
+    if history is None:
+        return page.render("missing.html.j2", status=404, what=f"Session {sid}")
+    told = {t.event_id for t in history.transitions}
+    orphans = [d for d in history.deliveries if d.event_id not in told]
+    return page.render("session.html.j2", sid=sid, history=history, orphans=orphans)
+
+
+def _cut(query: SessionQuery, offset: int, limit: int) -> SessionQuery:
+    return dataclasses.replace(query, offset=offset, limit=limit)
