@@ -53,7 +53,7 @@ LISTS: Mapping[str, tuple[str, SessionQuery]] = {
 class PageOptions:
     zone: tzinfo = UTC
     refresh: int = 30
-    """Seconds between reloads (a meta refresh: no script); 0 = never."""
+    """Seconds between reloads (a Refresh header: no script); 0 = never."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +62,33 @@ class _Page:
     options: PageOptions
     env: jinja2.Environment
 
-    def render(self, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    def render(
+        self, request: web.Request, template: str, *, status: int = 200, **context: Any
+    ) -> web.Response:
+        """The page, reloading itself every `refresh` seconds unless it is a 404 or the
+        reader paused it (`?refresh=off`, a link on the page)."""
         clock = present.Clockface(self.options.zone, self.views.now())
+        paused = request.query.get("refresh") == "off"
+        refresh = self.options.refresh if status == 200 and not paused else 0
         html = self.env.get_template(template).render(
-            clock=clock, refresh=self.options.refresh, present=present, **context
+            clock=clock,
+            refresh=refresh,
+            refreshable=bool(self.options.refresh) and status == 200,
+            paused_url=request.rel_url.update_query(refresh="off"),
+            resume_url=request.rel_url.with_query(
+                [(k, v) for k, v in request.query.items() if k != "refresh"]
+            ),
+            present=present,
+            **context,
         )
+        headers = dict(HEADERS)
+        if refresh:
+            # The header rather than <meta refresh>: WCAG 2.2.1 asks that a reader can turn a
+            # timed reload off, which the page's "pause" link does; a meta element would be
+            # flagged by checkers that cannot see that link.
+            headers["Refresh"] = str(refresh)
         return web.Response(
-            text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS
+            text=html, status=status, content_type="text/html", charset="utf-8", headers=headers
         )
 
 
@@ -99,6 +119,7 @@ async def _status(request: web.Request) -> web.Response:
         title, query = LISTS[name]
         lists[name] = (title, await page.views.sessions(_cut(query, 0, CAP)))
     return page.render(
+        request,
         "status.html.j2",
         summary=summary,
         spots=spots,
@@ -111,7 +132,7 @@ async def _list(request: web.Request) -> web.Response:
     page = request.app[PAGE]
     name = request.query.get("list", "all")
     if name not in LISTS:
-        return page.render("missing.html.j2", status=404, what="That list")
+        return page.render(request, "missing.html.j2", status=404, what="That list")
     try:
         offset = max(0, int(request.query.get("offset", "0")))
     except ValueError:
@@ -120,6 +141,7 @@ async def _list(request: web.Request) -> web.Response:
     result: Page = await page.views.sessions(_cut(query, offset, PER_PAGE))
     summary = await page.views.summary()
     return page.render(
+        request,
         "list.html.j2",
         name=name,
         title=title,
@@ -134,10 +156,10 @@ async def _session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     history = await page.views.history(sid)
     if history is None:
-        return page.render("missing.html.j2", status=404, what=f"Session {sid}")
+        return page.render(request, "missing.html.j2", status=404, what=f"Session {sid}")
     told = {t.event_id for t in history.transitions}
     orphans = [d for d in history.deliveries if d.event_id not in told]
-    return page.render("session.html.j2", sid=sid, history=history, orphans=orphans)
+    return page.render(request, "session.html.j2", sid=sid, history=history, orphans=orphans)
 
 
 def _cut(query: SessionQuery, offset: int, limit: int) -> SessionQuery:

@@ -181,11 +181,16 @@ async def test_long_lists_are_cut_with_a_count_and_a_link(
 
 
 @pytest.mark.parametrize("refresh", [0, 45])
-async def test_refresh_is_configurable(
+async def test_refresh_is_configurable_and_can_be_paused(
     simulator, make_service, http: aiohttp.ClientSession, refresh: int
 ) -> None:
     sim = await simulator(1, faults=Faults())
     svc = await make_service(sim.url, sim.keys, http={"page_refresh": refresh})
-    _, _, html = await fetch(http, f"http://{svc.address}/")
-    meta = f'<meta http-equiv="refresh" content="{refresh}">'
-    assert (meta in html) is bool(refresh)
+    _, headers, html = await fetch(http, f"http://{svc.address}/sessions?list=due")
+    assert headers.get("Refresh") == (str(refresh) if refresh else None)
+    assert ('href="/sessions?list=due&amp;refresh=off"' in html) is bool(refresh)
+    _, headers, html = await fetch(http, f"http://{svc.address}/sessions?list=due&refresh=off")
+    assert "Refresh" not in headers
+    assert ('href="/sessions?list=due" id="resume"' in html) is bool(refresh)
+    _, headers, _ = await fetch(http, f"http://{svc.address}/sessions/ES0")
+    assert "Refresh" not in headers  # a 404 does not reload itself
