@@ -4,8 +4,11 @@ while spmon cannot see, the page never says nothing is overdue."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sys
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
@@ -194,3 +197,23 @@ async def test_refresh_is_configurable_and_can_be_paused(
     assert ('href="/sessions?list=due" id="resume"' in html) is bool(refresh)
     _, headers, _ = await fetch(http, f"http://{svc.address}/sessions/ES0")
     assert "Refresh" not in headers  # a 404 does not reload itself
+
+
+async def test_spmon_demo_serves_the_page(http: aiohttp.ClientSession, tmp_path: Path) -> None:
+    log = tmp_path / "demo.log"
+    with log.open("wb") as sink:  # a file, not a pipe: an unread pipe would stall the demo
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "monitor", "demo", "--sessions", "4", "--interval", "1",
+            stdout=asyncio.subprocess.DEVNULL, stderr=sink,
+        )  # fmt: skip
+    try:
+        async with asyncio.timeout(20):
+            while not (found := re.search(r"status page on (http://\S+/);", log.read_text())):
+                assert process.returncode is None, log.read_text()
+                await asyncio.sleep(0.1)
+            while "4 of 4 sessions not seen yet" in (html := (await fetch(http, found[1]))[2]):
+                await asyncio.sleep(0.2)
+        assert "<h1>spmon status</h1>" in html and "Reviews due in the next 24 hours" in html
+    finally:
+        process.terminate()
+        await process.wait()
