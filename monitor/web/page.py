@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from monitor.core.views import DUE_SOON, Page, SessionQuery, Sort
+from monitor.core.views import DUE_SOON, SessionQuery, Sort
 from monitor.views import ReadModel
 from monitor.web import present
 
@@ -112,12 +112,10 @@ def add_page_routes(app: web.Application, views: ReadModel, options: PageOptions
 
 async def _status(request: web.Request) -> web.Response:
     page = request.app[PAGE]
-    summary = await page.views.summary()
+    names = ("overdue", "due")
+    summary, pages = await page.views.overview([_cut(LISTS[name][1], 0, CAP) for name in names])
     spots = present.blind_spots(summary)
-    lists = {}
-    for name in ("overdue", "due"):
-        title, query = LISTS[name]
-        lists[name] = (title, await page.views.sessions(_cut(query, 0, CAP)))
+    lists = {name: (LISTS[name][0], result) for name, result in zip(names, pages, strict=True)}
     return page.render(
         request,
         "status.html.j2",
@@ -138,8 +136,7 @@ async def _list(request: web.Request) -> web.Response:
     except ValueError:
         offset = 0
     title, query = LISTS[name]
-    result: Page = await page.views.sessions(_cut(query, offset, PER_PAGE))
-    summary = await page.views.summary()
+    summary, (result,) = await page.views.overview([_cut(query, offset, PER_PAGE)])
     return page.render(
         request,
         "list.html.j2",
