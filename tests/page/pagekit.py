@@ -58,7 +58,9 @@ async def make_service(state_path: Path, clock: FakeClock) -> AsyncIterator[Serv
                 rules={"overdue_repeat": "0s"},
                 state={"path": state_path},
                 http={"listen": "127.0.0.1:0", **extra.pop("http", {})},
-                sinks=[{"name": "alerts", "type": "log", "events": ["review.*"]}],
+                sinks=extra.pop(
+                    "sinks", [{"name": "alerts", "type": "log", "events": ["review.*"]}]
+                ),
                 watches=watches,
                 **extra,
             )

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from monitor.simulator import Faults
 from tests.clockkit import T0
@@ -25,6 +26,7 @@ from tests.page.pagekit import (
     simulator,
     truth_overdue,
 )
+from tests.sinks.sinkkit import Hit
 
 __all__ = ["clock", "make_service", "simulator"]  # fixtures, re-exported for pytest
 
@@ -217,3 +219,28 @@ async def test_spmon_demo_serves_the_page(http: aiohttp.ClientSession, tmp_path:
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_a_failed_delivery_shows_its_outcome_and_never_the_sink_url(
+    simulator, make_service, endpoint, http: aiohttp.ClientSession
+) -> None:
+    async def refuse(_hit: Hit) -> web.StreamResponse:
+        return web.Response(status=400, text="no such hook")
+
+    hook = await endpoint(refuse)
+    secret_path = "hook/T0KEN-in-the-path-8c1f"
+    sink = {
+        "name": "hook", "type": "webhook", "url": f"{hook.url}/{secret_path}",
+        "allow_private": True, "unsigned": True, "events": ["review.*"],
+    }  # fmt: skip
+    sim = await simulator(1)
+    (key,) = sim.keys
+    overdue_by(sim.sim, key, timedelta(hours=1))
+    svc = await make_service(sim.url, sim.keys, sinks=[sink])
+    await svc.poller.poll_all()
+    await svc.dispatcher.drain(deadline=5)
+    _, _, page = await fetch(http, f"http://{svc.address}/sessions/{key.session_sid}")
+    assert ">dead<" in page and "400" in page
+    _, _, status = await fetch(http, f"http://{svc.address}/")
+    for html in (page, status):
+        assert secret_path not in html and "T0KEN" not in html and hook.url not in html
