@@ -3,8 +3,10 @@ long lists, a page at a time) and `/sessions/{sid}` (one session and its history
 
 Server-rendered HTML from Jinja2 templates with autoescaping on: labels come from CSV exports
 anyone may have written, so every value is escaped, and the Content-Security-Policy allows
-no script at all. Reads are open: the page shows nothing the metrics do not already
-(no token, no credential, no request header). Each handler reads the `ReadModel` only.
+no script at all. It shows no token, credential or sink URL, but it does show session SIDs
+and labels, which the metrics carry not: reads are open for now, so `http.listen` should stay
+on loopback or a cluster-internal address until the page follows the API's read rule.
+Each handler reads the `ReadModel` only.
 """
 
 from __future__ import annotations
