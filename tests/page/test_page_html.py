@@ -165,6 +165,7 @@ async def test_unknown_sessions_and_lists_are_404_pages(
     assert status == 404 and headers["Content-Type"].startswith("text/html")
     assert "is not known to spmon" in html and "<img" not in html and "&lt;img" in html
     assert (await fetch(http, f"http://{svc.address}/sessions?list=nope"))[0] == 404
+    assert (await fetch(http, f"http://{svc.address}/sessions?list=all&offset=x"))[0] == 200
     async with http.post(f"http://{svc.address}/") as resp:
         assert resp.status == 405
 
