@@ -126,7 +126,7 @@ async def _demo(sessions: int, change_every: float, interval: float) -> None:
             def announce(svc: service.Service) -> None:
                 click.echo(
                     f"spmon demo: watching {sessions} simulated sessions at {url}; "
-                    f"metrics on http://{svc.address}/metrics; Ctrl-C to stop",
+                    f"status page on http://{svc.address}/; Ctrl-C to stop",
                     err=True,
                 )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -34,6 +35,7 @@ from monitor.sinks import Sink
 from monitor.store import Committer, SqliteStore, copy_state, open_store, read_state
 from monitor.views import ReadModel, Runtime
 from monitor.watching import Watching
+from monitor.web import page
 
 __all__ = [
     "PURGE_BATCH",
@@ -210,6 +212,10 @@ async def build(
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
             app = server.make_app(registry, server.Probes(service.live, service.ready))
+            options = page.PageOptions(
+                ZoneInfo(settings.http.page_timezone), settings.http.page_refresh
+            )
+            page.add_page_routes(app, views, options)
             service.address = await stack.enter_async_context(server.serve(app, host, port))
             log.info("http.listening", address=service.address)
         yield service

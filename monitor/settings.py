@@ -98,12 +98,15 @@ class ApiSettings(BaseModel):
     @field_validator("naive_date_timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError("unknown time zone") from exc
-        return value
+        return None if value is None else _known_zone(value)
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("unknown time zone") from exc
+    return value
 
 
 class RuleSettings(BaseModel):
@@ -143,7 +146,12 @@ class HistorySettings(BaseModel):
 class HttpSettings(BaseModel):
     model_config = STRICT
     listen: str = "127.0.0.1:10317"
-    """host:port for /metrics, /healthz and /readyz; an empty string disables the server."""
+    """host:port for the status page, /metrics, /healthz and /readyz; an empty string
+    disables the server."""
+    page_timezone: str = "UTC"
+    """Zone the status page shows times in (an IANA name such as Europe/Berlin)."""
+    page_refresh: Annotated[int, Field(ge=0, le=3600)] = 30
+    """Seconds between the status page's reloads of itself; 0 = never."""
 
     @field_validator("listen")
     @classmethod
@@ -151,6 +159,11 @@ class HttpSettings(BaseModel):
         if value and not re.match(r"^\[?[\w.:-]*\]?:\d{1,5}$", value):
             raise ValueError("expected host:port, e.g. 0.0.0.0:10317")
         return value
+
+    @field_validator("page_timezone")
+    @classmethod
+    def _page_zone(cls, value: str) -> str:
+        return _known_zone(value)
 
     @property
     def host_port(self) -> tuple[str, int]:

@@ -92,17 +92,24 @@ class ReadModel:
         return History(session, transitions, deliveries)
 
     async def summary(self) -> Summary:
+        return (await self.overview(()))[0]
+
+    async def overview(self, queries: Sequence[SessionQuery]) -> tuple[Summary, list[Page]]:
+        """The summary and a page per query from one read of the store at one moment: the
+        status page's `/`, which would otherwise read every session three times."""
         now = self.now()
         stats = await self.store.stats()
+        every = await self._views(now)
         oldest = stats.oldest_pending_at
-        return views.summarise(
-            await self._views(now),
+        summary = views.summarise(
+            every,
             now=now,
             running=self.running,
             sinks=await self._sink_health(stats, now),
             api=self._api(),
             oldest_pending_delivery=None if oldest is None else datetime.fromtimestamp(oldest, UTC),
         )
+        return summary, [views.select(every, query, now) for query in queries]
 
     async def _views(self, now: datetime) -> list[SessionView]:
         return [self._view(row, now) for row in await self.store.session_rows()]

@@ -66,6 +66,8 @@ def test_defaults_are_those_documented(tmp_path: Path) -> None:
             {"api": {"naive_date_timezone": "Mars/Olympus"}},
             "api.naive_date_timezone: unknown time zone",
         ),
+        ({"http": {"page_timezone": "Mars/Olympus"}}, "http.page_timezone: unknown time zone"),
+        ({"http": {"page_refresh": -1}}, "http.page_refresh: Input should be greater than"),
     ],
 )
 def test_each_bad_key_gets_one_line_naming_it(tmp_path: Path, data: dict, expected: str) -> None:

@@ -161,3 +161,21 @@ async def test_a_state_file_alone_reads_the_same_with_the_runtime_unknown(
     assert history is not None and [t.type for t in history.transitions] == [
         EventType.REVIEW_OVERDUE
     ]
+
+
+async def test_an_overview_is_the_summary_and_each_page_from_one_read(
+    simulator, make_service
+) -> None:
+    sim = await simulator(3)
+    late, soon, _ = sim.keys
+    sim.sim.set(late, reviewRequired=True, reviewed=False,
+                reviewByDate=isoformat(T0 - timedelta(hours=2)))  # fmt: skip
+    sim.sim.set(soon, reviewRequired=True, reviewed=False,
+                reviewByDate=isoformat(T0 + timedelta(hours=3)))  # fmt: skip
+    svc = await make_service(sim.url, sim.keys)
+    await svc.poller.poll_all()
+    queries = [SessionQuery(overdue=True), SessionQuery(due_within=86400, sort=Sort.DEADLINE)]
+    summary, pages = await svc.views.overview(queries)
+    assert summary == await svc.views.summary()
+    assert pages == [await svc.views.sessions(query) for query in queries]
+    assert [[v.key for v in page.items] for page in pages] == [[late], [soon]]

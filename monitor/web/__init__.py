@@ -1,0 +1,1 @@
+"""What spmon serves to people and programs beside /metrics: the status page (`page`)."""
