@@ -1,0 +1,1 @@
+"""spmon's own HTTP surfaces beyond the probes: the JSON API under /api/v1 (and the status page)."""
