@@ -28,6 +28,9 @@ class Running:
     base: str
     """http://host:port/api/v1"""
 
+    stop: Callable[[], Awaitable[None]]
+    """Stop the service (SIGTERM's path); the fixture stops any still running."""
+
     def headers(self, token: str | None = ADMIN) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"} if token else {}
 
@@ -54,7 +57,7 @@ async def running(simulator: SimFactory, state_path: Path) -> AsyncIterator[RunF
         settings = Settings(
             api={"base_url": sim.url, "rate_limit": 1000, "retries": 0, "timeout": 2},
             poll={"interval": 1},
-            state={"path": state_path},
+            state={"path": state_path.with_name(f"spmon-{len(stops)}.db")},
             http={"listen": "127.0.0.1:0"},
             admin={"token": ADMIN} if admin is None else admin,
             watches=watches_of(keys, course="BIO101"),
@@ -65,7 +68,12 @@ async def running(simulator: SimFactory, state_path: Path) -> AsyncIterator[RunF
         task = asyncio.create_task(service.run(settings, stop=stop, on_ready=ready.set_result))
         stops.append((stop, task))
         svc = await asyncio.wait_for(ready, 10)
-        return Running(svc, sim, f"http://{svc.address}/api/v1")
+
+        async def halt() -> None:
+            stop.set()
+            await asyncio.wait_for(task, 20)
+
+        return Running(svc, sim, f"http://{svc.address}/api/v1", halt)
 
     yield create
     for stop, task in stops:
