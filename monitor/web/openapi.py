@@ -231,7 +231,8 @@ def _op(
     for code in (*ERRORS, *also):
         responses[code] = {
             "description": ERRORS[code] if code in ERRORS else _ALSO[code],
-            **_json("Error"),
+            # A POST's 200 is a success too: the watch was there and is replaced.
+            **_json(ok if code == "200" else "Error"),
         }
     return {"summary": summary, "responses": responses, **more}
 
