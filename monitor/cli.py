@@ -20,6 +20,7 @@ import yaml
 from monitor import __version__, logs, service
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
 from monitor.cli_outbox import outbox
+from monitor.cli_status import history, sessions, status
 from monitor.cli_watch import source_report, watch
 from monitor.core import checkup, routing
 from monitor.settings import Settings
@@ -120,6 +121,7 @@ async def _demo(sessions: int, change_every: float, interval: float) -> None:
                 state={"path": Path(tmp) / "spmon.db"},
                 http={"listen": "127.0.0.1:0"},
                 metrics=DEMO_METRICS,
+                admin=DEMO_ADMIN,
                 watches=_watches(sim),
             )
 
@@ -135,6 +137,8 @@ async def _demo(sessions: int, change_every: float, interval: float) -> None:
 
 DEMO_METRICS = {"by_labels": ["course"]}
 """The demo's watches carry a course each: the dashboard's "Overdue by course" shows them."""
+DEMO_ADMIN = {"read": "open"}
+"""The demo's status page and API reads need no token: simulated sessions, on loopback."""
 
 
 def _watches(sim: Simulator) -> list[dict[str, Any]]:
@@ -200,6 +204,7 @@ def _write_config(path: Path, url: str, sim: Simulator) -> None:
         "poll": {"interval": "10s"},
         "rules": {"overdue_repeat": "1h"},
         "metrics": DEMO_METRICS,
+        "admin": DEMO_ADMIN,
         "watches": _watches(sim),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,3 +236,6 @@ def healthcheck(url: str, timeout: float) -> None:
 
 main.add_command(outbox)
 main.add_command(watch)
+main.add_command(status)
+main.add_command(sessions)
+main.add_command(history)

@@ -1,7 +1,7 @@
 """`spmon watch`: list and edit the watch set in the state file; `check-config`'s source report.
 
 `ls` reads beside a running service. `add`, `rm` and `import` take the store's lock, so they
-work offline only: editing a running service's watches needs the admin API (not built yet).
+work offline only: a running service's watches change through the admin API (`/api/v1/watches`).
 Watches added here have source "cli": no reconcile removes them, and no file takes them over.
 """
 

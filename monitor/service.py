@@ -35,7 +35,10 @@ from monitor.sinks import Sink
 from monitor.store import Committer, SqliteStore, copy_state, open_store, read_state
 from monitor.views import ReadModel, Runtime
 from monitor.watching import Watching
+from monitor.web import api as web_api
 from monitor.web import page
+from monitor.web.auth import Auth
+from monitor.web.backend import Backend
 
 __all__ = [
     "PURGE_BATCH",
@@ -215,10 +218,23 @@ async def build(
             options = page.PageOptions(
                 ZoneInfo(settings.http.page_timezone), settings.http.page_refresh
             )
-            page.add_page_routes(app, views, options)
+            page.add_page_routes(app, views, options, _auth(settings))
+            app.add_subapp(
+                web_api.PREFIX, web_api.make_app(_backend(service, redactor), _auth(settings))
+            )
             service.address = await stack.enter_async_context(server.serve(app, host, port))
             log.info("http.listening", address=service.address)
         yield service
+
+
+def _backend(service: Service, redactor: Redactor) -> Backend:
+    return Backend(
+        service.views, service.watching, service.store, redactor, service.dispatcher.notify
+    )
+
+
+def _auth(settings: Settings) -> Auth:
+    return Auth(settings.admin.secret(), open_reads=settings.admin.read == "open")
 
 
 async def run(

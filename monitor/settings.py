@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from monitor import settings_sources
 from monitor.core import watches as core_watches
 from monitor.core.keys import SessionKey
+from monitor.settings_admin import AdminSettings, read_admin_token
 from monitor.settings_auth import AuthSettings, read_client_files, read_secret
 from monitor.settings_discovery import DiscoverySettings
 from monitor.settings_metrics import MetricsSettings
@@ -193,6 +194,8 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    """The JSON API's bearer token and whether reads need it (settings_admin)."""
     watches: list[Watch] = Field(default_factory=list)
     """Sessions listed inline."""
     watch_files: list[Path] = Field(default_factory=list)
@@ -317,11 +320,15 @@ def load_settings(config: Path | None = None) -> Settings:
     listings = settings_sources.read_local(settings.watch_files, settings.sources, base)
     problems += [line for _, listing in listings for line in listing.problems]
     token = _read_token(settings, base)
+    admin, admin_problems = read_admin_token(settings.admin, base)
+    problems += admin_problems
     found = [settings_sources.resolved(s, base, i) for i, s in enumerate(settings.sources)]
     problems += [line for _, line in found if line]
     if problems:
         raise ConfigError(problems)
-    loaded = settings.model_copy(update={"api": token, "sources": [s for s, _ in found]})
+    loaded = settings.model_copy(
+        update={"api": token, "admin": admin, "sources": [s for s, _ in found]}
+    )
     loaded._base = base
     loaded._count(settings_sources.local_listings(settings.watches, listings).values())
     return loaded

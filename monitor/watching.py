@@ -82,6 +82,28 @@ class Watching:
             log.info("discovery.added", source=walk.source, sessions=len(new), added=added,
                      watched=len(entries))  # fmt: skip
 
+    async def add(self, watches: Sequence[Watch]) -> Changes:
+        """The admin API's watches (source "api"): stored, then applied to the running poller
+        at once; a session already watched takes the new labels, interval and source."""
+        stored = await self.store.active_watches()
+        added = tuple(w for w in watches if w.key not in stored)
+        changed = tuple(w for w in watches if w.key in stored and stored[w.key] != w)
+        del stored
+        changes = Changes(added=added, changed=changed)
+        if changes:
+            await self.store.apply_watches(changes, now=self.clock.now())
+            await self.step.rewatch(self.wanted((*added, *changed)), add_only=True)
+            log.info("watches.api_applied", added=len(added), changed=len(changed))
+        return changes
+
+    async def remove(self, session_sid: str) -> Watch | None:
+        """Stop watching one session now (its history stays); the watch removed, if any."""
+        held = await self.store.remove_watch(session_sid, now=self.clock.now())
+        if held is not None:
+            self.step.watchset.remove(held.key)
+            log.info("watches.api_removed", session_sid=session_sid, source=held.source)
+        return held
+
     async def _rewatch(self, wanted: Sequence[Wanted]) -> dict[str, int]:
         added, removed, changed = await self.step.rewatch(wanted)
         watched = len(self.step.watchset.entries)

@@ -3,7 +3,7 @@
 At start-up (and, once reload exists, at every reload) each configured source is read into
 what it wants watched; `core.watches.reconcile` says what that changes in the store, and the
 store's active watches are then what the poller watches. Watches added by hand (`spmon watch
-add`, source "cli") take part as the first source, read in full: no file or URL takes them
+add`, source "cli"; the admin API, source "api") take part as the first source, read in full: no file or URL takes them
 over, and no reconcile removes them.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import structlog
 
@@ -19,12 +20,17 @@ from monitor.core.watches import Changes, Watch, apply, kind_of, reconcile
 from monitor.sources import SourceError, UrlReader
 from monitor.store import WatchStore
 
-__all__ = ["CLI", "Desired", "Synced", "plan", "read", "sync"]
+__all__ = ["API", "BY_HAND", "CLI", "Desired", "Synced", "plan", "read", "sync"]
 
 log = structlog.get_logger("spmon.sources")
 
 CLI = "cli"
 """The source of watches added with `spmon watch add` / `import`."""
+API = "api"
+"""The source of watches added through the admin API (`POST /api/v1/watches`)."""
+BY_HAND: Final = (CLI, API)
+"""Source kinds of watches added by hand: no configured source lists them, so a reconcile
+keeps them, first, and only a hand (the CLI or the API) removes them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +84,11 @@ async def read(
 
 def plan(stored: Mapping[SessionKey, Watch], desired: Desired) -> Changes:
     """What a reconcile of `desired` into `stored` changes, hand-added watches kept."""
-    by_hand = {key: watch for key, watch in stored.items() if kind_of(watch.source) == CLI}
-    listed = {CLI: by_hand, **{n: w for n, w in desired.listed.items() if n != CLI}}
-    return reconcile(stored, listed, {CLI, *desired.complete})
+    listed: dict[str, Mapping[SessionKey, Watch]] = {
+        kind: {key: w for key, w in stored.items() if kind_of(w.source) == kind} for kind in BY_HAND
+    }
+    listed |= {n: w for n, w in desired.listed.items() if n not in BY_HAND}
+    return reconcile(stored, listed, {*BY_HAND, *desired.complete})
 
 
 async def sync(store: WatchStore, desired: Desired, *, now: float) -> Synced:

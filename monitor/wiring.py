@@ -67,7 +67,7 @@ def lease(settings: Settings) -> float:
 def register_secrets(settings: Settings, redactor: Redactor) -> None:
     client = settings.api.auth.client() if settings.api.auth.oauth else None
     sinks = (v for sink in settings.sinks for v in sink.secret_values())
-    redactor.add([settings.token(), *(client or ()), *sinks])
+    redactor.add([settings.token(), settings.admin.secret(), *(client or ()), *sinks])
 
 
 def credentials(

@@ -24,6 +24,7 @@ from aiohttp import web
 from monitor.core.views import DUE_SOON, SessionQuery, Sort
 from monitor.views import ReadModel
 from monitor.web import present
+from monitor.web.auth import Auth, Handler
 
 __all__ = ["HEADERS", "PageOptions", "add_page_routes"]
 
@@ -63,6 +64,7 @@ class _Page:
     views: ReadModel
     options: PageOptions
     env: jinja2.Environment
+    auth: Auth
 
     def render(
         self, request: web.Request, template: str, *, status: int = 200, **context: Any
@@ -97,7 +99,10 @@ class _Page:
 PAGE = web.AppKey("page", _Page)
 
 
-def add_page_routes(app: web.Application, views: ReadModel, options: PageOptions) -> None:
+def add_page_routes(
+    app: web.Application, views: ReadModel, options: PageOptions, auth: Auth
+) -> None:
+    """`/`, `/sessions` and `/sessions/{sid}`, read like the API's reads (`admin.read`)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=True,
@@ -106,10 +111,18 @@ def add_page_routes(app: web.Application, views: ReadModel, options: PageOptions
         lstrip_blocks=True,
     )
     env.filters["path_part"] = present.path_part
-    app[PAGE] = _Page(views, options, env)
-    app.router.add_get("/", _status)
-    app.router.add_get("/sessions", _list)
-    app.router.add_get("/sessions/{sid}", _session)
+    app[PAGE] = _Page(views, options, env, auth)
+    app.router.add_get("/", _reader(_status))
+    app.router.add_get("/sessions", _reader(_list))
+    app.router.add_get("/sessions/{sid}", _reader(_session))
+
+
+def _reader(handler: Handler) -> Handler:
+    async def checked(request: web.Request) -> web.StreamResponse:
+        refused = request.app[PAGE].auth.page_refusal(request.headers.get("Authorization"))
+        return refused if refused is not None else await handler(request)
+
+    return checked
 
 
 async def _status(request: web.Request) -> web.Response:

@@ -62,6 +62,7 @@ async def make_service(state_path: Path, clock: FakeClock) -> AsyncIterator[Serv
                     "sinks", [{"name": "alerts", "type": "log", "events": ["review.*"]}]
                 ),
                 watches=watches,
+                admin=extra.pop("admin", {"read": "open"}),
                 **extra,
             )
             return await stack.enter_async_context(

@@ -5,6 +5,7 @@ while spmon cannot see, the page never says nothing is overdue."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import sys
 from datetime import timedelta
@@ -245,3 +246,35 @@ async def test_a_failed_delivery_shows_its_outcome_and_never_the_sink_url(
     _, _, status = await fetch(http, f"http://{svc.address}/")
     for html in (page, status):
         assert secret_path not in html and "T0KEN" not in html and hook.url not in html
+
+
+async def test_the_page_reads_like_the_api_reads(
+    simulator, make_service, http: aiohttp.ClientSession
+) -> None:
+    """`admin.read: token`: a browser is asked for the admin token as a Basic password (no
+    script, no cookie); with no admin token at all the page is off, never open by accident."""
+    sim = await simulator(1)
+    admin = "a-long-admin-token-0123456789"
+    svc = await make_service(sim.url, sim.keys, admin={"read": "token", "token": admin})
+    status, headers, body = await fetch(http, f"http://{svc.address}/")
+    assert status == 401 and headers["WWW-Authenticate"].startswith('Basic realm="spmon"')
+    assert admin not in body
+    for password, status in ((admin, 200), ("wrong", 401)):
+        basic = base64.b64encode(f"anyone:{password}".encode()).decode()
+        headers = {"Authorization": f"Basic {basic}"}
+        async with http.get(f"http://{svc.address}/sessions?list=all", headers=headers) as resp:
+            assert resp.status == status
+    bearer = {"Authorization": f"Bearer {admin}"}
+    async with http.get(f"http://{svc.address}/", headers=bearer) as resp:
+        assert resp.status == 200
+    async with http.get(f"http://{svc.address}/metrics") as resp:
+        assert resp.status == 200  # Prometheus scrapes without a token, as before
+
+
+async def test_with_no_admin_token_a_token_read_page_is_off(
+    simulator, make_service, http: aiohttp.ClientSession
+) -> None:
+    sim = await simulator(1)
+    off = await make_service(sim.url, sim.keys, admin={"read": "token"})
+    status, _, body = await fetch(http, f"http://{off.address}/")
+    assert status == 403 and "admin.read: open" in body
