@@ -17,7 +17,17 @@ from typing import Any, Protocol
 
 import structlog
 
-__all__ = ["SYSTEM", "Alarm", "Clock", "SystemClock", "TaskEnded", "Timer", "guarded", "sleep"]
+__all__ = [
+    "SYSTEM",
+    "Alarm",
+    "Clock",
+    "SystemClock",
+    "TaskEnded",
+    "Timer",
+    "first_of",
+    "guarded",
+    "sleep",
+]
 
 log = structlog.get_logger("spmon.aio")
 
@@ -35,6 +45,16 @@ async def sleep(delay: float, stop: asyncio.Event) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def first_of(*events: asyncio.Event) -> None:
+    """Until any of `events` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 class TaskEnded(RuntimeError):

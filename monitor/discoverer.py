@@ -44,7 +44,9 @@ Found = Callable[[Walk], Awaitable[None]]
 
 
 class Discoverer:
-    """One root task for every list source; each walks at its own interval."""
+    """One root task for every list source; each walks at its own interval. A reload that
+    changes `discovery:` hands the new lists to `reconfigure`: new ones start walking, gone
+    ones stop (what they found stays watched), unchanged ones keep their timers."""
 
     def __init__(
         self,
@@ -55,11 +57,31 @@ class Discoverer:
         clock: aio.Clock = aio.SYSTEM,
     ) -> None:
         self.api, self.sources, self.on_walk, self.clock = api, list(sources), on_walk, clock
+        self._changed = asyncio.Event()
+
+    def reconfigure(self, sources: Sequence[ListSource]) -> None:
+        if list(sources) != self.sources:
+            self.sources = list(sources)
+            self._changed.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with asyncio.TaskGroup() as group:
-            for source in self.sources:
-                group.create_task(self._every(source, stop), name=f"discovery-{source.name}")
+        walking: dict[ListSource, asyncio.Task[None]] = {}
+        try:
+            while not stop.is_set():
+                self._changed.clear()
+                for source in [s for s in walking if s not in self.sources]:
+                    walking.pop(source).cancel()
+                    log.info("discovery.stopped", source=source.name)
+                for source in self.sources:
+                    if source not in walking:
+                        walking[source] = asyncio.create_task(
+                            self._every(source, stop), name=f"discovery-{source.name}"
+                        )
+                await aio.first_of(stop, self._changed)
+        finally:
+            for task in walking.values():
+                task.cancel()
+            await asyncio.gather(*walking.values(), return_exceptions=True)
 
     async def _every(self, source: ListSource, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -36,7 +36,7 @@ this (plus the kubelet's own sync delay)."""
 Fingerprint = tuple[tuple[str, int, int] | tuple[str], ...]
 Apply = Callable[[Settings], Awaitable[dict[str, Any]]]
 
-_APPLIED = frozenset({"watches", "watch_files", "sources"})
+_APPLIED = frozenset({"watches", "watch_files", "sources", "discovery"})
 
 
 def needs_restart(old: Settings, new: Settings) -> list[str]:

@@ -260,17 +260,29 @@ async def run(
         log.info("service.started", watched=len(service.watchset.entries), sinks=len(service.sinks))
         if on_ready is not None:
             on_ready(service)
+        discoverer = Discoverer(
+            api=service.api,
+            sources=wiring.list_sources(settings),
+            on_walk=service.watching.found,
+            clock=service.clock,
+        )
         reloader = None
         if reloadable:
+
+            async def apply(new: Settings) -> dict[str, Any]:
+                summary = await service.watching.apply(new)
+                discoverer.reconfigure(wiring.list_sources(new))
+                return summary
+
             reloader = Reloader(
                 config=config,
                 settings=settings,
-                apply=service.watching.apply,
+                apply=apply,
                 metrics=service.metrics,
                 clock=service.clock,
             )
         try:
-            await _run_loops(service, stop, grace, reloader)
+            await _run_loops(service, stop, grace, reloader, discoverer)
         except BaseExceptionGroup as group:
             failed = "; ".join(str(exc) or type(exc).__name__ for exc in group.exceptions)
             raise ServiceFailed(f"stopped: {failed}") from group
@@ -280,19 +292,17 @@ async def run(
 
 
 async def _run_loops(
-    service: Service, stop: asyncio.Event, grace: float, reloader: Reloader | None
+    service: Service,
+    stop: asyncio.Event,
+    grace: float,
+    reloader: Reloader | None,
+    discoverer: Discoverer,
 ) -> None:
     async with asyncio.TaskGroup() as group:
         if reloader is not None:
             group.create_task(aio.guarded("reload", reloader.run(stop), stop=stop))
-        if sources := wiring.list_sources(service.settings):
-            discoverer = Discoverer(
-                api=service.api,
-                sources=sources,
-                on_walk=service.watching.found,
-                clock=service.clock,
-            )
-            group.create_task(aio.guarded("discovery", discoverer.run(stop), stop=stop))
+        # Runs with no lists too: a reload may configure some.
+        group.create_task(aio.guarded("discovery", discoverer.run(stop), stop=stop))
         poller = group.create_task(aio.guarded("poller", service.poller.run(stop), stop=stop))
         dispatch = group.create_task(
             aio.guarded("dispatcher", service.dispatcher.run(stop), stop=stop)

@@ -4,6 +4,8 @@ under faults, sessions that left a list stay watched, and a walk that fails says
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,46 @@ async def test_once_walks_the_discovery_lists_before_it_polls(simulator, state_p
     report = await service.once(settings)
     assert {row.key for row in report.rows} == listed
     assert report.exit == 0
+
+
+async def test_a_reload_that_adds_a_discovery_list_starts_walking_it(
+    simulator, state_path: Path, tmp_path: Path
+) -> None:
+    """Same process: discovery configured by a reload walks at once; unconfigured, it stops
+    and what it found stays watched."""
+    sim = await simulator(10)
+    install = sim.keys[0].install_sid
+    listed = {k for k in sim.keys if k.install_sid == install}
+    for key in listed:
+        sim.sim.set(key, status="Scheduled", reviewRequired=False)
+    config = tmp_path / "spmon.yaml"
+    base = {
+        "api": {"base_url": sim.url, "rate_limit": 1000, "retries": 0},
+        "state": {"path": str(state_path)},
+        "http": {"listen": ""},
+    }
+    config.write_text(yaml.safe_dump(base))
+    stop = asyncio.Event()
+    seen: list[service.Service] = []
+    task = asyncio.create_task(
+        service.run(load_settings(config), stop=stop, on_ready=seen.append, reloadable=True,
+                    config=config)
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(20):
+            while not seen:
+                await asyncio.sleep(0.05)
+        assert seen[0].watchset.entries == {}
+        entry = {"list": "appointments", "install_sid": install}
+        config.write_text(yaml.safe_dump({**base, "discovery": [entry]}))
+        os.kill(os.getpid(), signal.SIGHUP)
+        async with asyncio.timeout(20):
+            while set(seen[0].watchset.entries) != listed:
+                await asyncio.sleep(0.05)
+        config.write_text(yaml.safe_dump(base))
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.sleep(0.5)
+        assert set(seen[0].watchset.entries) == listed  # found sessions stay
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
