@@ -67,8 +67,8 @@ class IndexCollector(Collector):
         yield by_status
         by_phase = GaugeMetricFamily(
             f"{NS}_sessions_by_phase",
-            "Watched sessions by lifecycle phase (live, awaiting_review, scheduled, settled,"
-            " retired), which sets how often each is polled.",
+            "Watched sessions by lifecycle phase (live, awaiting_review, processing, scheduled,"
+            " settled, retired), which sets how often each is polled.",
             labels=["phase"],
         )
         for phase, count in s.by_phase.items():

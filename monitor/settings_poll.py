@@ -23,6 +23,8 @@ class PhaseSettings(BaseModel):
     """In progress, incident, or the appointment within `live_window`."""
     awaiting_review: Positive = _D.awaiting_review
     """Review required, not done; the review deadline keeps its exact wake-up besides."""
+    processing: Positive = _D.processing
+    """Status Processing (the recording is being processed; a review may be required next)."""
     scheduled: Positive = _D.scheduled
     """Booked, appointment further off than `live_window` (or a status spmon does not know)."""
     settled: Positive = _D.settled

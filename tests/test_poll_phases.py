@@ -191,7 +191,9 @@ async def test_each_session_is_polled_at_its_phase_interval_and_an_override_wins
         assert first <= T0.timestamp() + DEFAULT.live
         assert loop.watchset.heap.discard(key) >= first + interval * 0.9
     phases = loop.watchset.summary().by_phase
-    assert phases == {"live": 1, "awaiting_review": 0, "scheduled": 1, "settled": 2, "retired": 0}
+    assert phases == {
+        "live": 1, "awaiting_review": 0, "processing": 0, "scheduled": 1, "settled": 2, "retired": 0
+    }  # fmt: skip
     registry = loop.poller.metrics.registry
     assert registry.get_sample_value("spmon_sessions_by_phase", {"phase": "settled"}) == 2
     assert registry.get_sample_value("spmon_sessions_by_phase", {"phase": "retired"}) == 0
@@ -218,7 +220,9 @@ async def test_the_review_deadline_still_wakes_the_loop_at_the_deadline(api, sta
     assert loop.watchset.entries[key].phase is Phase.AWAITING_REVIEW
 
 
-SHORT = Intervals(live=30, awaiting_review=300, scheduled=600, settled=600, retire_after=1800)
+SHORT = Intervals(
+    live=30, awaiting_review=300, processing=300, scheduled=600, settled=600, retire_after=1800
+)
 
 
 async def test_a_settled_session_retires_and_a_revived_one_is_polled_again(api, start_loop) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT",
     "FIXED",
     "LIVE_STATUSES",
+    "PROCESSING_STATUSES",
     "TERMINAL_STATUSES",
     "Intervals",
     "Lifecycle",
@@ -39,6 +40,9 @@ class Phase(StrEnum):
     """In progress or in an incident, or its appointment is near: changes come by the minute."""
     AWAITING_REVIEW = "awaiting_review"
     """A review is required and not done: it changes when a reviewer gets to it."""
+    PROCESSING = "processing"
+    """The exam is over and its recording is being processed: whether a review is required
+    is decided within hours, and a coordinator wants to know soon."""
     SCHEDULED = "scheduled"
     """Booked, far from its appointment (or a status we do not know that is not live)."""
     SETTLED = "settled"
@@ -54,6 +58,7 @@ def _statuses(*names: str) -> frozenset[str]:
 LIVE_STATUSES: Final = _statuses("Needs Proctor", "In Progress", "Active", "Incident")
 """"Needs Proctor" is a student in the exam waiting for a proctor; the API calls in-progress
 sessions "active" without naming the status, so both spellings count."""
+PROCESSING_STATUSES: Final = _statuses("Processing")
 TERMINAL_STATUSES: Final = _statuses("Closed", "Cancelled", "Canceled", "Approval Denied")
 """The guides call Closed and Cancelled terminal; a denied booking does not come back.
 "Canceled" costs nothing to accept and keeps a US spelling from being polled forever."""
@@ -68,6 +73,7 @@ class Intervals:
 
     live: float = 30.0
     awaiting_review: float = 300.0
+    processing: float = 300.0
     scheduled: float = 3600.0
     settled: float = 21600.0
     retire_after: float = 30 * 86400.0
@@ -77,13 +83,15 @@ class Intervals:
     late, and the recording is processed after the exam."""
 
     def __post_init__(self) -> None:
-        polled = (self.live, self.awaiting_review, self.scheduled, self.settled)
+        polled = (self.live, self.awaiting_review, self.processing, self.scheduled, self.settled)
         if not all(math.isfinite(value) and value > 0 for value in polled):
             raise ValueError("phase intervals must be positive numbers of seconds")
         if not self.live <= self.awaiting_review <= self.settled:
             raise ValueError("phase intervals must not shrink: live <= awaiting_review <= settled")
         if not self.live <= self.scheduled <= self.settled:
             raise ValueError("phase intervals must not shrink: live <= scheduled <= settled")
+        if not self.live <= self.processing <= self.settled:
+            raise ValueError("phase intervals must not shrink: live <= processing <= settled")
         if not (self.retire_after > 0 and self.live_window >= 0):
             raise ValueError("retire_after must be positive and live_window not negative")
 
@@ -115,6 +123,8 @@ def phase_of(
         return Phase.LIVE
     if snapshot is not None and snapshot.review_pending:
         return Phase.AWAITING_REVIEW
+    if status in PROCESSING_STATUSES:
+        return Phase.PROCESSING
     if status in TERMINAL_STATUSES:
         retired = settled_since is not None and _age(now, settled_since) > intervals.retire_after
         return Phase.RETIRED if retired else Phase.SETTLED
@@ -144,6 +154,7 @@ def interval_for(phase: Phase, intervals: Intervals, override: float | None) -> 
     return {
         Phase.LIVE: intervals.live,
         Phase.AWAITING_REVIEW: intervals.awaiting_review,
+        Phase.PROCESSING: intervals.processing,
         Phase.SCHEDULED: intervals.scheduled,
         Phase.SETTLED: intervals.settled,
     }[phase]

@@ -13,6 +13,7 @@ from monitor.core import poll, rules
 from monitor.core.phase import (
     DEFAULT,
     LIVE_STATUSES,
+    PROCESSING_STATUSES,
     TERMINAL_STATUSES,
     Intervals,
     Phase,
@@ -66,7 +67,7 @@ def phase(
         (snap("Approval Denied"), Phase.SETTLED),
         (snap("Scheduled"), Phase.SCHEDULED),
         (snap("Pending Approval"), Phase.SCHEDULED),
-        (snap("Processing"), Phase.SCHEDULED),
+        (snap("Processing"), Phase.PROCESSING),  # a review requirement is decided next
         (snap("Something New"), Phase.SCHEDULED),  # an unknown status is data, not live
         (snap(None), Phase.SCHEDULED),
         (None, Phase.LIVE),  # never polled: its first answer decides
@@ -118,7 +119,8 @@ def test_track_settled() -> None:
 
 
 def test_default_intervals() -> None:
-    assert [interval_for(p, DEFAULT, None) for p in Phase] == [30.0, 300.0, 3600.0, 21600.0, None]
+    intervals = [interval_for(p, DEFAULT, None) for p in Phase]
+    assert intervals == [30.0, 300.0, 300.0, 3600.0, 21600.0, None]
     assert (DEFAULT.retire_after, DEFAULT.live_window) == (30 * 86400.0, 3 * 3600.0)
 
 
@@ -176,9 +178,11 @@ def intervals(draw: st.DrawFn) -> Intervals:
     live, review, scheduled, settled = sorted(draw(st.lists(_seconds, min_size=4, max_size=4)))
     if draw(st.booleans()):
         review, scheduled = scheduled, review
+    processing = draw(st.sampled_from([review, scheduled]))
     return Intervals(
         live=live,
         awaiting_review=review,
+        processing=processing,
         scheduled=scheduled,
         settled=settled,
         retire_after=draw(_seconds),
@@ -187,7 +191,8 @@ def intervals(draw: st.DrawFn) -> Intervals:
 
 
 _statuses = st.one_of(
-    strategies.statuses, st.sampled_from(sorted(LIVE_STATUSES | TERMINAL_STATUSES))
+    strategies.statuses,
+    st.sampled_from(sorted(LIVE_STATUSES | TERMINAL_STATUSES | PROCESSING_STATUSES)),
 )
 _snapshots = st.one_of(
     st.none(),
@@ -261,6 +266,8 @@ def test_intervals_grow_as_a_session_settles(config: Intervals) -> None:
     assert settled is not None
     assert live <= review <= settled
     assert live <= scheduled <= settled
+    processing = interval_for(Phase.PROCESSING, config, None)
+    assert processing is not None and live <= processing <= settled
 
 
 @given(
