@@ -10,6 +10,7 @@ The records and the filter/sort rules are pure, in `core/views.py`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
@@ -49,6 +50,10 @@ class Runtime:
     gate: ApiGate
     registry: CollectorRegistry
     """Read for the last success and the token's expiry (the gauges already hold them)."""
+
+
+YIELD_EVERY = 2000
+"""Rows turned into views between two turns of the event loop."""
 
 
 class ReadModel:
@@ -112,7 +117,13 @@ class ReadModel:
         return summary, [views.select(every, query, now) for query in queries]
 
     async def _views(self, now: datetime) -> list[SessionView]:
-        return [self._view(row, now) for row in await self.store.session_rows()]
+        rows = await self.store.session_rows()
+        found: list[SessionView] = []
+        for at in range(0, len(rows), YIELD_EVERY):
+            found += (self._view(row, now) for row in rows[at : at + YIELD_EVERY])
+            # 100,000 rows take a second or more: the poller's turn comes in between.
+            await asyncio.sleep(0)
+        return found
 
     def _view(self, row: SessionRow, now: datetime) -> SessionView:
         if self.runtime is None:
