@@ -20,6 +20,7 @@ import yaml
 from monitor import __version__, logs, service
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
 from monitor.cli_outbox import outbox
+from monitor.cli_sink import test_sink
 from monitor.cli_watch import source_report, watch
 from monitor.core import checkup, routing
 from monitor.settings import Settings
@@ -231,3 +232,4 @@ def healthcheck(url: str, timeout: float) -> None:
 
 main.add_command(outbox)
 main.add_command(watch)
+main.add_command(test_sink)
