@@ -16,6 +16,7 @@ connection made to an address the guard passed (no second lookup to rebind).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 from dataclasses import dataclass
@@ -99,18 +100,24 @@ class EmailSink:
         client = aiosmtplib.SMTP(
             hostname=opts.host,  # for the certificate check and SNI; the socket is connected
             sock=sock,
-            username=opts.username,
-            password=opts.password,
             use_tls=opts.tls == "tls",
-            start_tls=opts.tls == "starttls",
+            start_tls=False,  # below, by hand: a failed upgrade must not leak the transport
             tls_context=self._tls,
             timeout=opts.timeout,
         )
+        plain = None
         try:
-            async with client:
-                # Some recipients refused while others took it is a delivery: retrying
-                # would mail the others again. All refused raises, and is classified.
-                await client.send_message(msg, recipients=list(opts.to))
+            await client.connect()
+            plain = client.transport
+            if opts.tls == "starttls":
+                await client.starttls()
+            if opts.username is not None:
+                await client.login(opts.username, opts.password or "")
+            # Some recipients refused while others took it is a delivery: retrying would
+            # mail the others again. All refused raises, and is classified.
+            await client.send_message(msg, recipients=list(opts.to))
+            with contextlib.suppress(aiosmtplib.SMTPException):
+                await client.quit()
         except aiosmtplib.SMTPRecipientsRefused as exc:
             return _refused_all(exc)
         except aiosmtplib.SMTPResponseException as exc:
@@ -129,6 +136,10 @@ class EmailSink:
             return RetryLater(f"smtp failed ({_snippet(exc.message)})")
         except OSError:
             return RetryLater("connection failed")
+        finally:
+            client.close()
+            if plain is not None:
+                plain.close()  # a failed STARTTLS leaves the plain transport open otherwise
         return Delivered()
 
     async def _connect(self) -> socket.socket | RetryLater:
