@@ -19,7 +19,7 @@ __all__ = ["ADAPTIVE_CARD", "Mail", "mail", "message_id", "teams_message"]
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 _CARD_VERSION = "1.4"  # what Teams renders for Workflows posts
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>~|])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>~])")
 _SUBJECT_CHARS = 200
 _ID_PART = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -59,7 +59,7 @@ def _block(text: str, **style: Any) -> dict[str, Any]:
 
 def _md(value: str) -> str:
     """TextBlocks and facts are Markdown in Teams: API data and labels must stay text (no
-    links, no emphasis), so every Markdown character is escaped."""
+    links, no emphasis), so the characters that open those are escaped."""
     return _MARKDOWN.sub(r"\\\1", value)
 
 
