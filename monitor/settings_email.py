@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from monitor.core import addresses
 
-__all__ = ["EmailSettings"]
+__all__ = ["EmailSettings", "email_problem"]
 
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -75,3 +75,15 @@ class EmailSettings(BaseModel):
     @property
     def effective_port(self) -> int:
         return self.port or _PORTS[self.tls]
+
+
+def email_problem(email: EmailSettings | None, *, sink: str, allow_private: bool) -> None:
+    """Raise what keeps an email sink from starting: no `email:`, or a refused host."""
+    if email is None:
+        raise ValueError("email (host, from, to) is required for an email sink")
+    refused = addresses.host_refusal(email.host)
+    if refused and not allow_private:
+        raise ValueError(
+            f"email.host of sink {sink!r} is a {refused} address; "
+            "set allow_private: true if that is intended"
+        )

@@ -20,7 +20,7 @@ from pydantic import (
 from monitor.core import addresses, routing
 from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
 from monitor.core.events import ALERT_TYPES
-from monitor.settings_email import EmailSettings
+from monitor.settings_email import EmailSettings, email_problem
 from monitor.settings_types import STRICT, Seconds
 
 __all__ = ["SinkSettings"]
@@ -136,16 +136,9 @@ class SinkSettings(BaseModel):
         return self._signing_rules()
 
     def _email_rules(self) -> SinkSettings:
-        if self.email is None:
-            raise ValueError("email (host, from, to) is required for an email sink")
         if self.url is not None:
             raise ValueError("url does not apply to an email sink (email.host does)")
-        refused = addresses.host_refusal(self.email.host)
-        if refused and not self.allow_private:
-            raise ValueError(
-                f"email.host of sink {self.name!r} is a {refused} address; "
-                "set allow_private: true if that is intended"
-            )
+        email_problem(self.email, sink=self.name, allow_private=self.allow_private)
         return self
 
     def _signing_rules(self) -> SinkSettings:
