@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from monitor import settings_sources
+from monitor import settings_secrets, settings_sources
 from monitor.core import watches as core_watches
 from monitor.core.keys import SessionKey
 from monitor.settings_admin import AdminSettings, read_admin_token
@@ -312,6 +312,12 @@ def load_settings(config: Path | None = None) -> Settings:
     path = config or (Path(from_env) if from_env else None)
     raw = _read_yaml(path) if path else {}
     base = path.parent if path else Path.cwd()
+    if "sinks" in raw:
+        raw["sinks"], problems = settings_secrets.resolve_sinks(
+            raw["sinks"], base=base, environ=os.environ
+        )
+        if problems:
+            raise ConfigError(problems)
     try:
         settings = Settings(**raw)
     except pydantic.ValidationError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from pydantic import (
 from monitor.core import addresses, routing
 from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
 from monitor.core.events import ALERT_TYPES
+from monitor.settings_email import EmailSettings, email_problem
 from monitor.settings_types import STRICT, Seconds
 
 __all__ = ["SinkSettings"]
@@ -30,11 +32,15 @@ class SinkSettings(BaseModel):
     model_config = STRICT
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
     """Appears in metrics and logs instead of the URL."""
-    type: Literal["webhook", "slack", "alertmanager", "log"]
+    type: Literal["webhook", "slack", "alertmanager", "teams", "email", "log"]
     url: SecretStr | None = None
     """Endpoint (Alertmanager: its base URL); a secret, since URLs often carry credentials."""
+    url_file: Path | None = None
+    """File holding the url (a mounted Kubernetes/Docker secret), instead of url."""
     secret: SecretStr | None = None
     """Standard Webhooks signing secret, whsec_<base64>."""
+    secret_file: Path | None = None
+    """File holding the signing secret, instead of secret."""
     secrets: list[SecretStr] = Field(default_factory=list)
     """More signing secrets: during a rotation every one signs (one `v1,` entry each)."""
     headers: dict[str, SecretStr] = Field(default_factory=dict)
@@ -76,13 +82,17 @@ class SinkSettings(BaseModel):
     resend_interval), so a rollout or drain of up to this long resolves nothing."""
     alert_labels: dict[str, str] = Field(default_factory=dict)
     """Alertmanager: extra labels on every alert, e.g. {severity: page}."""
+    email: EmailSettings | None = None
+    """E-mail: the SMTP server, sender and recipients (settings_email)."""
 
     @pydantic.model_validator(mode="after")
     def _url_rules(self) -> SinkSettings:
+        if self.type == "email":
+            return self._email_rules()
         if self.type == "log":
             return self
         if self.url is None:
-            raise ValueError(f"url is required for a {self.type} sink")
+            raise ValueError(f"url (or url_file) is required for a {self.type} sink")
         url = self.url.get_secret_value()
         if not url.startswith(("https://", "http://")):
             raise ValueError("url must be http(s)")
@@ -105,6 +115,7 @@ class SinkSettings(BaseModel):
         own = {
             "webhook": {"secret", "secrets", "unsigned"},
             "alertmanager": {"resend_interval", "hold", "alert_labels"},
+            "email": {"email"},
         }
         for kind, fields in own.items():
             misplaced = sorted(fields & self.model_fields_set) if self.type != kind else []
@@ -114,6 +125,8 @@ class SinkSettings(BaseModel):
             raise ValueError("concurrency must be 1 for a Slack webhook (one post at a time)")
         if self.type == "slack" and (self.rate_limit or 1.0) > 1.0:
             raise ValueError("rate_limit must be at most 1 for a Slack webhook (1 message/s)")
+        if self.type == "teams" and (self.rate_limit or 1.0) > 4.0:
+            raise ValueError("rate_limit must be at most 4 for a Teams webhook (4 posts/s)")
         if self.default and (self.events is not None or self.match_labels):
             raise ValueError("a default sink takes what no other sink took; it has no filters")
         if self.retry_schedule is not None and not self.retry_schedule:
@@ -121,6 +134,12 @@ class SinkSettings(BaseModel):
         if self.hold < self.resend_interval:
             raise ValueError("hold must be at least resend_interval")
         return self._signing_rules()
+
+    def _email_rules(self) -> SinkSettings:
+        if self.url is not None:
+            raise ValueError("url does not apply to an email sink (email.host does)")
+        email_problem(self.email, sink=self.name, allow_private=self.allow_private)
+        return self
 
     def _signing_rules(self) -> SinkSettings:
         signed = bool(self.signing_secrets())
@@ -140,6 +159,8 @@ class SinkSettings(BaseModel):
             found.append(f"sink {self.name!r} sends unsigned deliveries (unsigned: true)")
         if self.allow_private:
             found.append(f"sink {self.name!r} may reach private addresses (allow_private: true)")
+        if self.email is not None and self.email.tls == "none":
+            found.append(f"sink {self.name!r} sends mail over plain SMTP (email.tls: none)")
         return found
 
     @field_validator("secret")
@@ -164,8 +185,10 @@ class SinkSettings(BaseModel):
     def secret_values(self) -> list[str]:
         """Everything the log redactor must never let through for this sink."""
         url = [self.url.get_secret_value()] if self.url else []
+        password = self.email.password if self.email else None
         return [
             *url,
+            *([password.get_secret_value()] if password else []),
             *self.signing_secrets(),
             *(v.get_secret_value() for v in self.headers.values()),
         ]
@@ -176,7 +199,7 @@ class SinkSettings(BaseModel):
 
     @property
     def effective_rate(self) -> float | None:
-        return self.rate_limit or (1.0 if self.type == "slack" else None)
+        return self.rate_limit or (1.0 if self.type in ("slack", "teams", "email") else None)
 
     def schedule(self) -> Schedule:
         steps = self.retry_schedule

@@ -24,7 +24,17 @@ from monitor.logs import Redactor
 from monitor.metrics import Metrics
 from monitor.poll_step import PollerOptions
 from monitor.settings import Settings, SinkSettings
-from monitor.sinks import AlertmanagerSink, Limits, LogSink, Sink, SlackSink, WebhookSink
+from monitor.sinks import (
+    AlertmanagerSink,
+    EmailSink,
+    Limits,
+    LogSink,
+    Sink,
+    SlackSink,
+    SmtpOptions,
+    TeamsSink,
+    WebhookSink,
+)
 from monitor.sources import UrlOptions, UrlReader
 
 __all__ = [
@@ -228,11 +238,16 @@ def _sink(config: SinkSettings) -> Sink:
     name, limits, timeout = config.name, _limits(config), config.timeout
     if config.type == "log":
         return LogSink(name, limits=limits)
+    if config.type == "email":
+        return EmailSink(
+            name, options=smtp_options(config), limits=limits, fingerprint=config.fingerprint()
+        )
     assert config.url is not None  # SinkSettings validation guarantees it
     url, fingerprint = config.url.get_secret_value(), config.fingerprint()
     headers = {k: v.get_secret_value() for k, v in config.headers.items()}
-    if config.type == "slack":
-        return SlackSink(
+    if config.type in ("slack", "teams"):
+        kind = SlackSink if config.type == "slack" else TeamsSink
+        return kind(
             name,
             url=url,
             timeout=timeout,
@@ -261,5 +276,23 @@ def _sink(config: SinkSettings) -> Sink:
         timeout=timeout,
         limits=limits,
         fingerprint=fingerprint,
+        allow_private=config.allow_private,
+    )
+
+
+def smtp_options(config: SinkSettings) -> SmtpOptions:
+    mail = config.email
+    assert mail is not None  # SinkSettings validation guarantees it for type: email
+    return SmtpOptions(
+        host=mail.host,
+        port=mail.effective_port,
+        sender=mail.sender,
+        to=tuple(mail.to),
+        tls=mail.tls,
+        username=mail.username,
+        password=mail.password.get_secret_value() if mail.password else None,
+        subject_prefix=mail.subject_prefix,
+        ca_file=str(mail.ca_file) if mail.ca_file else None,
+        timeout=config.timeout,
         allow_private=config.allow_private,
     )

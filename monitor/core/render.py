@@ -24,6 +24,7 @@ __all__ = [
     "slack_message",
     "text",
     "view",
+    "when",
 ]
 
 ALERTNAME = "ExamReviewOverdue"
@@ -83,7 +84,7 @@ def slack_message(event: Event, now: datetime) -> dict[str, Any]:
     if shown.link is not None:
         button = {"type": "button", "text": _plain("Open session"), "url": shown.link}
         blocks.append({"type": "actions", "elements": [button]})
-    context = f"{shown.icon} {event.type} · {event.id} · detected {_when(event.observed_at)}"
+    context = f"{shown.icon} {event.type} · {event.id} · detected {when(event.observed_at)}"
     blocks.append({"type": "context", "elements": [_mrkdwn(_escape(context))]})
     return {"text": text(event, now), "blocks": blocks}
 
@@ -268,10 +269,10 @@ def _shown(value: Value) -> str:
 
 
 def _date(moment: datetime | None) -> str:
-    return _when(moment) if moment is not None else "none"
+    return when(moment) if moment is not None else "none"
 
 
-def _when(moment: datetime) -> str:
+def when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 

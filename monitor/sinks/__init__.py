@@ -15,13 +15,16 @@ from monitor.sinks.base import (
     RetryLater,
     Sink,
 )
+from monitor.sinks.email import EmailSink, SmtpOptions
 from monitor.sinks.log import LogSink
 from monitor.sinks.slack import SlackSink
+from monitor.sinks.teams import TeamsSink
 from monitor.sinks.webhook import WebhookSink
 
 __all__ = [
     "AlertmanagerSink",
     "Delivered",
+    "EmailSink",
     "Gone",
     "Limits",
     "LogSink",
@@ -31,5 +34,7 @@ __all__ = [
     "RetryLater",
     "Sink",
     "SlackSink",
+    "SmtpOptions",
+    "TeamsSink",
     "WebhookSink",
 ]

@@ -16,8 +16,10 @@ from monitor.core.delivery import Delivered, Gone, Outcome, Rejected, RetryLater
 from monitor.core.events import Event
 
 __all__ = [
+    "MAIL",
     "SERIAL",
     "SLACK",
+    "TEAMS",
     "Delivered",
     "Gone",
     "Limits",
@@ -47,6 +49,12 @@ SERIAL = Limits(concurrency=1)
 """One delivery at a time (Alertmanager, the log)."""
 SLACK = Limits(concurrency=1, rate=1.0)
 """Slack's posting limit: about one message per second per webhook."""
+TEAMS = Limits(concurrency=1, rate=1.0)
+"""Teams Workflows: a flow run per post, throttled per flow; Teams' own connector limit was
+four posts a second, so one a second leaves room for bursts (rate_limit raises it to 4)."""
+MAIL = Limits(concurrency=1, rate=1.0)
+"""One SMTP session at a time, one message a second: mail providers throttle per account
+(e.g. 30 a minute), and an alert storm must not get the sender's account blocked."""
 
 
 class Sink(Protocol):
