@@ -5,13 +5,10 @@ writer's commits; `query_only`, no lock, no migration."""
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from monitor.store import statefile
 from monitor.store.base import StateFileError
-from monitor.store.sqlite.connection import Db, connect_query_only
+from monitor.store.sqlite.connection import Db, Reader, connect_query_only
 from monitor.store.sqlite.history import History
 from monitor.store.sqlite.outbox import Outbox
 
@@ -21,26 +18,10 @@ _WATCHES_VERSION = 4
 """The first schema with the watch set, which every read joins."""
 
 
-class StateReader(History, Outbox):
+class StateReader(Reader, History, Outbox):
     """`async with StateReader(path) as reader:` reads sessions, history and the outbox's
     backlog. (It inherits the outbox's writes too, for its `stats`: the connection refuses
     them.) A file from before the history table reads with no transitions."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-
-    async def __aenter__(self) -> Self:
-        await self._open_with(self._open)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._close_with(self.db.close)
 
     def _open(self) -> None:
         if not self.path.exists():  # connecting would create it

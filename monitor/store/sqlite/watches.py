@@ -8,15 +8,13 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from monitor.core.keys import SessionKey
 from monitor.core.watches import NO_LABELS, Changes, Watch, shared_labels
 from monitor.store import statefile
 from monitor.store.base import StateFileError, WatchRecord
-from monitor.store.sqlite.connection import Connection, Db, connect_query_only
+from monitor.store.sqlite.connection import Connection, Db, Reader, connect_query_only
 
 __all__ = ["WatchReader", "Watches"]
 
@@ -83,26 +81,10 @@ class Watches(Connection):
         return [WatchRecord(_watch(row[:6]), *row[6:]) for row in rows]
 
 
-class WatchReader(Watches):
+class WatchReader(Reader, Watches):
     """`async with WatchReader(path) as watches:` reads the watch set of a state file that a
     running spmon may be writing: no process lock, no migration, and `query_only`, so nothing
     it does can change the file. A state file from before the watch table reads as empty."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-
-    async def __aenter__(self) -> Self:
-        await self._open_with(self._open)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._close_with(self.db.close)
 
     def _open(self) -> None:
         db: Db | None = None
