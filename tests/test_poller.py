@@ -18,32 +18,16 @@ from monitor.core.events import isoformat
 from monitor.core.keys import SessionKey
 from monitor.poller import Entry
 from monitor.settings import Settings
-from monitor.simulator import make_token
 from tests.clockkit import T0
 from tests.clockkit import FakeClock as Clock
-from tests.conftest import SimFactory, SimHandle, assert_no_secrets, named, watches_of
+from tests.conftest import assert_no_secrets, named, watches_of
+from tests.servicekit import TOKEN, clock, simulator
 from tests.storekit import outbox_rows
-
-TOKEN = make_token(exp=T0.timestamp() + 86400)
-"""spmon's API token: a secret no log line may carry."""
 
 ServiceFactory = Callable[..., Awaitable[service.Service]]
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def simulator(simulator: SimFactory) -> SimFactory:
-    """The shared simulator, on the wall clock and accepting spmon's token."""
-
-    async def create(n: int = 3, **kw: object) -> SimHandle:
-        kw.setdefault("token", TOKEN)
-        return await simulator(n, **kw)
-
-    return create
+__all__ = ["clock", "simulator"]  # fixtures (a FakeClock; the simulator taking TOKEN)
 
 
 def settings_for(

@@ -6,63 +6,21 @@ the same sessions with the runtime parts unknown."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor import service, views
+from monitor import views
 from monitor.core.events import EventType, isoformat
-from monitor.core.keys import SessionKey
 from monitor.core.outbox import OutboxState
 from monitor.core.phase import Phase
 from monitor.core.views import UNKNOWN, SessionQuery, Sort
-from monitor.settings import Settings
-from monitor.simulator import make_token
 from tests.clockkit import T0
 from tests.clockkit import FakeClock as Clock
-from tests.conftest import SimFactory, SimHandle, watches_of
+from tests.servicekit import clock, make_service, simulator
 
-TOKEN = make_token(exp=T0.timestamp() + 86400)
-ServiceFactory = Callable[..., Awaitable[service.Service]]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def simulator(simulator: SimFactory) -> SimFactory:
-    async def create(n: int = 3, **kw: object) -> SimHandle:
-        kw.setdefault("token", TOKEN)
-        return await simulator(n, **kw)
-
-    return create
-
-
-@pytest.fixture
-async def make_service(state_path: Path, clock: Clock) -> AsyncIterator[ServiceFactory]:
-    """A service whose only sink takes review.* events: status changes route nowhere."""
-    async with AsyncExitStack() as stack:
-
-        async def create(url: str, keys: Sequence[SessionKey]) -> service.Service:
-            settings = Settings(
-                api={"base_url": url, "token": TOKEN, "rate_limit": 1000, "retries": 0},
-                poll={"interval": 60},
-                rules={"overdue_repeat": "0s"},
-                state={"path": state_path},
-                http={"listen": ""},
-                sinks=[{"name": "alerts", "type": "log", "events": ["review.*"]}],
-                watches=watches_of(list(keys), course="BIO101"),
-            )
-            return await stack.enter_async_context(
-                service.build(settings, serve_http=False, clock=clock)
-            )
-
-        yield create
+__all__ = ["clock", "make_service", "simulator"]  # fixtures, re-exported for pytest
 
 
 async def test_history_holds_every_transition_and_each_delivery(

@@ -8,14 +8,8 @@ from datetime import timedelta
 
 from tests.clockkit import T0
 from tests.page.browserkit import DESKTOP, PHONE, Browser, browser, serious
-from tests.page.pagekit import (
-    calm,
-    clock,
-    make_service,
-    overdue_by,
-    simulator,
-    truth_overdue,
-)
+from tests.page.pagekit import calm, overdue_by, truth_overdue
+from tests.servicekit import clock, make_service, simulator
 
 __all__ = ["browser", "clock", "make_service", "simulator"]  # fixtures, re-exported for pytest
 

@@ -18,15 +18,8 @@ from aiohttp import web
 
 from monitor.simulator import Faults
 from tests.clockkit import T0
-from tests.page.pagekit import (
-    TOKEN,
-    calm,
-    clock,
-    make_service,
-    overdue_by,
-    simulator,
-    truth_overdue,
-)
+from tests.page.pagekit import calm, overdue_by, truth_overdue
+from tests.servicekit import TOKEN, clock, make_service, simulator
 from tests.sinks.sinkkit import Hit
 
 __all__ = ["clock", "make_service", "simulator"]  # fixtures, re-exported for pytest
