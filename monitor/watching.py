@@ -9,6 +9,7 @@ a discovery source never removes (only unconfiguring it does).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 
@@ -48,6 +49,9 @@ class Watching:
         """The configuration whose watches apply (the last one a reload accepted)."""
         self.step, self.store, self.clock = step, store, clock
         self.readers, self.readers_for = readers, readers_for
+        self._changing = asyncio.Lock()
+        """One change at a time: a reload reads the store, then rewatches; an API add or a
+        discovery find landing in between would be undone by that rewatch."""
 
     def watched(self, key: SessionKey) -> bool:
         """Watched now; the resender ends the alerts of the others."""
@@ -64,14 +68,19 @@ class Watching:
         if settings.sources != self.settings.sources:
             self.readers = self.readers_for(settings)
         desired = await watchsync.read(settings.source_names(), settings.listings(), self.readers)
-        active = (await watchsync.sync(self.store, desired, now=self.clock.now())).active
-        del desired
-        self.settings = settings
-        return await self._rewatch(self.wanted(active.values()))
+        async with self._changing:
+            active = (await watchsync.sync(self.store, desired, now=self.clock.now())).active
+            del desired
+            self.settings = settings
+            return await self._rewatch(self.wanted(active.values()))
 
     async def found(self, walk: Walk) -> None:
         """A discovery walk's sessions: new ones are stored and watched from now on. A session
         a list also names keeps the labels and interval the list gives."""
+        async with self._changing:
+            await self._found(walk)
+
+    async def _found(self, walk: Walk) -> None:
         entries = self.step.watchset.entries
         new = tuple(
             sorted((w for w in walk.watches if w.key not in entries), key=attrgetter("key"))
@@ -85,6 +94,10 @@ class Watching:
     async def add(self, watches: Sequence[Watch]) -> Changes:
         """The admin API's watches (source "api"): stored, then applied to the running poller
         at once; a session already watched takes the new labels, interval and source."""
+        async with self._changing:
+            return await self._add(watches)
+
+    async def _add(self, watches: Sequence[Watch]) -> Changes:
         stored = await self.store.active_watches()
         added = tuple(w for w in watches if w.key not in stored)
         changed = tuple(w for w in watches if w.key in stored and stored[w.key] != w)
@@ -98,10 +111,11 @@ class Watching:
 
     async def remove(self, session_sid: str) -> Watch | None:
         """Stop watching one session now (its history stays); the watch removed, if any."""
-        held = await self.store.remove_watch(session_sid, now=self.clock.now())
-        if held is not None:
-            self.step.watchset.remove(held.key)
-            log.info("watches.api_removed", session_sid=session_sid, source=held.source)
+        async with self._changing:
+            held = await self.store.remove_watch(session_sid, now=self.clock.now())
+            if held is not None:
+                self.step.watchset.remove(held.key)
+                log.info("watches.api_removed", session_sid=session_sid, source=held.source)
         return held
 
     async def _rewatch(self, wanted: Sequence[Wanted]) -> dict[str, int]:

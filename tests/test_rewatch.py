@@ -3,10 +3,12 @@ scheduled, a session watched again resumes from the store (no new baseline), lab
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 from monitor import service
+from monitor.core.watches import Watch
 from monitor.settings import Settings
 from tests.clockkit import T0, FakeClock
 from tests.conftest import watches_of
@@ -56,3 +58,21 @@ async def test_rewatch_removes_adds_and_relabels_without_rebaselining(
         assert [e["data"]["session"]["session_sid"] for e in changed] == [c.session_sid]
         assert changed[0]["data"]["session"]["labels"] == {"course": "CHEM2"}
         assert changed[0]["data"]["current"] == "Incident"
+
+
+async def test_an_api_watch_added_during_a_reload_stays_watched(
+    simulator, state_path: Path
+) -> None:
+    """A reload reads the store, then rewatches: a watch the admin API adds in between must
+    not be undone by that rewatch (one change to the watch set at a time)."""
+    sim = await simulator(3)
+    a, b, c = sim.keys
+    async with service.build(settings_for(sim.url, [a, b], state_path), serve_http=False) as svc:
+        for _ in range(5):
+            await asyncio.gather(
+                svc.watching.apply(settings_for(sim.url, [a], state_path)),
+                svc.watching.add([Watch(c, {}, None, "api")]),
+            )
+            assert set(svc.watchset.entries) == {a, c}
+            assert set(await svc.store.active_watches()) == {a, c}
+            await svc.watching.remove(c.session_sid)
