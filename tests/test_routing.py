@@ -128,7 +128,7 @@ def test_a_default_sink_silences_the_reach_warnings() -> None:
         ({"type": "webhook", "url": HOOK, "default": True, "events": ["*"]}, "has no filters"),
         ({"type": "slack", "url": SLACK, "secret": VALID_SECRET}, "only applies to webhook"),
         ({"type": "webhook", "url": HOOK, "resend_interval": 5}, "only applies to alertmanager"),
-        ({"type": "alertmanager"}, "url is required for a alertmanager sink"),
+        ({"type": "alertmanager"}, r"url \(or url_file\) is required for a alertmanager sink"),
         ({"type": "webhook", "url": HOOK, "secrets": ["whsec_c2hvcnQ="]}, "24-64 bytes"),
         ({"type": "webhook", "url": HOOK, "retry_schedule": []}, "at least one step"),
         ({"type": "slack", "url": "http://hooks.example.com/x"}, "plain http"),
