@@ -104,3 +104,24 @@ async def test_a_password_is_masked_in_every_error(postgres_url: SecretStr) -> N
     )
     assert masked("postgresql://u@h/d") == "postgresql://u@h/d"
     assert isinstance(refused.value.path, str) and not isinstance(refused.value.path, Path)
+
+
+async def test_the_store_survives_the_server_dropping_its_connections(
+    postgres_url: SecretStr,
+) -> None:
+    """A database restart or failover ends every session: the next commit gets a fresh
+    connection, and the process lock is taken again (no one else held it meanwhile)."""
+    async with open_store(postgres_url) as store:
+        await store.commit([record(KEY)])
+        ended = query(
+            postgres_url,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        assert ended[0][0] >= 2  # the pool's and the lock's
+        await store.commit([record(KEY)])
+        assert [r.key for r in await store.load()] == [KEY]
+        await store.ping()  # the lock, taken again
+        with pytest.raises(StoreLocked):
+            async with open_store(postgres_url):
+                pass

@@ -4,7 +4,7 @@ The role queries (`monitor.store.sqlite.sessions`, `outbox`, `admin`, `watches`,
 are written once, in the SQL both databases read, against a DB-API-shaped connection. Here
 that connection is a psycopg 3 one from psycopg-pool, on the store's own thread: the event
 loop never waits on the network, and a connection the server dropped is replaced by the pool
-on the next call instead of failing every call after it. `?` placeholders become `%s`.
+before the next call instead of failing it. `?` placeholders become `%s`.
 """
 
 from __future__ import annotations
@@ -67,6 +67,10 @@ class PgConnection(Connection):
             kwargs=connect_kwargs(read_only=self._read_only),
             min_size=1,
             max_size=1,
+            # A connection the server dropped (a restart, a failover, an idle timeout) is
+            # replaced before it is handed out: one empty round trip per call, and no failed
+            # commit after every database restart.
+            check=ConnectionPool.check_connection,
             open=False,
             name="spmon",
         )
