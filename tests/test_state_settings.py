@@ -68,3 +68,11 @@ def test_check_config_masks_the_password(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     assert "url: postgresql://spmon:***@db.internal:5432/spmon" in done.output
     assert "hunter2-pass" not in done.output
+
+
+def test_once_dry_run_on_a_database_is_refused_in_one_line(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", {**LOCAL, "state": {"url": URL}})
+    done = CliRunner().invoke(main, ["once", "--dry-run", "--config", str(config)])
+    assert done.exit_code == 2
+    assert "--dry-run needs a SQLite state file" in done.output
+    assert "hunter2-pass" not in done.output

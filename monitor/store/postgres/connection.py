@@ -104,12 +104,18 @@ class PgConnection(Connection):
 
 
 def connect_kwargs(*, read_only: bool = False) -> dict[str, Any]:
-    """Autocommit (writes open their own transaction), a name that says which process holds a
+    """Autocommit (writes open their own transaction), keepalives, a name that says which process holds a
     connection (pg_stat_activity, and the refusal of a second `spmon run`), and for readers a
     session that refuses every write."""
     kwargs: dict[str, Any] = {
         "autocommit": True,
         "connect_timeout": CONNECT_TIMEOUT,
+        # The lock's connection idles for days: keepalives find a dead peer in about a minute
+        # (and keep idle-dropping middleboxes from ending it), rather than never.
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
         "application_name": f"spmon pid {os.getpid()} on {socket.gethostname()}"[:63],
     }
     if read_only:
