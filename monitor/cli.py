@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import sys
 import tempfile
 import urllib.request
@@ -26,7 +25,7 @@ from monitor.cli_watch import source_report, watch
 from monitor.core import checkup, routing
 from monitor.settings import Settings
 from monitor.simulator import Faults, Simulator, make_keys, serve
-from monitor.store import StateFileError, StoreLocked
+from monitor.store import DATABASE_ERRORS, StateFileError, StoreLocked, migrate
 
 __all__ = ["main"]
 
@@ -66,6 +65,17 @@ def check_config(config: Path | None) -> None:
         click.echo(f"spmon: warning: {line}", err=True)
 
 
+@main.command(name="migrate")
+@CONFIG_OPTION
+def migrate_command(config: Path | None) -> None:
+    """Create or upgrade the state's schema (SQLite file or PostgreSQL database), then exit.
+    `spmon run` migrates too; this is for a deploy step or an init container."""
+    settings = load(config)
+    logs.configure(settings.log.format, "warning")
+    version = run_async(migrate(settings.state.where()))
+    click.echo(f"spmon: {settings.state.shown()} is at schema {version}")
+
+
 @main.command()
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
@@ -86,8 +96,9 @@ def once(config: Path | None, as_json: bool, dry_run: bool) -> None:
         fail([f"UNKNOWN: {exc}", "`spmon once --dry-run` works beside a running spmon"], 3)
     except StateFileError as exc:  # unreadable, empty, foreign: one line, exit 2
         fail([str(exc)])
-    except sqlite3.Error as exc:
-        fail([f"state file {settings.state.path}: {exc}"])
+    except DATABASE_ERRORS as exc:
+        what = "state file" if settings.state.url is None else "state database"
+        fail([f"{what} {settings.state.shown()}: {exc}"])
     except Exception:
         # Exit 1 would claim an overdue review: a crash is unknown, never "overdue" or "OK".
         log.exception("once.crashed")

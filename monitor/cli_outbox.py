@@ -14,7 +14,7 @@ from monitor.core import checkup
 from monitor.core.events import ALERT_TYPES, isoformat
 from monitor.core.outbox import SETTLED, OutboxState
 from monitor.settings import parse_duration
-from monitor.store import OutboxAdmin, open_shared
+from monitor.store import OutboxAdmin, exists, open_shared
 from monitor.store.base import OutboxEntry, SinkState
 
 __all__ = ["outbox"]
@@ -148,12 +148,12 @@ def outbox_purge(
 def _with_store(
     config: Path | None, db: Path | None, use: Callable[[OutboxAdmin], Awaitable[T]]
 ) -> T:
-    path = db or load(config).state.path
-    if not path.exists():
-        fail([f"no state file at {path}"])
+    where = db or load(config).state.where()
+    if not exists(where):
+        fail([f"no state file at {where}"])
 
     async def run() -> T:
-        async with open_shared(path) as store:
+        async with open_shared(where) as store:
             return await use(store)
 
     return run_async(run())

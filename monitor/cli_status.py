@@ -29,6 +29,7 @@ from monitor.cli_common import CONFIG_OPTION, DB_OPTION, fail, load, run_async
 from monitor.core.phase import Phase
 from monitor.core.views import Sort
 from monitor.settings import Settings
+from monitor.store import describe, exists
 from monitor.web import encode, params
 
 __all__ = ["history", "sessions", "status"]
@@ -92,13 +93,14 @@ def _read(
             fail(["no such session"], EXIT_NOT_FOUND)
         if doc is not None:
             return doc
-    state = db or settings.state.path
-    if not state.exists():
+    state = db or settings.state.where()
+    if not exists(state):
         fail(
             [f"UNKNOWN: no running service answered and there is no state file at {state}"],
             EXIT_UNKNOWN,
         )
-    click.echo(f"spmon: from the state file {state} (read-only)", err=True)
+    what = "file" if isinstance(state, Path) else "database"
+    click.echo(f"spmon: from the state {what} {describe(state)} (read-only)", err=True)
 
     async def read() -> Doc | None:
         async with views.offline(state, sinks=[s.name for s in settings.sinks] or ["log"]) as model:

@@ -26,10 +26,13 @@ from monitor.logs import Redactor
 from monitor.settings import Settings
 from monitor.sources import SourceError
 from monitor.store import (
-    SqliteStore,
     StateFileError,
+    Store,
     StoreLocked,
     WatchRecord,
+    Where,
+    describe,
+    exists,
     open_store,
     read_watches,
 )
@@ -51,8 +54,8 @@ def watch() -> None:
 @click.option("--all", "everything", is_flag=True, help="Also watches removed, and when.")
 def watch_ls(config: Path | None, db: Path | None, as_json: bool, everything: bool) -> None:
     """Show the watched sessions with their source, interval and labels."""
-    path = db or load(config).state.path
-    records = run_async(_history(path)) if path.exists() else []
+    where = db or load(config).state.where()
+    records = run_async(_history(where)) if exists(where) else []
     shown = records if everything else [r for r in records if r.removed_at is None]
     if as_json:
         click.echo(json.dumps({"watches": [_document(r) for r in shown]}, indent=2))
@@ -102,7 +105,7 @@ def watch_rm(config: Path | None, db: Path | None, session_sid: str) -> None:
     now = aio.SYSTEM.now()
     held = _locked(path, lambda store: store.remove_watch(session_sid, now=now))
     if held is None:
-        fail([f"watch rm: {session_sid} is not watched in {path}"], 1)
+        fail([f"watch rm: {session_sid} is not watched in {describe(path)}"], 1)
     click.echo(f"removed {session_sid}")
     if kind_of(held.source) in REMOVING_KINDS:
         click.echo(
@@ -126,7 +129,7 @@ def watch_import(config: Path | None, db: Path | None, file: Path) -> None:
     if parsed.problems:
         fail([f"watch import: {file}: {problem}" for problem in parsed.problems])
 
-    async def merge(store: SqliteStore) -> Changes:
+    async def merge(store: Store) -> Changes:
         stored = await store.active_watches()
         added = [w for key, w in parsed.watches.items() if key not in stored]
         changed = [w for key, w in parsed.watches.items() if key in stored and stored[key] != w]
@@ -150,15 +153,15 @@ def source_report(settings: Settings) -> list[str]:
         + (f" (cannot read: {unread[name]})" if name in unread else "")
         for name, listed in desired.listed.items()
     ]
-    path = settings.state.path
-    if path.exists():
+    path = settings.state.where()
+    if exists(path):
         try:
             stored = asyncio.run(_active(path))
         except StateFileError as exc:
             return [*lines, f"# {exc}"]
         changes = watchsync.plan(stored, desired)
         lines.append(
-            f"# against {path}: {len(changes.added)} added, {len(changes.removed)} removed, "
+            f"# against {settings.state.shown()}: {len(changes.added)} added, {len(changes.removed)} removed, "
             f"{len(changes.changed)} changed"
         )
     return lines
@@ -183,21 +186,21 @@ async def _read_sources(settings: Settings) -> tuple[watchsync.Desired, dict[str
     return watchsync.Desired(listed, frozenset(listed) - frozenset(unread)), unread
 
 
-async def _active(path: Path) -> dict[SessionKey, Watch]:
+async def _active(path: Where) -> dict[SessionKey, Watch]:
     async with read_watches(path) as store:
         return await store.active_watches()
 
 
-async def _history(path: Path) -> list[WatchRecord]:
+async def _history(path: Where) -> list[WatchRecord]:
     async with read_watches(path) as store:
         return await store.watch_history()
 
 
-def _path(config: Path | None, db: Path | None) -> Path:
-    return db or load(config).state.path
+def _path(config: Path | None, db: Path | None) -> Where:
+    return db or load(config).state.where()
 
 
-def _locked(path: Path, use: Callable[[SqliteStore], Awaitable[T]]) -> T:
+def _locked(path: Where, use: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         async with open_store(path) as store:
             return await use(store)
@@ -205,7 +208,8 @@ def _locked(path: Path, use: Callable[[SqliteStore], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except StoreLocked as exc:
-        fail([f"state file {exc.path}: in use by a running spmon; stop it to edit its watches"])
+        what = "state file" if isinstance(exc.path, Path) else "state database"
+        fail([f"{what} {exc.path}: in use by a running spmon; stop it to edit its watches"])
     except StateFileError as exc:
         fail([str(exc)])
 

@@ -32,7 +32,7 @@ from monitor.resender import Resender
 from monitor.retention import PURGE_BATCH, Retention, purge_expired
 from monitor.settings import Settings
 from monitor.sinks import Sink
-from monitor.store import Committer, SqliteStore, copy_state, open_store, read_state
+from monitor.store import Committer, StateFileError, Store, copy_state, open_store, read_state
 from monitor.views import ReadModel, Runtime
 from monitor.watching import Watching
 from monitor.web import api as web_api
@@ -68,7 +68,7 @@ class Service:
     registry: CollectorRegistry
     metrics: Metrics
     watchset: WatchSet
-    store: SqliteStore
+    store: Store
     committer: Committer
     api: ApiClient
     sinks: Sequence[Sink]
@@ -125,7 +125,7 @@ async def build(
     watchset = WatchSet(clock, by_labels=wiring.label_buckets(settings))
     metrics.watch_set(watchset)
     async with contextlib.AsyncExitStack() as stack:
-        store = await stack.enter_async_context(open_store(settings.state.path))
+        store = await stack.enter_async_context(open_store(settings.state.where()))
         oauth = await stack.enter_async_context(
             wiring.credentials(settings, redactor, metrics, clock=clock)
         )
@@ -181,7 +181,7 @@ async def build(
         )
         await poller.restore(watching.wanted(active.values()))
         del active
-        reader = await stack.enter_async_context(read_state(settings.state.path))
+        reader = await stack.enter_async_context(read_state(settings.state.where()))
         runtime = Runtime(watchset, dispatcher.lanes, poller.step.gate, registry)
         views = ReadModel(reader, clock=clock, runtime=runtime, sinks=sinks_names)
         retention = Retention(
@@ -349,6 +349,9 @@ async def once(
     """
     if not dry_run:
         return await _once(settings, deliver=True, redactor=redactor)
+    if settings.state.url is not None:
+        # A private copy of a database is not a file copy away; until it is, say so.
+        raise StateFileError(settings.state.shown(), "--dry-run needs a SQLite state file")
     with tempfile.TemporaryDirectory(prefix="spmon-dry-run-") as scratch:
         copy = Path(scratch) / settings.state.path.name
         await asyncio.to_thread(copy_state, settings.state.path, copy)

@@ -35,6 +35,7 @@ from monitor.settings_metrics import MetricsSettings
 from monitor.settings_poll import PollSettings
 from monitor.settings_sinks import SinkSettings
 from monitor.settings_sources import SourceSettings, Watch
+from monitor.settings_state import StateSettings, read_state_url
 from monitor.settings_types import STRICT, Seconds, parse_duration
 
 __all__ = [
@@ -116,12 +117,6 @@ class RuleSettings(BaseModel):
     """Repeat review.overdue this often while a review stays overdue; 0 = never."""
     due_soon: Annotated[Seconds, Field(ge=0)] = 0.0
     """Send review.due_soon this long before reviewByDate; 0 = off."""
-
-
-class StateSettings(BaseModel):
-    model_config = STRICT
-    path: Path = Path("spmon.db")
-    """SQLite file (-wal/-shm sit beside it; keep it on a local disk)."""
 
 
 class OutboxSettings(BaseModel):
@@ -301,6 +296,8 @@ class Settings(BaseSettings):
         """The effective configuration with every secret masked, for check-config."""
         dumped = self.model_dump(mode="json")
         dumped["watches"] = f"{len(self.watches)} listed inline"
+        if self.state.url is not None:
+            dumped["state"]["url"] = self.state.shown()
         if self.poll.fixed is None:  # the default value is no interval anyone polls at
             dumped["poll"]["interval"] = "unset: by phase (poll.phases)"
         return dumped
@@ -327,13 +324,14 @@ def load_settings(config: Path | None = None) -> Settings:
     problems += [line for _, listing in listings for line in listing.problems]
     token = _read_token(settings, base)
     admin, admin_problems = read_admin_token(settings.admin, base)
-    problems += admin_problems
+    state, state_problems = read_state_url(settings.state, base)
+    problems += admin_problems + state_problems
     found = [settings_sources.resolved(s, base, i) for i, s in enumerate(settings.sources)]
     problems += [line for _, line in found if line]
     if problems:
         raise ConfigError(problems)
     loaded = settings.model_copy(
-        update={"api": token, "admin": admin, "sources": [s for s, _ in found]}
+        update={"api": token, "admin": admin, "state": state, "sources": [s for s, _ in found]}
     )
     loaded._base = base
     loaded._count(settings_sources.local_listings(settings.watches, listings).values())

@@ -16,7 +16,6 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -35,7 +34,7 @@ from monitor.core.views import (
     Summary,
 )
 from monitor.lanes import Lane
-from monitor.store import OutboxStats, ReadStore, read_state
+from monitor.store import OutboxStats, ReadStore, Where, read_state
 from monitor.watchset import WatchSet
 
 __all__ = ["ReadModel", "Runtime", "offline"]
@@ -176,7 +175,7 @@ def _instant(registry: CollectorRegistry, name: str) -> datetime | None:
 
 @contextlib.asynccontextmanager
 async def offline(
-    path: Path, *, clock: aio.Clock = aio.SYSTEM, sinks: Sequence[str] = ()
+    path: Where, *, clock: aio.Clock = aio.SYSTEM, sinks: Sequence[str] = ()
 ) -> AsyncIterator[ReadModel]:
     """A read model of a state file alone (no lock: a running service may hold it)."""
     async with read_state(path) as reader:

@@ -78,6 +78,7 @@ def register_secrets(settings: Settings, redactor: Redactor) -> None:
     client = settings.api.auth.client() if settings.api.auth.oauth else None
     sinks = (v for sink in settings.sinks for v in sink.secret_values())
     redactor.add([settings.token(), settings.admin.secret(), *(client or ()), *sinks])
+    redactor.add(settings.state.secrets())
 
 
 def credentials(

@@ -19,6 +19,7 @@ from structlog.typing import EventDict
 
 from monitor.core.keys import SessionKey
 from monitor.simulator import Faults, Simulator, make_keys, serve
+from tests.pgkit import postgres_database
 from tests.sinks.sinkkit import Receiver, Respond
 
 # These machines are shared and noisy: a property test is judged by what it finds, never by
@@ -132,6 +133,13 @@ async def endpoint() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
     yield create
     for server in made:
         await server.stop()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[Any]:
+    """A fresh PostgreSQL database (a SecretStr URL, as `state.url` holds it), dropped after
+    the test; skipped where no server is reachable (tests/pgkit.py)."""
+    yield from postgres_database()
 
 
 @pytest.fixture

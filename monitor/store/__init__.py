@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import AbstractAsyncContextManager as Opens
 from pathlib import Path
+
+import psycopg
+from pydantic import SecretStr
 
 from monitor.store.base import (
     OutboxRow,
@@ -22,6 +27,13 @@ from monitor.store.ports import (
     SessionStore,
     WatchStore,
 )
+from monitor.store.postgres import (
+    PgStateReader,
+    PgWatchReader,
+    PostgresStore,
+    SharedPostgresStore,
+    masked,
+)
 from monitor.store.sqlite import (
     SharedSqliteStore,
     SqliteStore,
@@ -31,6 +43,7 @@ from monitor.store.sqlite import (
 )
 
 __all__ = [
+    "DATABASE_ERRORS",
     "Committer",
     "HistoryRetention",
     "OutboxAdmin",
@@ -38,6 +51,7 @@ __all__ = [
     "OutboxStats",
     "OutboxStore",
     "PollRecord",
+    "PostgresStore",
     "ReadStore",
     "SessionRecord",
     "SessionStore",
@@ -45,11 +59,16 @@ __all__ = [
     "SqliteStore",
     "StateFileError",
     "StateReader",
+    "Store",
     "StoreLocked",
     "WatchReader",
     "WatchRecord",
     "WatchStore",
+    "Where",
     "copy_state",
+    "describe",
+    "exists",
+    "migrate",
     "open_shared",
     "open_store",
     "read_state",
@@ -57,22 +76,57 @@ __all__ = [
 ]
 
 
-def open_store(path: Path) -> SqliteStore:
-    """The store for a state path (SQLite today; a PostgreSQL DSN can dispatch here later)."""
-    return SqliteStore(path)
+DATABASE_ERRORS = (sqlite3.Error, psycopg.Error)
+"""What a statement that failed raises, on either store."""
+Where = Path | SecretStr
+"""Where state lives: a SQLite file, or a PostgreSQL URL (secret: it may hold a password)."""
+Store = SqliteStore | PostgresStore
+"""A store that holds the process lock: every port, its deployment id and a ping."""
 
 
-def open_shared(path: Path) -> SharedSqliteStore:
+def describe(where: Where) -> str:
+    """Where state lives, as logs and errors may show it (a URL's password masked)."""
+    return str(where) if isinstance(where, Path) else masked(where.get_secret_value())
+
+
+def exists(where: Where) -> bool:
+    """Whether there is state to read: a SQLite file that exists; a database always (opening
+    it says what is wrong, if anything)."""
+    return where.exists() if isinstance(where, Path) else True
+
+
+async def migrate(where: Where) -> int:
+    """Bring the schema up to date (beside a running service too: migrations take their own
+    lock); the number of migrations the store now has."""
+    async with open_shared(where) as store:
+        return store.schema_version
+
+
+def open_store(where: Where) -> Opens[Store]:
+    """The store for `state.path` (SQLite) or `state.url` (PostgreSQL), locked to this
+    process: migrated and ready when entered."""
+    if isinstance(where, Path):
+        return SqliteStore(where)
+    return PostgresStore(where.get_secret_value())
+
+
+def open_shared(where: Where) -> Opens[SharedSqliteStore | SharedPostgresStore]:
     """The store opened beside a running service, for operator commands (no process lock)."""
-    return SharedSqliteStore(path)
+    if isinstance(where, Path):
+        return SharedSqliteStore(where)
+    return SharedPostgresStore(where.get_secret_value())
 
 
-def read_watches(path: Path) -> WatchReader:
-    """The watch set of a state file, read-only, beside a running service or without one."""
-    return WatchReader(path)
+def read_watches(where: Where) -> Opens[WatchReader | PgWatchReader]:
+    """The watch set, read-only, beside a running service or without one."""
+    if isinstance(where, Path):
+        return WatchReader(where)
+    return PgWatchReader(where.get_secret_value())
 
 
-def read_state(path: Path) -> StateReader:
-    """Sessions and their history from a state file, read-only, beside a running service (no
-    lock needed) or without one."""
-    return StateReader(path)
+def read_state(where: Where) -> Opens[StateReader | PgStateReader]:
+    """Sessions and their history, read-only, beside a running service (no lock needed) or
+    without one."""
+    if isinstance(where, Path):
+        return StateReader(where)
+    return PgStateReader(where.get_secret_value())

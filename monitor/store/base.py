@@ -29,11 +29,13 @@ __all__ = [
 
 
 class StateFileError(Exception):
-    """The state file cannot be used as it is; `str()` is one line naming the file and why."""
+    """The state file cannot be used as it is; `str()` is one line naming the file and why.
+    For PostgreSQL `path` is the database URL with its password masked (a str)."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path | str, reason: str) -> None:
         self.path, self.reason = path, reason
-        super().__init__(f"state file {path}: {reason}")
+        what = "state file" if isinstance(path, Path) else "state database"
+        super().__init__(f"{what} {path}: {reason}")
 
 
 class StoreLocked(StateFileError):

@@ -1,4 +1,4 @@
-"""History on real SQLite files: transitions commit with their snapshot or not at all,
+"""History on a real SQLite file and a real PostgreSQL database: transitions commit with their snapshot or not at all,
 history.retention purges only what is old (and the gauge ages the oldest kept), and the state
 file reads read-only beside the process holding its writer and its lock."""
 
@@ -23,9 +23,9 @@ from monitor.core.snapshot import Snapshot
 from monitor.core.watches import Watch
 from monitor.metrics import Metrics
 from monitor.retention import PURGE_BATCH, Retention
-from monitor.store import PollRecord, SqliteStore, StateFileError, read_state
+from monitor.store import PollRecord, SqliteStore, StateFileError, Where, open_store, read_state
 from tests.clockkit import FakeClock
-from tests.storekit import outbox_rows
+from tests.storekit import DB_ERRORS, outbox_rows, query
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DAY = 86400.0
@@ -49,13 +49,12 @@ def record(k: SessionKey, *events: Event, sinks: tuple[str, ...] = ("a",)) -> Po
     )  # fmt: skip
 
 
-def transitions(path: Path) -> list[str]:
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        return [row[0] for row in db.execute("SELECT event_id FROM transition ORDER BY id")]
+def transitions(where: Where) -> list[str]:
+    return [row[0] for row in query(where, "SELECT event_id FROM transition ORDER BY id")]
 
 
-async def test_a_transition_is_recorded_even_when_no_sink_takes_it(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_a_transition_is_recorded_even_when_no_sink_takes_it(where: Where) -> None:
+    async with open_store(where) as store:
         await store.commit([record(key(1), event(key(1), 1), sinks=())])
         assert await outbox_rows(store, state=None, limit=10) == []
         (found,) = await store.transitions(key(1).session_sid)
@@ -65,29 +64,29 @@ async def test_a_transition_is_recorded_even_when_no_sink_takes_it(state_path: P
     assert found.observed_at == T
 
 
-async def test_a_failing_commit_leaves_neither_snapshot_nor_transition(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_a_failing_commit_leaves_neither_snapshot_nor_transition(where: Where) -> None:
+    async with open_store(where) as store:
         good = record(key(1), event(key(1), 1))
         bad = PollRecord(
             key(2), T.timestamp(), "ok", 0, snapshot=Snapshot(object(), None, None, None)
         )  # type: ignore[arg-type]
-        with pytest.raises(sqlite3.Error):
+        with pytest.raises(DB_ERRORS):
             await store.commit([good, bad])
         assert await store.load() == []
         assert await outbox_rows(store, state=None, limit=10) == []
-    assert transitions(state_path) == []
+    assert transitions(where) == []
 
 
-async def test_retention_purges_only_old_transitions_and_the_gauge_ages(state_path: Path) -> None:
+async def test_retention_purges_only_old_transitions_and_the_gauge_ages(where: Where) -> None:
     old = [event(key(1), n, at=T - timedelta(days=200 + n)) for n in range(1, 4)]
     recent = [event(key(2), 1, at=T - timedelta(days=10)), event(key(2), 2, at=T)]
     registry, clock = CollectorRegistry(), FakeClock(T)
     metrics = Metrics(registry, sinks=["a"])
-    async with SqliteStore(state_path) as store:
+    async with open_store(where) as store:
         await store.commit([record(key(1), *old), record(key(2), *recent)])
         retention = Retention(store, metrics, outbox=0, history=180 * DAY, clock=clock)
         await retention.once()
-    assert transitions(state_path) == [e.id for e in recent]
+    assert transitions(where) == [e.id for e in recent]
     assert registry.get_sample_value("spmon_history_purged_total") == 3
     age = registry.get_sample_value("spmon_history_oldest_age_seconds")
     assert age == pytest.approx(10 * DAY)
@@ -97,26 +96,26 @@ async def test_retention_purges_only_old_transitions_and_the_gauge_ages(state_pa
 
 
 async def test_retention_zero_keeps_history_forever_and_still_reports_its_age(
-    state_path: Path,
+    where: Where,
 ) -> None:
     registry, clock = CollectorRegistry(), FakeClock(T)
     ancient = event(key(1), 1, at=T - timedelta(days=3650))
-    async with SqliteStore(state_path) as store:
+    async with open_store(where) as store:
         await store.commit([record(key(1), ancient)])
         await Retention(store, Metrics(registry), outbox=0, history=0, clock=clock).once()
-    assert transitions(state_path) == [ancient.id]
+    assert transitions(where) == [ancient.id]
     assert registry.get_sample_value("spmon_history_oldest_age_seconds") == 3650 * DAY
 
 
-async def test_retention_works_through_a_large_history_in_batches(state_path: Path) -> None:
+async def test_retention_works_through_a_large_history_in_batches(where: Where) -> None:
     count = PURGE_BATCH + 7
     at = T - timedelta(days=400)
-    async with SqliteStore(state_path) as store:
+    async with open_store(where) as store:
         await store.commit([record(key(1), *(event(key(1), n, at=at) for n in range(count)))])
         registry = CollectorRegistry()
         retention = Retention(store, Metrics(registry), outbox=0, history=DAY, clock=FakeClock(T))
         await retention.once()
-    assert transitions(state_path) == []
+    assert transitions(where) == []
     assert registry.get_sample_value("spmon_history_oldest_age_seconds") == 0.0
     assert registry.get_sample_value("spmon_history_purged_total") == count
 
@@ -126,7 +125,12 @@ import asyncio, json, sys
 from monitor.store import read_state
 
 async def main():
-    async with read_state(__import__("pathlib").Path(sys.argv[1])) as reader:
+    target = sys.argv[1]
+    if target.startswith("postgresql://"):
+        where = __import__("pydantic").SecretStr(target)
+    else:
+        where = __import__("pathlib").Path(target)
+    async with read_state(where) as reader:
         rows = await reader.session_rows()
         found = await reader.transitions(sys.argv[2])
         print(json.dumps([[r.key.session_sid for r in rows], [t.event_id for t in found]]))
@@ -135,14 +139,14 @@ asyncio.run(main())
 """
 
 
-async def test_another_process_reads_while_the_writer_holds_the_lock(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_another_process_reads_while_the_writer_holds_the_lock(where: Where) -> None:
+    async with open_store(where) as store:
         await store.add_watch(Watch(key(1), {"course": "BIO101"}, None, "cli"), now=T.timestamp())
         await store.commit([record(key(1), event(key(1), 1))])
         # A second process, no lock, while this one holds the lock and the writer connection.
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-c", _READER, str(state_path), key(1).session_sid],
+            [sys.executable, "-c", _READER, _target(where), key(1).session_sid],
             capture_output=True,
             text=True,
             check=False,
@@ -152,8 +156,10 @@ async def test_another_process_reads_while_the_writer_holds_the_lock(state_path:
         sids, events = json.loads(done.stdout)
         assert sids == [key(1).session_sid] and events == [event(key(1), 1).id]
         await store.commit([record(key(1), event(key(1), 2))])  # the writer is unhindered
-    with contextlib.closing(sqlite3.connect(state_path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] >= 5
+
+
+def _target(where: Where) -> str:
+    return str(where) if isinstance(where, Path) else where.get_secret_value()
 
 
 async def test_the_reader_writes_nothing_and_refuses_a_missing_file(tmp_path: Path) -> None:

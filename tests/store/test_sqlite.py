@@ -1,9 +1,9 @@
-"""The SQLite store on real files: atomic commits, the lock, outbox claims and fencing."""
+"""The store contract on a real SQLite file and a real PostgreSQL database (`where`): atomic
+commits, the process lock, outbox claims and fencing."""
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,9 +14,16 @@ from monitor.core.keys import SessionKey
 from monitor.core.outbox import OutboxState
 from monitor.core.rules import ReviewState
 from monitor.core.snapshot import Snapshot
-from monitor.store import PollRecord, SqliteStore, StoreLocked
+from monitor.store import (
+    PollRecord,
+    SqliteStore,
+    StoreLocked,
+    Where,
+    open_shared,
+    open_store,
+)
 from monitor.store.sqlite import SharedSqliteStore
-from tests.storekit import outbox_rows
+from tests.storekit import DB_ERRORS, outbox_rows
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -39,19 +46,19 @@ def record(k: SessionKey, *events: Event, status: str = "Closed") -> PollRecord:
     )  # fmt: skip
 
 
-async def test_a_second_process_on_the_same_file_is_refused(state_path: Path) -> None:
-    async with SqliteStore(state_path):
+async def test_a_second_process_on_the_same_file_is_refused(where: Where) -> None:
+    async with open_store(where):
         with pytest.raises(StoreLocked, match="in use by another spmon process"):
-            async with SqliteStore(state_path):
+            async with open_store(where):
                 pass
-    async with SqliteStore(state_path):  # released on exit
+    async with open_store(where):  # released on exit
         pass
 
 
-async def test_snapshot_review_state_and_outbox_survive_reopen(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_snapshot_review_state_and_outbox_survive_reopen(where: Where) -> None:
+    async with open_store(where) as store:
         await store.commit([record(key(1), event(key(1), 1))])
-    async with SqliteStore(state_path) as store:
+    async with open_store(where) as store:
         (loaded,) = await store.load()
         rows = await outbox_rows(store, state="pending", limit=10)
     assert loaded.snapshot == Snapshot("Closed", True, False, T)
@@ -60,28 +67,28 @@ async def test_snapshot_review_state_and_outbox_survive_reopen(state_path: Path)
     assert sorted(r.sink for r in rows) == ["a", "b"]
 
 
-async def test_a_failing_batch_commits_nothing(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_a_failing_batch_commits_nothing(where: Where) -> None:
+    async with open_store(where) as store:
         good = record(key(1), event(key(1), 1))
         bad = PollRecord(
             key(2), T.timestamp(), "ok", 0, snapshot=Snapshot(object(), None, None, None)
         )  # type: ignore[arg-type]
-        with pytest.raises(sqlite3.Error):
+        with pytest.raises(DB_ERRORS):
             await store.commit([good, bad])
         assert await store.load() == []
         assert await outbox_rows(store, state=None, limit=10) == []
 
 
-async def test_the_same_event_is_enqueued_once(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_the_same_event_is_enqueued_once(where: Where) -> None:
+    async with open_store(where) as store:
         e = event(key(1), 1)
         await store.commit([record(key(1), e)])
         await store.commit([record(key(1), e)])
         assert len(await outbox_rows(store, state=None, limit=10)) == 2  # one per sink
 
 
-async def test_claim_takes_only_the_head_of_each_session(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_claim_takes_only_the_head_of_each_session(where: Where) -> None:
+    async with open_store(where) as store:
         await store.commit(
             [record(key(1), event(key(1), 1), event(key(1), 2)), record(key(2), event(key(2), 1))]
         )
@@ -93,8 +100,8 @@ async def test_claim_takes_only_the_head_of_each_session(state_path: Path) -> No
         assert [r.event_id for r in nxt] == ["evt_0001_2"]
 
 
-async def test_only_the_lease_holder_can_finish_a_row(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_only_the_lease_holder_can_finish_a_row(where: Where) -> None:
+    async with open_store(where) as store:
         await store.commit([record(key(1), event(key(1), 1))])
         now = T.timestamp()
         (row,) = await store.claim("a", now=now, limit=1, owner="old", lease=10)
@@ -104,8 +111,8 @@ async def test_only_the_lease_holder_can_finish_a_row(state_path: Path) -> None:
         assert await store.mark_delivered(row.id, owner="new", now=now + 12)
 
 
-async def test_released_leases_are_claimable_at_once(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_released_leases_are_claimable_at_once(where: Where) -> None:
+    async with open_store(where) as store:
         await store.commit([record(key(1), event(key(1), 1))])
         now = T.timestamp()
         await store.claim("a", now=now, limit=1, owner="me", lease=60)
@@ -114,8 +121,8 @@ async def test_released_leases_are_claimable_at_once(state_path: Path) -> None:
         assert row.attempts == 1  # the released attempt was refunded
 
 
-async def test_dead_rows_can_be_requeued_and_purged(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_dead_rows_can_be_requeued_and_purged(where: Where) -> None:
+    async with open_store(where) as store:
         await store.commit([record(key(1), event(key(1), 1))])
         now = T.timestamp()
         (row,) = await store.claim("a", now=now, limit=1, owner="me", lease=60)
@@ -136,14 +143,24 @@ def test_the_outbox_states_are_the_ones_the_schema_allows() -> None:
     assert {name.strip(" '") for name in allowed[1].split(",")} == set(OutboxState)
 
 
-async def test_rows_read_back_carry_typed_states(state_path: Path) -> None:
-    async with SqliteStore(state_path) as store:
+async def test_rows_read_back_carry_typed_states(where: Where) -> None:
+    async with open_store(where) as store:
         await store.commit([record(key(1), event(key(1), 1))])
         (row,) = await store.claim("a", now=T.timestamp(), limit=1, owner="me", lease=60)
         assert row.state is OutboxState.PENDING
         await store.mark_dead(row.id, owner="me", error="HTTP 400")
         (entry,) = await store.entries(state=OutboxState.DEAD, sink="a", limit=5)
     assert entry.state is OutboxState.DEAD
+
+
+async def test_a_store_gets_one_deployment_id_for_life(where: Where) -> None:
+    async with open_store(where) as store:
+        made = store.deployment_id
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    async with open_store(where) as store:
+        assert store.deployment_id == made
+    async with open_shared(where) as shared:
+        assert shared.deployment_id == made
 
 
 async def test_a_state_file_gets_one_deployment_id_for_life(tmp_path: Path) -> None:
@@ -158,27 +175,27 @@ async def test_a_state_file_gets_one_deployment_id_for_life(tmp_path: Path) -> N
         assert other.deployment_id != made
 
 
-async def test_only_the_lock_holder_releases_leases_at_open(state_path: Path) -> None:
+async def test_only_the_lock_holder_releases_leases_at_open(where: Where) -> None:
     """Leases left by a killed process go back at the next locked open, attempt still counted;
-    `spmon outbox` (SharedSqliteStore, no lock) must leave a running service's leases alone."""
+    `spmon outbox` (the shared store, no lock) must leave a running service's leases alone."""
     now = T.timestamp()
-    async with SqliteStore(state_path) as store:
+    async with open_store(where) as store:
         await store.commit([record(key(1), event(key(1), 1))])
         await store.claim("a", now=now, limit=1, owner="killed", lease=3600)
-    async with SharedSqliteStore(state_path) as shared:
+    async with open_shared(where) as shared:
         assert await shared.claim("a", now=now, limit=1, owner="cli", lease=60) == []
         await shared.release("cli")
-    async with SqliteStore(state_path) as store:
+    async with open_store(where) as store:
         (row,) = await store.claim("a", now=now, limit=1, owner="next", lease=60)
     assert row.attempts == 2
 
 
 async def test_a_row_whose_attempts_are_used_up_is_dead_lettered_at_claim(
-    state_path: Path,
+    where: Where,
 ) -> None:
     now = T.timestamp()
     dead: list[int] = []
-    async with SqliteStore(state_path) as store:
+    async with open_store(where) as store:
         await store.commit([record(key(1), event(key(1), 1), event(key(1), 2))])
         for n in (1, 2):  # each claim is followed by a crash: no answer, no mark
             (row,) = await store.claim("a", now=now + n, limit=1, owner=f"run{n}", lease=0.5)
@@ -196,14 +213,14 @@ async def test_a_row_whose_attempts_are_used_up_is_dead_lettered_at_claim(
     assert dead == [1]
 
 
-async def test_a_dead_lettered_resolve_still_ends_the_firing_alert(state_path: Path) -> None:
+async def test_a_dead_lettered_resolve_still_ends_the_firing_alert(where: Where) -> None:
     """A review.overdue_resolved that could not be delivered still means the review is done:
     the resend loop must stop re-firing the overdue alert before it (a false alarm forever)."""
     k = key(7)
     fire, resolve = str(EventType.REVIEW_OVERDUE), str(EventType.REVIEW_OVERDUE_RESOLVED)
     overdue = Event("evt_fire", EventType.REVIEW_OVERDUE, T, k)
     resolved = Event("evt_done", EventType.REVIEW_OVERDUE_RESOLVED, T, k)
-    async with SqliteStore(state_path) as store:
+    async with open_store(where) as store:
         await store.enqueue([(overdue, ["am"])], T.timestamp())
         assert [r.event_id for r in await store.firing("am", fire=fire, resolve=resolve)] == [
             "evt_fire"

@@ -52,8 +52,8 @@ def insert_events(db: Db, deliveries: Deliveries, now: float) -> None:
         body = json.dumps(event.to_wire(), separators=(",", ":")).encode()
         session = event.key.session_sid if event.key else ""
         db.executemany(
-            "INSERT OR IGNORE INTO outbox (event_id, sink, session_sid, event_type, payload,"
-            " created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO outbox (event_id, sink, session_sid, event_type, payload, created_at,"
+            " next_attempt_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             [(event.id, sink, session, str(event.type), body, now, now) for sink in sinks],
         )
         if event.key is not None:
@@ -64,8 +64,8 @@ def insert_events(db: Db, deliveries: Deliveries, now: float) -> None:
                  _dump(current) if name else None, event.message)
             )  # fmt: skip
     db.executemany(
-        "INSERT OR IGNORE INTO transition (event_id, session_sid, type, observed_at, field,"
-        " previous, current, message) VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO transition (event_id, session_sid, type, observed_at, field, previous,"
+        " current, message) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
         transitions,
     )
 

@@ -16,6 +16,8 @@ __all__ = ["CRASHED", "OUTBOX_COLUMNS", "Outbox"]
 log = structlog.get_logger("spmon.store")
 CRASHED = "crashed during delivery"
 """Why a row whose every attempt was started and none came back is dead-lettered."""
+_REFUND = "attempts=CASE WHEN attempts > 0 THEN attempts-1 ELSE 0 END"
+"""An attempt given back (max(attempts-1, 0), spelled so PostgreSQL reads it too)."""
 OUTBOX_COLUMNS = "id, event_id, sink, session_sid, payload, created_at, attempts, state, last_error"
 
 
@@ -104,7 +106,7 @@ class Outbox(Connection):
     async def unclaim(self, row_id: int, *, owner: str, next_attempt_at: float) -> bool:
         """Give one claimed row back untried (its sink is paused): the attempt is refunded."""
         return await self._fenced(
-            "attempts=max(attempts-1, 0), next_attempt_at=?", (next_attempt_at,), row_id, owner
+            f"{_REFUND}, next_attempt_at=?", (next_attempt_at,), row_id, owner
         )
 
     async def mark_delivered(self, row_id: int, *, owner: str, now: float) -> bool:
@@ -137,7 +139,7 @@ class Outbox(Connection):
         """Give back leases at shutdown so the next start delivers at once, not after expiry.
         The attempt they counted is refunded: it never reached the sink's answer."""
         await self._count(
-            "UPDATE outbox SET lease_owner=NULL, lease_until=NULL, attempts=max(attempts-1, 0)"
+            f"UPDATE outbox SET lease_owner=NULL, lease_until=NULL, {_REFUND}"  # noqa: S608  # a literal
             " WHERE lease_owner=? AND state='pending'",
             (owner,),
         )
@@ -157,7 +159,8 @@ class Outbox(Connection):
         found = await self._read(
             lambda db: db.execute(
                 "SELECT min(CASE WHEN o.lease_until IS NOT NULL AND o.lease_until >= ?"
-                "   THEN max(o.next_attempt_at, o.lease_until) ELSE o.next_attempt_at END)"
+                "   THEN CASE WHEN o.lease_until > o.next_attempt_at THEN o.lease_until"
+                "   ELSE o.next_attempt_at END ELSE o.next_attempt_at END)"
                 " FROM (SELECT min(id) AS head FROM outbox WHERE state='pending' AND sink=?"
                 "   GROUP BY session_sid) AS heads JOIN outbox o ON o.id = heads.head",
                 (now, sink),

@@ -97,7 +97,7 @@ def _write_snapshot(db: Db, r: PollRecord) -> None:
         " ON CONFLICT (session_sid) DO UPDATE SET status=excluded.status,"
         " review_required=excluded.review_required, reviewed=excluded.reviewed,"
         " review_by_date=excluded.review_by_date, url=excluded.url,"
-        " payload=coalesce(excluded.payload, payload), digest=excluded.digest,"
+        " payload=coalesce(excluded.payload, session.payload), digest=excluded.digest,"
         " version=excluded.version, overdue_since=excluded.overdue_since,"
         " last_overdue_alert=excluded.last_overdue_alert, due_soon_for=excluded.due_soon_for,"
         " missing=0, failures=0, last_poll_at=excluded.last_poll_at,"

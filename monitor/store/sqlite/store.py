@@ -59,6 +59,11 @@ class SqliteStore(Sessions, Outbox, Admin, Watches, History):
             raise RuntimeError("store is not open")
         return self._deployment
 
+    @property
+    def schema_version(self) -> int:
+        """The migrations this store has (all of them, once open)."""
+        return len(_scripts())
+
     async def ping(self) -> None:
         await self._read(lambda db: db.execute("SELECT 1").fetchone())
 

@@ -1,0 +1,127 @@
+"""What only the PostgreSQL store has: its migrations, the advisory process lock and who
+holds it, read-only readers, the shard column, and a password that never shows."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from monitor.core.keys import SessionKey
+from monitor.core.watches import Watch
+from monitor.store import (
+    StateFileError,
+    StoreLocked,
+    migrate,
+    open_shared,
+    open_store,
+    read_state,
+    read_watches,
+)
+from monitor.store.postgres import masked
+from tests.store.test_sqlite import record
+from tests.storekit import query
+
+KEY = SessionKey("AI" + "a" * 32, "EX" + "b" * 32, "ES" + "c" * 32)
+
+
+def with_password(url: SecretStr, secret: str) -> SecretStr:
+    text = url.get_secret_value().replace("postgres@", f"postgres:{secret}@")
+    return SecretStr(text)
+
+
+async def test_a_second_store_is_refused_naming_the_holder_and_the_lock_ends_with_it(
+    postgres_url: SecretStr,
+) -> None:
+    async with open_store(postgres_url):
+        with pytest.raises(StoreLocked, match=r"in use by another spmon process \(spmon pid \d+"):
+            async with open_store(postgres_url):
+                pass
+        async with open_shared(postgres_url):  # operator commands take no lock
+            pass
+    async with open_store(postgres_url) as store:  # released on exit
+        await store.ping()
+
+
+async def test_migrations_are_numbered_recorded_and_idempotent(postgres_url: SecretStr) -> None:
+    assert await migrate(postgres_url) == 1
+    assert await migrate(postgres_url) == 1
+    versions = query(postgres_url, "SELECT version FROM spmon_schema ORDER BY version")
+    assert versions == [(1,)]
+
+
+async def test_a_schema_from_a_newer_spmon_is_refused(postgres_url: SecretStr) -> None:
+    await migrate(postgres_url)
+    with psycopg.connect(postgres_url.get_secret_value(), autocommit=True) as conn:
+        conn.execute("INSERT INTO spmon_schema (version) VALUES (99)")
+    with pytest.raises(StateFileError, match="newer spmon"):
+        async with open_store(postgres_url):
+            pass
+
+
+async def test_readers_refuse_writes_and_an_unmigrated_database(postgres_url: SecretStr) -> None:
+    with pytest.raises(StateFileError, match="run `spmon migrate` first"):
+        async with read_state(postgres_url):
+            pass
+    async with read_watches(postgres_url) as watches:  # nothing watched yet, nothing created
+        assert await watches.active_watches() == {}
+    assert query(postgres_url, "SELECT to_regclass('spmon_schema')") == [(None,)]
+    async with open_store(postgres_url) as store:
+        await store.add_watch(Watch(KEY, source="cli"), now=1.0)
+        async with read_state(postgres_url) as reader:  # beside the lock holder
+            assert [row.key for row in await reader.session_rows()] == [KEY]
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                await reader.enable_sink("a")
+
+
+async def test_the_shard_is_the_one_python_computes(postgres_url: SecretStr) -> None:
+    async with open_store(postgres_url) as store:
+        await store.add_watch(Watch(KEY, source="cli"), now=1.0)
+        await store.set_meta("x", "y")
+        await store.commit([record(KEY)])
+    ((shard,),) = query(postgres_url, "SELECT shard FROM session")
+    assert shard == int(hashlib.md5(KEY.session_sid.encode()).hexdigest()[:4], 16) % 256  # noqa: S324
+
+
+async def test_a_password_is_masked_in_every_error(postgres_url: SecretStr) -> None:
+    secret = "s3cret-pass"
+    url = with_password(postgres_url, secret)
+    unreachable = SecretStr(url.get_secret_value().replace(":5432/", ":1/"))
+    with pytest.raises(StateFileError) as refused:
+        async with open_store(unreachable):
+            pass
+    assert secret not in str(refused.value) and "postgres:***@" in str(refused.value)
+    async with open_store(url):
+        with pytest.raises(StoreLocked) as locked:
+            async with open_store(url):
+                pass
+    assert secret not in str(locked.value)
+    assert masked("postgresql://u:p%40ss@h:5/d?sslmode=require") == (
+        "postgresql://u:***@h:5/d?sslmode=require"
+    )
+    assert masked("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert isinstance(refused.value.path, str) and not isinstance(refused.value.path, Path)
+
+
+async def test_the_store_survives_the_server_dropping_its_connections(
+    postgres_url: SecretStr,
+) -> None:
+    """A database restart or failover ends every session: the next commit gets a fresh
+    connection, and the process lock is taken again (no one else held it meanwhile)."""
+    async with open_store(postgres_url) as store:
+        await store.commit([record(KEY)])
+        ended = query(
+            postgres_url,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        assert ended[0][0] >= 2  # the pool's and the lock's
+        await store.commit([record(KEY)])
+        assert [r.key for r in await store.load()] == [KEY]
+        await store.ping()  # the lock, taken again
+        with pytest.raises(StoreLocked):
+            async with open_store(postgres_url):
+                pass
