@@ -25,7 +25,7 @@ from monitor.cli_watch import source_report, watch
 from monitor.core import checkup, routing
 from monitor.settings import Settings
 from monitor.simulator import Faults, Simulator, make_keys, serve
-from monitor.store import DATABASE_ERRORS, StateFileError, StoreLocked, migrate
+from monitor.store import StateFileError, StoreLocked, database_errors, migrate
 
 __all__ = ["main"]
 
@@ -96,7 +96,7 @@ def once(config: Path | None, as_json: bool, dry_run: bool) -> None:
         fail([f"UNKNOWN: {exc}", "`spmon once --dry-run` works beside a running spmon"], 3)
     except StateFileError as exc:  # unreadable, empty, foreign: one line, exit 2
         fail([str(exc)])
-    except DATABASE_ERRORS as exc:
+    except database_errors() as exc:
         what = "state file" if settings.state.url is None else "state database"
         fail([f"{what} {settings.state.shown()}: {exc}"])
     except Exception:

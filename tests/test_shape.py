@@ -21,3 +21,16 @@ def test_no_module_over_400_lines_and_no_class_over_200() -> None:
     assert len(modules) > 50  # the walk found the package
     assert {m: n for m, n in modules.items() if n > 400} == {}
     assert {c: n for c, n in classes.items() if n > 200} == {}
+
+
+def test_a_sqlite_process_never_imports_psycopg() -> None:
+    """psycopg costs every process about 9 MB: it is imported where a PostgreSQL URL is
+    opened, never by the CLI or the service on their own."""
+    import subprocess
+    import sys
+
+    code = "import sys, monitor.cli, monitor.service; print('psycopg' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from contextlib import AbstractAsyncContextManager as Opens
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
-import psycopg
 from pydantic import SecretStr
 
 from monitor.store.base import (
@@ -27,13 +28,7 @@ from monitor.store.ports import (
     SessionStore,
     WatchStore,
 )
-from monitor.store.postgres import (
-    PgStateReader,
-    PgWatchReader,
-    PostgresStore,
-    SharedPostgresStore,
-    masked,
-)
+from monitor.store.postgres.url import masked
 from monitor.store.sqlite import (
     SharedSqliteStore,
     SqliteStore,
@@ -42,8 +37,11 @@ from monitor.store.sqlite import (
     copy_state,
 )
 
+if TYPE_CHECKING:
+    from monitor.store.postgres.reader import PgStateReader, PgWatchReader
+    from monitor.store.postgres.store import PostgresStore, SharedPostgresStore
+
 __all__ = [
-    "DATABASE_ERRORS",
     "Committer",
     "HistoryRetention",
     "OutboxAdmin",
@@ -51,7 +49,6 @@ __all__ = [
     "OutboxStats",
     "OutboxStore",
     "PollRecord",
-    "PostgresStore",
     "ReadStore",
     "SessionRecord",
     "SessionStore",
@@ -66,6 +63,7 @@ __all__ = [
     "WatchStore",
     "Where",
     "copy_state",
+    "database_errors",
     "describe",
     "exists",
     "migrate",
@@ -76,11 +74,16 @@ __all__ = [
 ]
 
 
-DATABASE_ERRORS = (sqlite3.Error, psycopg.Error)
-"""What a statement that failed raises, on either store."""
+def database_errors() -> tuple[type[Exception], ...]:
+    """What a statement that failed raises, on either store (psycopg's only once a
+    PostgreSQL store was opened: nothing else can raise them)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)
+
+
 Where = Path | SecretStr
 """Where state lives: a SQLite file, or a PostgreSQL URL (secret: it may hold a password)."""
-Store = SqliteStore | PostgresStore
+Store: TypeAlias = "SqliteStore | PostgresStore"
 """A store that holds the process lock: every port, its deployment id and a ping."""
 
 
@@ -107,6 +110,8 @@ def open_store(where: Where) -> Opens[Store]:
     process: migrated and ready when entered."""
     if isinstance(where, Path):
         return SqliteStore(where)
+    from monitor.store.postgres.store import PostgresStore
+
     return PostgresStore(where.get_secret_value())
 
 
@@ -114,6 +119,8 @@ def open_shared(where: Where) -> Opens[SharedSqliteStore | SharedPostgresStore]:
     """The store opened beside a running service, for operator commands (no process lock)."""
     if isinstance(where, Path):
         return SharedSqliteStore(where)
+    from monitor.store.postgres.store import SharedPostgresStore
+
     return SharedPostgresStore(where.get_secret_value())
 
 
@@ -121,6 +128,8 @@ def read_watches(where: Where) -> Opens[WatchReader | PgWatchReader]:
     """The watch set, read-only, beside a running service or without one."""
     if isinstance(where, Path):
         return WatchReader(where)
+    from monitor.store.postgres.reader import PgWatchReader
+
     return PgWatchReader(where.get_secret_value())
 
 
@@ -129,4 +138,6 @@ def read_state(where: Where) -> Opens[StateReader | PgStateReader]:
     without one."""
     if isinstance(where, Path):
         return StateReader(where)
+    from monitor.store.postgres.reader import PgStateReader
+
     return PgStateReader(where.get_secret_value())

@@ -1,14 +1,8 @@
-"""The PostgreSQL store (`state.url`): every port (`monitor.store.ports`) on one database."""
+"""The PostgreSQL store (`state.url`): every port (`monitor.store.ports`) on one database.
 
-from monitor.store.postgres.reader import PgStateReader, PgWatchReader
-from monitor.store.postgres.store import PostgresStore, SharedPostgresStore
+Its modules are imported where a PostgreSQL URL is opened (`monitor.store.open_store` and
+friends), not with this package: psycopg costs every SQLite process about 9 MB otherwise."""
+
 from monitor.store.postgres.url import is_postgres, masked
 
-__all__ = [
-    "PgStateReader",
-    "PgWatchReader",
-    "PostgresStore",
-    "SharedPostgresStore",
-    "is_postgres",
-    "masked",
-]
+__all__ = ["is_postgres", "masked"]

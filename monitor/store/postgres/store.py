@@ -8,6 +8,7 @@ advisory lock, held on a connection of its own for the store's life, refuses a s
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import secrets
 from importlib import resources
@@ -118,7 +119,11 @@ class PostgresStore(PgConnection, Sessions, Outbox, Admin, Watches, History):
 
     def _close(self) -> None:
         self._close_pool()
-        if self._lock is not None:  # closing the session ends its advisory lock
+        if self._lock is not None:
+            # Unlocked by the server before we return: closing the session alone ends the
+            # lock only when its backend has exited, which a next start may beat.
+            with contextlib.suppress(psycopg.Error):
+                self._lock.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
             self._lock.close()
             self._lock = None
 
