@@ -16,7 +16,7 @@ import structlog
 
 from monitor import aio
 from monitor.api import ClientOptions, Header, OAuthOptions, OAuthToken
-from monitor.core import buckets, delivery, discovery, routing, rules
+from monitor.core import buckets, delivery, digest, discovery, routing, rules
 from monitor.core.backoff import Backoff
 from monitor.core.events import Event
 from monitor.core.grant import Grant
@@ -24,6 +24,7 @@ from monitor.logs import Redactor
 from monitor.metrics import Metrics
 from monitor.poll_step import PollerOptions
 from monitor.settings import Settings, SinkSettings
+from monitor.settings_digest import quiet_schedule
 from monitor.sinks import (
     AlertmanagerSink,
     EmailSink,
@@ -215,6 +216,29 @@ def list_sources(settings: Settings) -> list[discovery.ListSource]:
         )
         for d in settings.discovery
     ]
+
+
+def plans(settings: Settings) -> dict[str, digest.Plan]:
+    """Each sink's digest, quiet windows and the status-page link of "and N more"."""
+    found = {}
+    for sink in settings.sinks:
+        policy = sink.digest.policy() if sink.digest is not None else None
+        schedule = quiet_schedule(sink.quiet, sink.timezone)
+        found[sink.name] = digest.Plan(policy, schedule, status_url(settings))
+    return found
+
+
+def status_url(settings: Settings) -> str | None:
+    """`http.public_url`, else derived from `http.listen` (an address of all interfaces
+    says nothing to a reader elsewhere: then only a loopback link), of the overdue list."""
+    http = settings.http
+    if http.public_url:
+        return http.public_url.rstrip("/") + "/sessions?list=overdue"
+    if not http.listen:
+        return None
+    host, port = http.host_port
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  # a wildcard, not a bind
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/sessions?list=overdue"
 
 
 def build_sinks(configs: Sequence[SinkSettings]) -> list[Sink]:
