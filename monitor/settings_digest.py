@@ -82,6 +82,8 @@ class QuietSettings(BaseModel):
             raise ValueError("a quiet window needs days, from/to, or start/end")
         if self.start and self.end and self.end < self.start:
             raise ValueError("quiet window ends before it starts")
+        if not (daily or dates) and set(self.days or ()) == set(quiet.DAYS):
+            raise ValueError("a quiet window of every day of the week never ends")
         if daily and self.from_ == self.to:
             raise ValueError("from and to are the same time; use days for whole days")
         return self
