@@ -23,7 +23,7 @@ def test_counts_and_worst_first() -> None:
 
 def test_group_by_a_label_and_a_missing_one() -> None:
     a = make_event(1, 1, labels={"course": "A"})
-    b = make_event(2, 1, labels={})
+    b = make_event(2, 1, labels={"room": "9"})
     groups = digest.group([(1, a), (2, b)], digest.Policy(group_by=("course",)))
     assert [g.key for g in groups] == [(("course", "A"),), (("course", digest.UNGROUPED),)]
     assert [g.row_ids for g in groups] == [(1,), (2,)]
