@@ -18,7 +18,7 @@ from monitor import aio
 from monitor.api import ClientOptions, Header, OAuthOptions, OAuthToken
 from monitor.core import buckets, delivery, digest, discovery, routing, rules
 from monitor.core.backoff import Backoff
-from monitor.core.events import Event
+from monitor.core.events import Event, EventType
 from monitor.core.grant import Grant
 from monitor.logs import Redactor
 from monitor.metrics import Metrics
@@ -61,7 +61,13 @@ def policy(settings: Settings) -> rules.Policy:
     return rules.Policy(
         overdue_repeat=timedelta(seconds=r.overdue_repeat) if r.overdue_repeat > 0 else None,
         due_soon=timedelta(seconds=r.due_soon) if r.due_soon > 0 else None,
+        escalate=tuple(timedelta(seconds=after) for after in escalation_levels(settings)),
     )
+
+
+def escalation_levels(settings: Settings) -> list[float]:
+    """Every sink's `escalate` afters, as one ladder: level n is the n-th shortest."""
+    return sorted({level.after for sink in settings.sinks for level in sink.escalate})
 
 
 def label_buckets(settings: Settings) -> buckets.LabelBuckets | None:
@@ -190,9 +196,28 @@ def router(settings: Settings) -> Callable[[Event], Sequence[str]]:
     configured, everything goes to the log sink."""
     routes = [sink.route() for sink in settings.sinks] or [routing.Route("log")]
     chosen = routing.Router(routes)
+    ladder = escalation_levels(settings)
+    # review.escalated at level n goes to the `to` of every sink that escalates after that
+    # long and would take the session's review.overdue itself (its label filters hold).
+    escalations = [
+        (sink.route(), level.after, level.to) for sink in settings.sinks for level in sink.escalate
+    ]
+
+    def escalated(event: Event) -> tuple[str, ...]:
+        after = ladder[event.level - 1] if event.level and event.level <= len(ladder) else None
+        overdue = str(EventType.REVIEW_OVERDUE)
+        return tuple(
+            dict.fromkeys(
+                to
+                for source, level, to in escalations
+                if level == after
+                and source.takes_type(overdue)
+                and source.takes_labels(event.labels)
+            )
+        )
 
     def route(event: Event) -> Sequence[str]:
-        names = chosen(event)
+        names = escalated(event) if event.type is EventType.REVIEW_ESCALATED else chosen(event)
         if not names:
             # check-config warns about these; the log keeps a trace of what went nowhere.
             log.info("event.unrouted", type=str(event.type), event_id=event.id)

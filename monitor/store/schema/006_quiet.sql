@@ -1,3 +1,4 @@
+-- review.escalated: how many escalation levels a review in its current overdue spell raised.
 -- One-off quiet windows set from the CLI (`spmon quiet add SINK --until ...`): a running
 -- service reads them on every dispatcher pass, so an operator needs neither a restart nor
 -- the service's lock (SQLite's own locking serialises the one insert or delete).
@@ -10,3 +11,4 @@ CREATE TABLE quiet_window (
     created_at  REAL NOT NULL
 );
 CREATE INDEX quiet_window_sink ON quiet_window (sink, end_at);
+ALTER TABLE session ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
