@@ -20,7 +20,7 @@ from monitor.metrics import Metrics
 from monitor.sinks import Sink
 from monitor.store import OutboxRow, OutboxStore
 
-__all__ = ["Actions", "attempt"]
+__all__ = ["Actions", "attempt", "paced"]
 
 log = structlog.get_logger("spmon.dispatcher")
 
@@ -81,10 +81,10 @@ class Actions:
             probe_due=probe_due,
         )  # fmt: skip
         if action.step is not Step.DELIVERED:
-            await self._evidence(lane, action, started=started, now=now)
+            await self.evidence(lane, action, started=started, now=now)
         await self.act(lane, row, action, now=now)
         if action.step is Step.DELIVERED:
-            await self._evidence(lane, action, started=started, now=now)
+            await self.evidence(lane, action, started=started, now=now)
 
     async def act(self, lane: Lane, row: OutboxRow, action: Action, *, now: float = 0.0) -> None:
         step, owner = action.step, self.owner
@@ -99,9 +99,9 @@ class Actions:
         else:
             await self._dead(lane, row, action.reason)
             if step is Step.DISABLE:
-                await self._disable(lane, action.reason, now)
+                await self.disable(lane, action.reason, now)
 
-    async def _evidence(self, lane: Lane, action: Action, *, started: float, now: float) -> None:
+    async def evidence(self, lane: Lane, action: Action, *, started: float, now: float) -> None:
         if action.evidence is Evidence.ANSWERED:
             await lane.answered(self.store, started=started, now=now)
         elif action.evidence is Evidence.THROTTLED and action.pause_until is not None:
@@ -167,7 +167,7 @@ class Actions:
                 hint=f"kept in the store; `spmon outbox retry --sink {lane.name}` re-sends it",
             )
 
-    async def _disable(self, lane: Lane, reason: str, now: float) -> None:
+    async def disable(self, lane: Lane, reason: str, now: float) -> None:
         await self.store.disable_sink(
             lane.name, fingerprint=lane.sink.fingerprint, reason=reason, now=now
         )
@@ -204,3 +204,19 @@ async def attempt(lane: Lane, row: OutboxRow, *, bound: float, now: float) -> Ou
     except Exception as exc:
         log.exception("sink.crashed")
         return RetryLater(f"sink raised {type(exc).__name__}")
+
+
+async def paced(
+    actions: Actions, lane: Lane, row: OutboxRow, *, clock: aio.Clock, lease: float
+) -> bool:
+    """Wait for the lane's next start slot; a long wait (a Retry-After pause) gives the
+    row back untried instead of holding its lease."""
+    now = clock.now()
+    wait = lane.pacer.reserve(now)
+    action = delivery.pace(wait, now=now, lease=lease)
+    if action is not None:
+        await actions.act(lane, row, action)
+        return False
+    if wait > 0:
+        await clock.sleep(wait)
+    return True

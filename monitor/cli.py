@@ -19,6 +19,7 @@ import yaml
 from monitor import __version__, logs, service
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
 from monitor.cli_outbox import outbox
+from monitor.cli_quiet import quiet
 from monitor.cli_sink import test_sink
 from monitor.cli_status import history, sessions, status
 from monitor.cli_watch import source_report, watch
@@ -252,3 +253,4 @@ main.add_command(status)
 main.add_command(sessions)
 main.add_command(history)
 main.add_command(test_sink)
+main.add_command(quiet)

@@ -27,13 +27,14 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
 from monitor import aio
-from monitor.actions import Actions, attempt
-from monitor.core import delivery
+from monitor.actions import Actions, attempt, paced
+from monitor.core import delivery, digest
+from monitor.digesting import Digests
 from monitor.lanes import Lane, build_lanes
 from monitor.metrics import Metrics
 from monitor.sinks import Sink
@@ -60,6 +61,8 @@ class Dispatcher:
         settle: float = 5.0,
         clock: aio.Clock = aio.SYSTEM,
         rng: random.Random | None = None,
+        plans: Mapping[str, digest.Plan] | None = None,
+        first_cycle: Callable[[], bool] | None = None,
     ) -> None:
         self.store, self.sinks, self.metrics = store, list(sinks), metrics
         self.lease = lease
@@ -71,7 +74,8 @@ class Dispatcher:
         self.owner = f"spmon-{uuid.uuid4().hex[:12]}"
         self.heartbeat = 0.0
         self.actions = Actions(store=store, metrics=metrics, owner=self.owner, rng=self.rng)
-        self.lanes = build_lanes(self.sinks)
+        self.lanes = build_lanes(self.sinks, plans)
+        self.digests = Digests(self.actions, clock=self.clock, lease=lease, first_cycle=first_cycle)
         self.restored = asyncio.Event()
         """Set once disabled states from earlier runs are applied (the resender waits)."""
 
@@ -101,6 +105,9 @@ class Dispatcher:
         then give back every lease so the next start resends at once. Nothing is lost."""
         try:
             async with asyncio.timeout(deadline):
+                self.digests.draining = (
+                    True  # a digest window not yet over goes now, not at restart
+                )
                 await self._restore()
                 await asyncio.gather(*(self._drain_lane(lane) for lane in self.lanes))
         except TimeoutError:
@@ -150,7 +157,7 @@ class Dispatcher:
         """Sleep until the next thing that could change: a row falling due (a retry is on
         time, not up to a tick late), a pause ending, a probe falling due."""
         now = self.clock.now()
-        due = await self.store.next_due(lane.name, now=now) if self._may_claim(lane, now) else None
+        due = await self.digests.due(lane, now) if self._may_claim(lane, now) else None
         probe = lane.breaker.next_probe_at() or 0.0
         return delivery.wake_in(now, [lane.pacer.paused_until, probe], due=due, idle=_IDLE)
 
@@ -172,6 +179,9 @@ class Dispatcher:
         now = self.clock.now()
         if lane.disabled is not None or lane.pacer.paused(now):
             return 0
+        taken = await self.digests.take(lane, now, drain=self.digests.draining)  # quiet, digests
+        if taken is not None:
+            return taken
         if lane.breaker.open:
             return await self._probe(lane, now)
         free = lane.sink.limits.concurrency - len(lane.inflight)
@@ -215,7 +225,7 @@ class Dispatcher:
             sink=lane.name, event_id=row.event_id, attempt=row.attempts
         ):
             try:
-                if not await self._paced(lane, row):
+                if not await paced(self.actions, lane, row, clock=self.clock, lease=self.lease):
                     return
                 async with lane.serial():
                     started = self.clock.now()
@@ -235,16 +245,3 @@ class Dispatcher:
             finally:
                 if probe_due is not None:
                     lane.breaker.probe_ended()  # whatever happened, the next probe may go
-
-    async def _paced(self, lane: Lane, row: OutboxRow) -> bool:
-        """Wait for the lane's next start slot; a long wait (a Retry-After pause) gives the
-        row back untried instead of holding its lease."""
-        now = self.clock.now()
-        wait = lane.pacer.reserve(now)
-        action = delivery.pace(wait, now=now, lease=self.lease)
-        if action is not None:
-            await self.actions.act(lane, row, action)
-            return False
-        if wait > 0:
-            await self.clock.sleep(wait)
-        return True

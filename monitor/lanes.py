@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from monitor.core import delivery
-from monitor.sinks import Resending, Sink
+from monitor.core import delivery, digest
+from monitor.sinks import Digesting, Resending, Sink
 from monitor.store import OutboxStore
 
 __all__ = ["Lane", "build_lanes", "statuses"]
@@ -39,6 +39,13 @@ class Lane:
     disabled: str | None = None
     resending: bool = False
     """The sink is a Resending one (checked once: runtime Protocol checks are slow)."""
+    plan: digest.Plan = digest.NO_PLAN
+    digesting: bool = False
+    """The sink can say many events in one message (a `Digesting` one)."""
+    quiet_until: float | None = None
+    """While a quiet window holds the sink's rows, when it ends."""
+    released: bool = False
+    """A quiet window ended: what it held goes as one digest, even without `digest:`."""
 
     @property
     def name(self) -> str:
@@ -52,9 +59,11 @@ class Lane:
         return self.lock if self.resending else contextlib.nullcontext()
 
     def status(self, now: float) -> str:
-        """Up, paused (Retry-After), down (breaker open) or disabled."""
+        """Up, paused (Retry-After), down (breaker open), disabled or quiet."""
         if self.disabled is not None:
             return "disabled"
+        if self.quiet_until is not None and self.quiet_until > now:
+            return "quiet"
         if self.breaker.open:
             return "down"
         return "paused" if self.pacer.paused(now) else "up"
@@ -71,7 +80,9 @@ class Lane:
             self.wake.set()
 
 
-def build_lanes(sinks: Sequence[Sink]) -> list[Lane]:
+def build_lanes(
+    sinks: Sequence[Sink], plans: Mapping[str, digest.Plan] | None = None
+) -> list[Lane]:
     """One lane per sink; sinks with the same destination (two routes to one Slack webhook)
     share a pacer, so the receiver's rate limit holds across them. Destinations are secrets
     (a Slack URL is the credential): they are compared here and never kept or logged."""
@@ -88,7 +99,10 @@ def build_lanes(sinks: Sequence[Sink]) -> list[Lane]:
                 pacers[destination] = pacer
         pacer.slow_to(interval)
         breaker = delivery.Breaker(limits.breaker_failures, limits.breaker_cooldown)
-        lanes.append(Lane(sink, pacer, breaker, resending=isinstance(sink, Resending)))
+        lane = Lane(sink, pacer, breaker, resending=isinstance(sink, Resending))
+        lane.plan = (plans or {}).get(sink.name, digest.NO_PLAN)
+        lane.digesting = isinstance(sink, Digesting)
+        lanes.append(lane)
     return lanes
 
 

@@ -216,6 +216,19 @@ class Metrics:
             ["sink"],
             registry=registry,
         )
+        self.notifications_held = Gauge(
+            f"{NS}_notifications_held",
+            "Deliveries held by a sink's quiet hours or maintenance window (sent as one digest"
+            " when it ends).",
+            ["sink"],
+            registry=registry,
+        )
+        self.digests = Counter(
+            f"{NS}_digests",
+            "Digest messages delivered (each covers one or more deliveries), by sink.",
+            ["sink"],
+            registry=registry,
+        )
         self.outbox_purged = Counter(
             f"{NS}_outbox_purged",
             "Settled deliveries deleted after outbox.retention, by state (delivered, dead).",
@@ -266,6 +279,7 @@ class Metrics:
             self.outbox_pending.labels(sink)
             self.outbox_dead.labels(sink)
             self.sink_disabled.labels(sink)
+            self.notifications_held.labels(sink)
 
     def watch_set(self, view: WatchView) -> None:
         self.registry.register(IndexCollector(view))

@@ -150,6 +150,8 @@ async def build(
             metrics=metrics,
             lease=wiring.lease(settings),
             clock=clock,
+            plans=wiring.plans(settings),
+            first_cycle=lambda: watchset.first_cycle_remaining == 0,
         )
         resender = Resender(
             store=store,

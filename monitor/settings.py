@@ -30,6 +30,7 @@ from monitor.core import watches as core_watches
 from monitor.core.keys import SessionKey
 from monitor.settings_admin import AdminSettings, read_admin_token
 from monitor.settings_auth import AuthSettings, read_client_files, read_secret
+from monitor.settings_digest import escalation_problem
 from monitor.settings_discovery import DiscoverySettings
 from monitor.settings_metrics import MetricsSettings
 from monitor.settings_poll import PollSettings
@@ -146,6 +147,8 @@ class HttpSettings(BaseModel):
     disables the server."""
     page_timezone: str = "UTC"
     """Zone the status page shows times in (an IANA name such as Europe/Berlin)."""
+    public_url: str | None = None
+    """The status page as its readers reach it (a digest's "and N more" link)."""
     page_refresh: Annotated[int, Field(ge=0, le=3600)] = 30
     """Seconds between the status page's reloads of itself; 0 = never."""
 
@@ -227,6 +230,7 @@ class Settings(BaseSettings):
         names = [sink.name for sink in sinks]
         if len(names) != len(set(names)):
             raise ValueError("sink names must be unique")
+        escalation_problem(sinks)
         return sinks
 
     @classmethod

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import (
-    BaseModel,
     Field,
     SecretStr,
     field_validator,
@@ -20,13 +19,14 @@ from pydantic import (
 from monitor.core import addresses, routing
 from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
 from monitor.core.events import ALERT_TYPES
+from monitor.settings_digest import SinkTiming, batching_problem
 from monitor.settings_email import EmailSettings, email_problem
 from monitor.settings_types import STRICT, Seconds
 
 __all__ = ["SinkSettings"]
 
 
-class SinkSettings(BaseModel):
+class SinkSettings(SinkTiming):
     """One alert destination: where, how it is signed, which events it takes, how fast."""
 
     model_config = STRICT
@@ -121,6 +121,7 @@ class SinkSettings(BaseModel):
             misplaced = sorted(fields & self.model_fields_set) if self.type != kind else []
             if misplaced:
                 raise ValueError(f"{', '.join(misplaced)} only applies to {kind} sinks")
+        batching_problem(self.type, self)
         if self.type == "slack" and (self.concurrency or 1) > 1:
             raise ValueError("concurrency must be 1 for a Slack webhook (one post at a time)")
         if self.type == "slack" and (self.rate_limit or 1.0) > 1.0:

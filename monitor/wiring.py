@@ -16,14 +16,15 @@ import structlog
 
 from monitor import aio
 from monitor.api import ClientOptions, Header, OAuthOptions, OAuthToken
-from monitor.core import buckets, delivery, discovery, routing, rules
+from monitor.core import buckets, delivery, digest, discovery, routing, rules
 from monitor.core.backoff import Backoff
-from monitor.core.events import Event
+from monitor.core.events import Event, EventType
 from monitor.core.grant import Grant
 from monitor.logs import Redactor
 from monitor.metrics import Metrics
 from monitor.poll_step import PollerOptions
 from monitor.settings import Settings, SinkSettings
+from monitor.settings_digest import quiet_schedule
 from monitor.sinks import (
     AlertmanagerSink,
     EmailSink,
@@ -60,7 +61,13 @@ def policy(settings: Settings) -> rules.Policy:
     return rules.Policy(
         overdue_repeat=timedelta(seconds=r.overdue_repeat) if r.overdue_repeat > 0 else None,
         due_soon=timedelta(seconds=r.due_soon) if r.due_soon > 0 else None,
+        escalate=tuple(timedelta(seconds=after) for after in escalation_levels(settings)),
     )
+
+
+def escalation_levels(settings: Settings) -> list[float]:
+    """Every sink's `escalate` afters, as one ladder: level n is the n-th shortest."""
+    return sorted({level.after for sink in settings.sinks for level in sink.escalate})
 
 
 def label_buckets(settings: Settings) -> buckets.LabelBuckets | None:
@@ -190,9 +197,28 @@ def router(settings: Settings) -> Callable[[Event], Sequence[str]]:
     configured, everything goes to the log sink."""
     routes = [sink.route() for sink in settings.sinks] or [routing.Route("log")]
     chosen = routing.Router(routes)
+    ladder = escalation_levels(settings)
+    # review.escalated at level n goes to the `to` of every sink that escalates after that
+    # long and would take the session's review.overdue itself (its label filters hold).
+    escalations = [
+        (sink.route(), level.after, level.to) for sink in settings.sinks for level in sink.escalate
+    ]
+
+    def escalated(event: Event) -> tuple[str, ...]:
+        after = ladder[event.level - 1] if event.level and event.level <= len(ladder) else None
+        overdue = str(EventType.REVIEW_OVERDUE)
+        return tuple(
+            dict.fromkeys(
+                to
+                for source, level, to in escalations
+                if level == after
+                and source.takes_type(overdue)
+                and source.takes_labels(event.labels)
+            )
+        )
 
     def route(event: Event) -> Sequence[str]:
-        names = chosen(event)
+        names = escalated(event) if event.type is EventType.REVIEW_ESCALATED else chosen(event)
         if not names:
             # check-config warns about these; the log keeps a trace of what went nowhere.
             log.info("event.unrouted", type=str(event.type), event_id=event.id)
@@ -216,6 +242,29 @@ def list_sources(settings: Settings) -> list[discovery.ListSource]:
         )
         for d in settings.discovery
     ]
+
+
+def plans(settings: Settings) -> dict[str, digest.Plan]:
+    """Each sink's digest, quiet windows and the status-page link of "and N more"."""
+    found = {}
+    for sink in settings.sinks:
+        policy = sink.digest.policy() if sink.digest is not None else None
+        schedule = quiet_schedule(sink.quiet, sink.timezone)
+        found[sink.name] = digest.Plan(policy, schedule, status_url(settings))
+    return found
+
+
+def status_url(settings: Settings) -> str | None:
+    """`http.public_url`, else derived from `http.listen` (an address of all interfaces
+    says nothing to a reader elsewhere: then only a loopback link), of the overdue list."""
+    http = settings.http
+    if http.public_url:
+        return http.public_url.rstrip("/") + "/sessions?list=overdue"
+    if not http.listen:
+        return None
+    host, port = http.host_port
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  # a wildcard, not a bind
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/sessions?list=overdue"
 
 
 def build_sinks(configs: Sequence[SinkSettings]) -> list[Sink]:

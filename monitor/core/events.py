@@ -34,6 +34,7 @@ class EventType(StrEnum):
     REVIEW_OVERDUE = "review.overdue"
     REVIEW_OVERDUE_RESOLVED = "review.overdue_resolved"
     REVIEW_DUE_SOON = "review.due_soon"
+    REVIEW_ESCALATED = "review.escalated"
     SESSION_NOT_FOUND = "session.not_found"
     API_AUTH_FAILED = "api.auth_failed"
 
@@ -115,6 +116,8 @@ class Event:
     snapshot: Snapshot | None = None
     """The session's tracked fields as this event observed them."""
     message: str | None = None
+    level: int | None = None
+    """review.escalated: which `escalate` level (1 = the shortest `after`)."""
 
     def to_wire(self) -> dict[str, Any]:
         """The Standard Webhooks envelope: {type, timestamp, data}."""
@@ -126,6 +129,8 @@ class Event:
             data.update(_snapshot_wire(self.snapshot, self.observed_at, self.key))
         if self.message is not None:
             data["message"] = self.message
+        if self.level is not None:
+            data["level"] = self.level
         session: dict[str, Any] | None = None
         if self.key is not None:
             session = {
@@ -156,6 +161,7 @@ class Event:
             change=_change(data) if "field" in data else None,
             snapshot=_snapshot(data) if "status" in data else None,
             message=data.get("message"),
+            level=data.get("level"),
         )
 
 

@@ -48,7 +48,9 @@ def observe(
     old versions, and a different transition at a reused version must still get a new id.
     """
     changes = diff.diff(previous, current)
+    before = review
     review, findings = rules.evaluate(current, review, now, policy)
+    levels = iter(rules.escalated_levels(before, review))
     if not changes and not findings:
         return Observation(review, version, ())
     version += 1
@@ -72,17 +74,21 @@ def observe(
         )
         for change in changes
     ]
-    events.extend(
-        Event(
-            id=event_id(key.session_sid, version, kind, deadline, deployment=deployment),
-            type=kind,
-            observed_at=now,
-            key=key,
-            labels=labels,
-            snapshot=current,
+    for kind in findings:
+        level = next(levels) if kind is EventType.REVIEW_ESCALATED else None
+        # The level is part of the id only for escalations: other ids stay what they were.
+        parts = (deadline,) if level is None else (deadline, level)
+        events.append(
+            Event(
+                id=event_id(key.session_sid, version, kind, *parts, deployment=deployment),
+                type=kind,
+                observed_at=now,
+                key=key,
+                labels=labels,
+                snapshot=current,
+                level=level,
+            )
         )
-        for kind in findings
-    )
     return Observation(review, version, tuple(events))
 
 

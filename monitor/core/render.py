@@ -177,6 +177,7 @@ _TITLES: Mapping[EventType, tuple[str, str]] = {
     EventType.REVIEW_OVERDUE: ("Review overdue", ":rotating_light:"),
     EventType.REVIEW_OVERDUE_RESOLVED: ("Overdue review resolved", ":white_check_mark:"),
     EventType.REVIEW_DUE_SOON: ("Review due soon", ":hourglass_flowing_sand:"),
+    EventType.REVIEW_ESCALATED: ("Overdue review escalated", ":sos:"),
     EventType.SESSION_NOT_FOUND: ("Session not found", ":grey_question:"),
     EventType.API_AUTH_FAILED: ("API token rejected", ":no_entry:"),
 }
@@ -206,6 +207,8 @@ def _headline(event: Event, now: datetime) -> str:
             return f"The review was due {_date(deadline)} and is {_late(deadline, now)} late."
         case EventType.REVIEW_OVERDUE_RESOLVED:
             return _resolution(event.snapshot)
+        case EventType.REVIEW_ESCALATED:
+            return f"Escalated (level {event.level}): the review was due {_date(deadline)} and is {_late(deadline, now)} late."
         case EventType.REVIEW_DUE_SOON:
             return f"The review is due {_date(deadline)}, in {_left(deadline, now)}."
         case EventType.SESSION_NOT_FOUND:

@@ -16,6 +16,7 @@ __all__ = [
     "NO_REVIEW",
     "Policy",
     "ReviewState",
+    "escalated_levels",
     "evaluate",
     "is_due_soon",
     "is_overdue",
@@ -33,6 +34,9 @@ class Policy:
     """Repeat `review.overdue` this often while it stays overdue; None never repeats."""
     due_soon: timedelta | None = None
     """Warn this long before the deadline with `review.due_soon`; None never warns."""
+    escalate: tuple[timedelta, ...] = ()
+    """Escalation levels, shortest first: a review still overdue this long after its
+    deadline raises one `review.escalated` per level (level n = escalate[n - 1])."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,8 @@ class ReviewState:
     last_overdue_alert: datetime | None = None
     due_soon_for: datetime | None = None
     """The deadline a due-soon warning was already sent for (a moved deadline warns again)."""
+    escalated: int = 0
+    """Escalation levels already raised for this overdue spell (reset when it resolves)."""
 
 
 NO_REVIEW = ReviewState()
@@ -63,13 +69,16 @@ def is_due_soon(snapshot: Snapshot, now: datetime, window: timedelta | None) -> 
 def evaluate(
     snapshot: Snapshot, state: ReviewState, now: datetime, policy: Policy
 ) -> tuple[ReviewState, tuple[EventType, ...]]:
-    """The next state and the events entering it causes."""
+    """The next state and the events entering it causes. Escalations come last, one
+    `REVIEW_ESCALATED` per level newly reached, in level order (`escalated_levels` names
+    them); a review resolved before a level's time never raises it."""
     if is_overdue(snapshot, now):
-        return _while_overdue(state, now, policy)
+        state, found = _while_overdue(state, now, policy)
+        return _escalate(snapshot, state, now, policy, found)
     events: list[EventType] = []
     if state.overdue_since is not None:
         events.append(EventType.REVIEW_OVERDUE_RESOLVED)
-        state = replace(state, overdue_since=None, last_overdue_alert=None)
+        state = replace(state, overdue_since=None, last_overdue_alert=None, escalated=0)
     if (
         is_due_soon(snapshot, now, policy.due_soon)
         and state.due_soon_for != snapshot.review_by_date
@@ -93,6 +102,27 @@ def _while_overdue(
     return state, ()
 
 
+def _escalate(
+    snapshot: Snapshot,
+    state: ReviewState,
+    now: datetime,
+    policy: Policy,
+    events: tuple[EventType, ...],
+) -> tuple[ReviewState, tuple[EventType, ...]]:
+    deadline = snapshot.review_by_date
+    assert deadline is not None  # overdue
+    reached = sum(1 for after in policy.escalate if now >= deadline + after)
+    if reached <= state.escalated:
+        return state, events
+    raised = (EventType.REVIEW_ESCALATED,) * (reached - state.escalated)
+    return replace(state, escalated=reached), (*events, *raised)
+
+
+def escalated_levels(before: ReviewState, after: ReviewState) -> range:
+    """The levels an `evaluate` from `before` to `after` raised, in order."""
+    return range(before.escalated + 1, after.escalated + 1)
+
+
 def next_check(
     snapshot: Snapshot, state: ReviewState, now: datetime, policy: Policy
 ) -> datetime | None:
@@ -105,9 +135,12 @@ def next_check(
     if deadline is None or not snapshot.review_pending:
         return None
     if state.overdue_since is not None:
-        if policy.overdue_repeat is None:
-            return None
-        return (state.last_overdue_alert or state.overdue_since) + policy.overdue_repeat
+        later = []
+        if policy.overdue_repeat is not None:
+            later.append((state.last_overdue_alert or state.overdue_since) + policy.overdue_repeat)
+        if state.escalated < len(policy.escalate):  # the next level, on time
+            later.append(deadline + policy.escalate[state.escalated])
+        return min(later, default=None)
     candidates = [deadline + _AFTER]
     if policy.due_soon is not None and state.due_soon_for != deadline:
         candidates.append(deadline - policy.due_soon)

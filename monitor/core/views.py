@@ -141,7 +141,7 @@ class History:
 class SinkHealth:
     name: str
     state: str
-    """up, paused, down, disabled, or `UNKNOWN` with no running service."""
+    """up, paused, down, disabled, quiet, or `UNKNOWN` with no running service."""
     pending: int
     dead: int
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from monitor.sinks.alertmanager import AlertmanagerSink
 from monitor.sinks.base import (
     Delivered,
+    Digesting,
     Gone,
     Limits,
     Outcome,
@@ -24,6 +25,7 @@ from monitor.sinks.webhook import WebhookSink
 __all__ = [
     "AlertmanagerSink",
     "Delivered",
+    "Digesting",
     "EmailSink",
     "Gone",
     "Limits",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from monitor.core import digest
 from monitor.core.backoff import DELIVERY_SCHEDULE, Schedule
 from monitor.core.delivery import Delivered, Gone, Outcome, Rejected, RetryLater
 from monitor.core.events import Event
@@ -21,6 +22,7 @@ __all__ = [
     "SLACK",
     "TEAMS",
     "Delivered",
+    "Digesting",
     "Gone",
     "Limits",
     "Outcome",
@@ -80,4 +82,15 @@ class Resending(Protocol):
 
     async def resend(
         self, events: Sequence[Event], *, now: float, retired: Sequence[Event] = ()
+    ) -> Outcome: ...
+
+
+@runtime_checkable
+class Digesting(Protocol):
+    """A sink a person reads (Slack, Teams, e-mail, the log): it can say many events in one
+    message. Machine sinks (signed webhooks, Alertmanager) never batch: a receiver there
+    de-duplicates and acts per event."""
+
+    async def deliver_digest(
+        self, found: digest.Group, *, now: float, status_url: str | None
     ) -> Outcome: ...

@@ -27,7 +27,7 @@ from typing import Literal
 
 import aiosmtplib
 
-from monitor.core import addresses, messages
+from monitor.core import addresses, digest, digest_messages, messages
 from monitor.core.events import Event
 from monitor.sinks.base import MAIL, Delivered, Limits, Outcome, Rejected, RetryLater
 from monitor.sinks.guard import AddressRefused, GuardedResolver
@@ -85,8 +85,37 @@ class EmailSink:
         msg.add_alternative(shown.html, subtype="html")
         return msg
 
+    def digest_message(
+        self, found: digest.Group, now: datetime, status_url: str | None
+    ) -> EmailMessage:
+        """One mail for a digest group; its Message-ID is the digest's (the same rows give
+        the same id on every retry)."""
+        opts = self._options
+        shown = digest_messages.mail(found, now, status_url, prefix=opts.subject_prefix)
+        msg = EmailMessage()
+        msg["From"] = opts.sender
+        msg["To"] = ", ".join(opts.to)
+        msg["Subject"] = shown.subject
+        msg["Date"] = format_datetime(now)
+        domain = opts.sender.rpartition("@")[2]
+        msg["Message-ID"] = messages.message_id(digest_messages.digest_id(found), domain)
+        msg["X-Spmon-Digest-Events"] = str(len(found.events))
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(shown.text)
+        msg.add_alternative(shown.html, subtype="html")
+        return msg
+
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:
-        msg = self.message(event, datetime.fromtimestamp(now, UTC))
+        return await self._mail(self.message(event, datetime.fromtimestamp(now, UTC)))
+
+    async def deliver_digest(
+        self, found: digest.Group, *, now: float, status_url: str | None
+    ) -> Outcome:
+        return await self._mail(
+            self.digest_message(found, datetime.fromtimestamp(now, UTC), status_url)
+        )
+
+    async def _mail(self, msg: EmailMessage) -> Outcome:
         sock = await self._connect()
         if isinstance(sock, RetryLater):
             return sock

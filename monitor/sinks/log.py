@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from monitor.core import render
+from monitor.core import digest, digest_messages, render
 from monitor.core.events import Event
 from monitor.sinks.base import SERIAL, Delivered, Limits, Outcome
 
@@ -33,6 +33,14 @@ class LogSink:
             labels=dict(event.labels) or None,
             event_id=event.id,
         )
+        return Delivered()
+
+    async def deliver_digest(
+        self, found: digest.Group, *, now: float, status_url: str | None
+    ) -> Outcome:
+        moment = datetime.fromtimestamp(now, UTC)
+        summary = digest_messages.text(found, moment, status_url)
+        log.info("alert.digest", summary=summary, events=len(found.events))
         return Delivered()
 
     async def aclose(self) -> None:

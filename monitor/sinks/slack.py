@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from aiohttp.abc import AbstractResolver
 
-from monitor.core import render
+from monitor.core import digest, digest_messages, render
 from monitor.core.events import Event
 from monitor.sinks.base import SLACK, Limits, Outcome, RetryLater
 from monitor.sinks.http import HttpClient, classify
@@ -48,7 +48,15 @@ class SlackSink:
         self.host = self._http.host
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:
-        message = render.slack_message(event, datetime.fromtimestamp(now, UTC))
+        return await self._post(render.slack_message(event, datetime.fromtimestamp(now, UTC)), now)
+
+    async def deliver_digest(
+        self, found: digest.Group, *, now: float, status_url: str | None
+    ) -> Outcome:
+        moment = datetime.fromtimestamp(now, UTC)
+        return await self._post(digest_messages.slack_message(found, moment, status_url), now)
+
+    async def _post(self, message: dict[str, object], now: float) -> Outcome:
         payload = json.dumps(message, separators=(",", ":")).encode()
         reply = await self._http.post(payload, {"content-type": "application/json"})
         if isinstance(reply, RetryLater):

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp.abc import AbstractResolver
 
-from monitor.core import messages
+from monitor.core import digest, digest_messages, messages
 from monitor.core.events import Event
 from monitor.sinks.base import TEAMS, Limits, Outcome, RetryLater
 from monitor.sinks.http import HttpClient, classify
@@ -47,7 +48,17 @@ class TeamsSink:
         self.host = self._http.host
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:
-        message = messages.teams_message(event, datetime.fromtimestamp(now, UTC))
+        return await self._post(
+            messages.teams_message(event, datetime.fromtimestamp(now, UTC)), now
+        )
+
+    async def deliver_digest(
+        self, found: digest.Group, *, now: float, status_url: str | None
+    ) -> Outcome:
+        moment = datetime.fromtimestamp(now, UTC)
+        return await self._post(digest_messages.teams_message(found, moment, status_url), now)
+
+    async def _post(self, message: dict[str, Any], now: float) -> Outcome:
         payload = json.dumps(message, separators=(",", ":")).encode()
         reply = await self._http.post(payload, {"content-type": "application/json"})
         if isinstance(reply, RetryLater):

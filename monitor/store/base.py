@@ -20,6 +20,7 @@ __all__ = [
     "OutboxRow",
     "OutboxStats",
     "PollRecord",
+    "QuietWindow",
     "SessionRecord",
     "SinkState",
     "StateFileError",
@@ -93,6 +94,17 @@ class OutboxRow:
     attempts: int
     state: OutboxState = OutboxState.PENDING
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuietWindow:
+    """A one-off quiet window of one sink, set from the CLI (epoch seconds)."""
+
+    id: int
+    sink: str
+    start: float
+    end: float
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

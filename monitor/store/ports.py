@@ -22,6 +22,7 @@ from monitor.store.base import (
     OutboxRow,
     OutboxStats,
     PollRecord,
+    QuietWindow,
     SessionRecord,
     SinkState,
     WatchRecord,
@@ -106,6 +107,31 @@ class OutboxStore(Protocol):
     async def enable_sink(self, sink: str) -> bool: ...
 
     async def stats(self) -> OutboxStats: ...
+
+    # -- digest and quiet sinks (store.sqlite.batches) --
+
+    async def claim_batch(
+        self,
+        sink: str,
+        *,
+        now: float,
+        window: float,
+        owner: str,
+        lease: float,
+        limit: int,
+        max_attempts: int,
+        force: bool = False,
+    ) -> tuple[list[OutboxRow], int]: ...
+
+    async def settle_batch(
+        self, ids: Sequence[int], *, owner: str, how: str, at: float = 0.0, error: str = ""
+    ) -> int: ...
+
+    async def next_batch_due(self, sink: str, *, now: float, window: float) -> float | None: ...
+
+    async def hold(self, sink: str, *, until: float) -> int: ...
+
+    async def quiet_windows(self, *, now: float) -> list[QuietWindow]: ...
 
 
 class OutboxAdmin(Protocol):

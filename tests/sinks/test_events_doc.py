@@ -28,7 +28,9 @@ KEY = SessionKey(
 LABELS = {"course": "BIO101", "section": "003"}
 URL = f"https://proctoring.example.com/sessions/{KEY.session_sid}"
 DEADLINE = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
-POLICY = rules.Policy(overdue_repeat=None, due_soon=timedelta(hours=24))
+POLICY = rules.Policy(
+    overdue_repeat=None, due_soon=timedelta(hours=24), escalate=(timedelta(hours=4),)
+)
 DEPLOYMENT = "5b1f0e7c2a9d4c3e8f6a1b0d9c8e7f6a"  # a state file's id, fixed for the examples
 
 
@@ -47,6 +49,7 @@ def sample_events() -> Iterator[Event]:
         (booked, closed, datetime(2026, 11, 18, 15, 4, 5, tzinfo=UTC)),
         (closed, closed, datetime(2026, 11, 19, 17, 30, tzinfo=UTC)),
         (closed, closed, datetime(2026, 11, 20, 19, 15, tzinfo=UTC)),
+        (closed, closed, datetime(2026, 11, 20, 21, 0, 0, 1000, tzinfo=UTC)),  # escalate: 4h
         (closed, done, datetime(2026, 11, 21, 8, 2, tzinfo=UTC)),
     ]
     for previous, current, now in steps:

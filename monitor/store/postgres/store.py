@@ -20,6 +20,7 @@ import psycopg
 from monitor.store.base import StateFileError, StoreLocked
 from monitor.store.postgres.connection import PgConnection, connect, database_error
 from monitor.store.sqlite.admin import Admin
+from monitor.store.sqlite.batches import Batches
 from monitor.store.sqlite.history import History
 from monitor.store.sqlite.outbox import Outbox
 from monitor.store.sqlite.sessions import Sessions
@@ -38,7 +39,7 @@ _VERSIONS = (
 )
 
 
-class PostgresStore(PgConnection, Sessions, Outbox, Admin, Watches, History):
+class PostgresStore(PgConnection, Sessions, Outbox, Batches, Admin, Watches, History):
     """`async with PostgresStore(url) as store:` connects, locks and migrates; exit closes."""
 
     exclusive = True

@@ -22,7 +22,7 @@ _LOAD = (
     "SELECT install_sid, exam_sid, session_sid, status, review_required, reviewed,"
     " review_by_date, url, version, digest, missing, failures, last_poll_at,"
     " overdue_since, last_overdue_alert, due_soon_for, observed_at, appointment_date,"
-    " settled_since FROM session"
+    " settled_since, escalated FROM session"
 )
 _CHUNK = 500
 """Session sids per query: under SQLite's host-parameter limit on every build."""
@@ -92,8 +92,8 @@ def _write_snapshot(db: Db, r: PollRecord) -> None:
         "INSERT INTO session (session_sid, install_sid, exam_sid, status, review_required,"
         " reviewed, review_by_date, url, payload, digest, version, overdue_since,"
         " last_overdue_alert, due_soon_for, missing, failures, last_poll_at, last_outcome,"
-        " observed_at, appointment_date, settled_since)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,?,?)"
+        " observed_at, appointment_date, settled_since, escalated)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,?,?,?)"
         " ON CONFLICT (session_sid) DO UPDATE SET status=excluded.status,"
         " review_required=excluded.review_required, reviewed=excluded.reviewed,"
         " review_by_date=excluded.review_by_date, url=excluded.url,"
@@ -102,13 +102,15 @@ def _write_snapshot(db: Db, r: PollRecord) -> None:
         " last_overdue_alert=excluded.last_overdue_alert, due_soon_for=excluded.due_soon_for,"
         " missing=0, failures=0, last_poll_at=excluded.last_poll_at,"
         " last_outcome=excluded.last_outcome, observed_at=excluded.observed_at,"
-        " appointment_date=excluded.appointment_date, settled_since=excluded.settled_since",
+        " appointment_date=excluded.appointment_date, settled_since=excluded.settled_since,"
+        " escalated=excluded.escalated",
         (
             r.key.session_sid, r.key.install_sid, r.key.exam_sid, s.status,
             _flag(s.review_required), _flag(s.reviewed), ts(s.review_by_date), s.link(r.key),
             r.payload, r.digest, r.version, ts(review.overdue_since),
             ts(review.last_overdue_alert), ts(review.due_soon_for),
             r.polled_at, r.outcome, r.polled_at, ts(s.appointment), ts(r.settled_since),
+            review.escalated,
         ),
     )  # fmt: skip
 
@@ -120,17 +122,18 @@ def _write_failure(db: Db, r: PollRecord) -> None:
     db.execute(
         "INSERT INTO session (session_sid, install_sid, exam_sid, version, missing, failures,"
         " last_poll_at, last_outcome, overdue_since, last_overdue_alert, due_soon_for,"
-        " settled_since) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        " settled_since, escalated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (session_sid) DO UPDATE SET version=excluded.version,"
         " missing=excluded.missing, failures=excluded.failures,"
         " last_poll_at=excluded.last_poll_at, last_outcome=excluded.last_outcome,"
         " overdue_since=excluded.overdue_since, last_overdue_alert=excluded.last_overdue_alert,"
-        " due_soon_for=excluded.due_soon_for, settled_since=excluded.settled_since",
+        " due_soon_for=excluded.due_soon_for, settled_since=excluded.settled_since,"
+        " escalated=excluded.escalated",
         (
             r.key.session_sid, r.key.install_sid, r.key.exam_sid, r.version,
             int(r.missing), r.failures, r.polled_at, r.outcome,
             ts(review.overdue_since), ts(review.last_overdue_alert), ts(review.due_soon_for),
-            ts(r.settled_since),
+            ts(r.settled_since), review.escalated,
         ),
     )  # fmt: skip
 
@@ -143,17 +146,19 @@ def _bool(value: int | None) -> bool | None:
     return None if value is None else bool(value)
 
 
-def _review(overdue_since: float | None, last: float | None, due_soon: float | None) -> ReviewState:
+def _review(
+    overdue_since: float | None, last: float | None, due_soon: float | None, escalated: int = 0
+) -> ReviewState:
     # Most sessions have no review under way: one shared state for all of them.
-    if overdue_since is None and last is None and due_soon is None:
+    if overdue_since is None and last is None and due_soon is None and not escalated:
         return NO_REVIEW
-    return ReviewState(dt(overdue_since), dt(last), dt(due_soon))
+    return ReviewState(dt(overdue_since), dt(last), dt(due_soon), escalated or 0)
 
 
 def _session_record(row: tuple[Any, ...]) -> SessionRecord:
     (install, exam, sid, status, required, reviewed, review_by, url, version, digest, missing,
      failures, last_poll, overdue_since, last_alert, due_soon_for, observed_at, appointment,
-     settled_since) = row  # fmt: skip
+     settled_since, escalated) = row  # fmt: skip
     snapshot = None
     if observed_at is not None:
         # A handful of statuses, installs and exams across 100,000 sessions: one copy each.
@@ -169,7 +174,7 @@ def _session_record(row: tuple[Any, ...]) -> SessionRecord:
     return SessionRecord(
         key=SessionKey(sys.intern(install), sys.intern(exam), sid),
         snapshot=snapshot,
-        review=_review(overdue_since, last_alert, due_soon_for),
+        review=_review(overdue_since, last_alert, due_soon_for, escalated),
         version=version,
         digest=digest,
         missing=bool(missing),

@@ -18,6 +18,7 @@ from typing import Self
 from monitor.store import statefile
 from monitor.store.base import StateFileError
 from monitor.store.sqlite.admin import Admin
+from monitor.store.sqlite.batches import Batches
 from monitor.store.sqlite.connection import Db, tx
 from monitor.store.sqlite.history import History
 from monitor.store.sqlite.outbox import Outbox
@@ -27,7 +28,7 @@ from monitor.store.sqlite.watches import Watches
 __all__ = ["SharedSqliteStore", "SqliteStore"]
 
 
-class SqliteStore(Sessions, Outbox, Admin, Watches, History):
+class SqliteStore(Sessions, Outbox, Batches, Admin, Watches, History):
     """`async with SqliteStore(path) as store:` opens, locks and migrates; exit closes."""
 
     exclusive = True
