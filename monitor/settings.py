@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 import yaml
@@ -31,6 +30,7 @@ from monitor.core.keys import SessionKey
 from monitor.settings_admin import AdminSettings, read_admin_token
 from monitor.settings_auth import AuthSettings, read_client_files, read_secret
 from monitor.settings_discovery import DiscoverySettings
+from monitor.settings_display import DisplaySettings, known_zone
 from monitor.settings_metrics import MetricsSettings
 from monitor.settings_poll import PollSettings
 from monitor.settings_sinks import SinkSettings
@@ -102,12 +102,7 @@ class ApiSettings(BaseModel):
         return None if value is None else _known_zone(value)
 
 
-def _known_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("unknown time zone") from exc
-    return value
+_known_zone = known_zone
 
 
 class RuleSettings(BaseModel):
@@ -149,8 +144,8 @@ class HttpSettings(BaseModel):
     listen: str = "127.0.0.1:10317"
     """host:port for the status page, /metrics, /healthz and /readyz; an empty string
     disables the server."""
-    page_timezone: str = "UTC"
-    """Zone the status page shows times in (an IANA name such as Europe/Berlin)."""
+    page_timezone: str | None = None
+    """The old name of `display.timezone`, still read."""
     page_refresh: Annotated[int, Field(ge=0, le=3600)] = 30
     """Seconds between the status page's reloads of itself; 0 = never."""
 
@@ -163,8 +158,8 @@ class HttpSettings(BaseModel):
 
     @field_validator("page_timezone")
     @classmethod
-    def _page_zone(cls, value: str) -> str:
-        return _known_zone(value)
+    def _page_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _known_zone(value)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -196,6 +191,8 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     """The JSON API's bearer token and whether reads need it (settings_admin)."""
+    display: DisplaySettings = Field(default_factory=DisplaySettings)
+    """Time zone and session links for what people read (settings_display)."""
     watches: list[Watch] = Field(default_factory=list)
     """Sessions listed inline."""
     watch_files: list[Path] = Field(default_factory=list)
@@ -225,6 +222,19 @@ class Settings(BaseSettings):
             self._listed += len(watches)
             intervals = (w.interval if w.interval is not None else fixed for w in watches.values())
             self._demand += sum(1.0 / (interval or default) for interval in intervals)
+
+    @field_validator("display")
+    @classmethod
+    def _old_zone(cls, display: DisplaySettings, info: ValidationInfo) -> DisplaySettings:
+        http = info.data.get("http")
+        old = http.page_timezone if isinstance(http, HttpSettings) else None
+        if old is None or display.timezone == old:
+            return display
+        if display.timezone is not None:
+            raise ValueError(
+                "timezone: set display.timezone only (http.page_timezone is its old name)"
+            )
+        return display.model_copy(update={"timezone": old})
 
     @field_validator("sinks")
     @classmethod

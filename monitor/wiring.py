@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -171,6 +171,7 @@ def poller_options(settings: Settings, *, deployment: str) -> PollerOptions:
         auth_retry=settings.api.auth_retry,
         deployment=deployment,
         phases=settings.poll.phases.intervals(),
+        link_template=settings.display.link_template,
     )
 
 
@@ -207,11 +208,12 @@ def list_sources(settings: Settings) -> list[discovery.ListSource]:
     ]
 
 
-def build_sinks(configs: Sequence[SinkSettings]) -> list[Sink]:
-    """One Sink per configured entry; with none configured, alerts go to the log."""
+def build_sinks(configs: Sequence[SinkSettings], *, zone: tzinfo = UTC) -> list[Sink]:
+    """One Sink per configured entry; with none configured, alerts go to the log. `zone` is
+    the display time zone of what people read (the log line, Slack)."""
     if not configs:
-        return [LogSink()]
-    return [_sink(config) for config in configs]
+        return [LogSink(zone=zone)]
+    return [_sink(config, zone) for config in configs]
 
 
 def _limits(config: SinkSettings) -> Limits:
@@ -224,10 +226,10 @@ def _limits(config: SinkSettings) -> Limits:
     )
 
 
-def _sink(config: SinkSettings) -> Sink:
+def _sink(config: SinkSettings, zone: tzinfo = UTC) -> Sink:
     name, limits, timeout = config.name, _limits(config), config.timeout
     if config.type == "log":
-        return LogSink(name, limits=limits)
+        return LogSink(name, limits=limits, zone=zone)
     assert config.url is not None  # SinkSettings validation guarantees it
     url, fingerprint = config.url.get_secret_value(), config.fingerprint()
     headers = {k: v.get_secret_value() for k, v in config.headers.items()}
@@ -239,6 +241,7 @@ def _sink(config: SinkSettings) -> Sink:
             limits=limits,
             fingerprint=fingerprint,
             allow_private=config.allow_private,
+            zone=zone,
         )
     if config.type == "alertmanager":
         return AlertmanagerSink(

@@ -10,7 +10,7 @@ the window is one SQLite commit wide, and documented.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from aiohttp.abc import AbstractResolver
 
@@ -37,6 +37,7 @@ class SlackSink:
         fingerprint: str = "",
         allow_private: bool = False,
         resolver: AbstractResolver | None = None,
+        zone: tzinfo = UTC,
     ) -> None:
         self.name = name
         self.limits = limits
@@ -46,9 +47,10 @@ class SlackSink:
             url, timeout=timeout, concurrency=1, allow_private=allow_private, resolver=resolver
         )
         self.host = self._http.host
+        self.zone = zone
 
     async def deliver(self, event: Event, body: bytes, *, now: float) -> Outcome:
-        message = render.slack_message(event, datetime.fromtimestamp(now, UTC))
+        message = render.slack_message(event, datetime.fromtimestamp(now, UTC), self.zone)
         payload = json.dumps(message, separators=(",", ":")).encode()
         reply = await self._http.post(payload, {"content-type": "application/json"})
         if isinstance(reply, RetryLater):
