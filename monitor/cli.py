@@ -18,7 +18,7 @@ import yaml
 
 from monitor import __version__, logs, service
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
-from monitor.cli_demo import DEMO_ADMIN, DEMO_METRICS, demo_watches, run_demo
+from monitor.cli_demo import DEMO_ADMIN, DEMO_METRICS, STATUS_EVERY, demo_watches, run_demo
 from monitor.cli_outbox import outbox
 from monitor.cli_status import history, sessions, status
 from monitor.cli_watch import source_report, watch
@@ -108,11 +108,14 @@ def once(config: Path | None, as_json: bool, dry_run: bool) -> None:
     help="Seconds a simulated session takes from booking to its review deadline.",
 )
 @click.option("--interval", default=5.0, show_default=True, help="Poll interval in seconds.")
-def demo(sessions: int, change_every: float, interval: float) -> None:
+@click.option(
+    "--status-every", default=STATUS_EVERY, show_default=True, help="Seconds between status lines."
+)
+def demo(sessions: int, change_every: float, interval: float, status_every: float) -> None:
     """Run spmon against the built-in simulator: one line per alert, a status line every 10 s."""
     # Console lines even into a file or a pipe (colour only on a terminal): the demo is read.
     logs.configure("console", "info")
-    asyncio.run(run_demo(sessions, change_every, interval))
+    asyncio.run(run_demo(sessions, change_every, interval, status_every=status_every))
 
 
 @main.command()

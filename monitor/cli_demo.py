@@ -62,7 +62,9 @@ def local_zone() -> str:
     return "UTC"
 
 
-async def run_demo(sessions: int, change_every: float, interval: float) -> None:
+async def run_demo(
+    sessions: int, change_every: float, interval: float, *, status_every: float = STATUS_EVERY
+) -> None:
     sim = Simulator(make_keys(sessions, seed=7), seed=7, change_every=change_every)
     ready: asyncio.Queue[service.Service] = asyncio.Queue(maxsize=1)
     with tempfile.TemporaryDirectory(prefix="spmon-demo-") as tmp:
@@ -88,18 +90,20 @@ async def run_demo(sessions: int, change_every: float, interval: float) -> None:
                 ready.put_nowait(svc)
 
             async with asyncio.TaskGroup() as group:
-                status = group.create_task(_status_lines(ready, settings.display.zone))
+                status = group.create_task(
+                    _status_lines(ready, settings.display.zone, status_every)
+                )
                 try:
                     await service.run(settings, on_ready=announce)
                 finally:
                     status.cancel()
 
 
-async def _status_lines(ready: asyncio.Queue[service.Service], zone: tzinfo) -> None:
+async def _status_lines(ready: asyncio.Queue[service.Service], zone: tzinfo, every: float) -> None:
     svc = await ready.get()
     page = f"http://{svc.address}/" if svc.address else None
     while True:
-        await svc.clock.sleep(STATUS_EVERY)
+        await svc.clock.sleep(every)
         summary = await svc.views.summary()
         at = datetime.fromtimestamp(svc.clock.now(), UTC)
         line = console.status_line(

@@ -231,9 +231,7 @@ class Settings(BaseSettings):
         if old is None or display.timezone == old:
             return display
         if display.timezone is not None:
-            raise ValueError(
-                "timezone: set display.timezone only (http.page_timezone is its old name)"
-            )
+            raise ValueError("set display.timezone only (http.page_timezone is its old name)")
         return display.model_copy(update={"timezone": old})
 
     @field_validator("sinks")
