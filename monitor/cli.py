@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,13 @@ import yaml
 
 from monitor import __version__, logs, service
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
+from monitor.cli_demo import DEMO_ADMIN, DEMO_METRICS, STATUS_EVERY, demo_watches, run_demo
 from monitor.cli_outbox import outbox
 from monitor.cli_quiet import quiet
 from monitor.cli_sink import test_sink
 from monitor.cli_status import history, sessions, status
 from monitor.cli_watch import source_report, watch
 from monitor.core import checkup, routing
-from monitor.settings import Settings
 from monitor.simulator import Faults, Simulator, make_keys, serve
 from monitor.store import StateFileError, StoreLocked, database_errors, migrate
 
@@ -115,56 +114,21 @@ def once(config: Path | None, as_json: bool, dry_run: bool) -> None:
 
 @main.command()
 @click.option("--sessions", default=20, show_default=True, help="Simulated sessions to watch.")
-@click.option("--change-every", default=30.0, show_default=True, help="Seconds per lifecycle.")
+@click.option(
+    "--change-every",
+    default=1800.0,
+    show_default=True,
+    help="Seconds a simulated session takes from booking to its review deadline.",
+)
 @click.option("--interval", default=5.0, show_default=True, help="Poll interval in seconds.")
-def demo(sessions: int, change_every: float, interval: float) -> None:
-    """Run spmon against the built-in simulator; alerts appear here within a minute."""
-    logs.configure("auto", "info")
-    asyncio.run(_demo(sessions, change_every, interval))
-
-
-async def _demo(sessions: int, change_every: float, interval: float) -> None:
-    sim = Simulator(make_keys(sessions, seed=7), seed=7, change_every=change_every)
-    with tempfile.TemporaryDirectory(prefix="spmon-demo-") as tmp:
-        async with serve(sim) as url:
-            settings = Settings(
-                api={"base_url": url, "rate_limit": 50},
-                poll={"interval": interval},
-                rules={"overdue_repeat": 0},
-                state={"path": Path(tmp) / "spmon.db"},
-                http={"listen": "127.0.0.1:0"},
-                metrics=DEMO_METRICS,
-                admin=DEMO_ADMIN,
-                watches=_watches(sim),
-            )
-
-            def announce(svc: service.Service) -> None:
-                click.echo(
-                    f"spmon demo: watching {sessions} simulated sessions at {url}; "
-                    f"status page on http://{svc.address}/; Ctrl-C to stop",
-                    err=True,
-                )
-
-            await service.run(settings, on_ready=announce)
-
-
-DEMO_METRICS = {"by_labels": ["course"]}
-"""The demo's watches carry a course each: the dashboard's "Overdue by course" shows them."""
-DEMO_ADMIN = {"read": "open"}
-"""The demo's status page and API reads need no token: simulated sessions, on loopback."""
-
-
-def _watches(sim: Simulator) -> list[dict[str, Any]]:
-    courses = ("BIO101", "CHEM201", "HIST110", "MATH150")
-    return [
-        {
-            "install_sid": key.install_sid,
-            "exam_sid": key.exam_sid,
-            "session_sid": key.session_sid,
-            "labels": {"course": courses[i % len(courses)]},
-        }
-        for i, key in enumerate(sim.keys)
-    ]
+@click.option(
+    "--status-every", default=STATUS_EVERY, show_default=True, help="Seconds between status lines."
+)
+def demo(sessions: int, change_every: float, interval: float, status_every: float) -> None:
+    """Run spmon against the built-in simulator: one line per alert, a status line every 10 s."""
+    # Console lines even into a file or a pipe (colour only on a terminal): the demo is read.
+    logs.configure("console", "info")
+    asyncio.run(run_demo(sessions, change_every, interval, status_every=status_every))
 
 
 @main.command()
@@ -218,7 +182,7 @@ def _write_config(path: Path, url: str, sim: Simulator) -> None:
         "rules": {"overdue_repeat": "1h"},
         "metrics": DEMO_METRICS,
         "admin": DEMO_ADMIN,
-        "watches": _watches(sim),
+        "watches": demo_watches(sim),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

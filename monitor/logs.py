@@ -15,6 +15,9 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from monitor.core import console
+from monitor.core.render import Severity
+
 __all__ = ["REDACTED", "Redactor", "configure"]
 
 REDACTED = "[REDACTED]"
@@ -84,12 +87,36 @@ def _shared(fmt: Literal["json", "console"], redactor: Redactor) -> list[Process
     ]
 
 
-def _renderer(fmt: Literal["json", "console"]) -> Processor:
+class _Lines:
+    """The console renderer, except that an event carrying a ready `line` (an alert from the
+    log sink) is printed as that line alone, its tag coloured when the stream shows colour."""
+
+    def __init__(self, colours: bool) -> None:
+        self.colours = colours
+        self.fallback = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.plain_traceback, sort_keys=False, colors=colours
+        )
+
+    def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
+        line = event_dict.get("line")
+        if not isinstance(line, str):
+            return str(self.fallback(logger, name, event_dict))
+        severity = event_dict.get("severity")
+        if self.colours and severity in console.ANSI:
+            return console.painted(line, Severity(severity))
+        return line
+
+
+def _drop_line(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    # JSON readers have the fields and the summary: the console line would only repeat them.
+    event_dict.pop("line", None)
+    return event_dict
+
+
+def _renderer(fmt: Literal["json", "console"], colours: bool = False) -> list[Processor]:
     if fmt == "json":
-        return structlog.processors.JSONRenderer()
-    return structlog.dev.ConsoleRenderer(
-        exception_formatter=structlog.dev.plain_traceback, sort_keys=False
-    )
+        return [_drop_line, structlog.processors.JSONRenderer()]
+    return [_Lines(colours)]
 
 
 def configure(
@@ -108,10 +135,12 @@ def configure(
     chosen: Literal["json", "console"] = (
         ("console" if out.isatty() else "json") if fmt == "auto" else fmt
     )
+    # Colour only where a person sees it: a forced console format into a file stays plain.
+    colours = out.isatty()
     numeric = logging.getLevelNamesMapping()[level.upper()]
     redactor = Redactor()
     structlog.configure(
-        processors=[*_shared(chosen, redactor), _renderer(chosen)],
+        processors=[*_shared(chosen, redactor), *_renderer(chosen, colours)],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=True,
@@ -122,7 +151,7 @@ def configure(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared(chosen, redactor)],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                _renderer(chosen),
+                *_renderer(chosen, colours),
             ],
         )
     )

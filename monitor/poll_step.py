@@ -52,9 +52,17 @@ class PollerOptions:
     """The API breaker: 5xx/timeouts in a row across sessions before one probe per cooldown."""
     phases: phase.Intervals | None = None
     """Intervals by lifecycle phase; None polls each session at its watch's interval."""
+    link_template: str | None = None
 
     def decisions(self) -> decide.Rules:
-        return decide.Rules(self.policy, self.jitter, self.naive_tz, self.deployment, self.phases)
+        return decide.Rules(
+            self.policy,
+            self.jitter,
+            self.naive_tz,
+            self.deployment,
+            self.phases,
+            self.link_template,
+        )
 
     def first_interval(self, override: float | None) -> float:
         """Before its first poll a session counts as live: the fastest it may need."""

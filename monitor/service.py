@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -137,7 +136,7 @@ async def build(
                 credentials=oauth,
             )
         )
-        sinks = wiring.build_sinks(settings.sinks)
+        sinks = wiring.build_sinks(settings.sinks, zone=settings.display.zone)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
         readers = wiring.url_readers(settings, redactor)
@@ -217,9 +216,7 @@ async def build(
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
             app = server.make_app(registry, server.Probes(service.live, service.ready))
-            options = page.PageOptions(
-                ZoneInfo(settings.http.page_timezone), settings.http.page_refresh
-            )
+            options = page.PageOptions(settings.display.zone, settings.http.page_refresh)
             page.add_page_routes(app, views, options, _auth(settings))
             app.add_subapp(
                 web_api.PREFIX, web_api.make_app(_backend(service, redactor), _auth(settings))

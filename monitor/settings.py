@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 import yaml
@@ -32,6 +31,8 @@ from monitor.settings_admin import AdminSettings, read_admin_token
 from monitor.settings_auth import AuthSettings, read_client_files, read_secret
 from monitor.settings_digest import escalation_problem
 from monitor.settings_discovery import DiscoverySettings
+from monitor.settings_display import DisplaySettings, known_zone
+from monitor.settings_http import HttpSettings
 from monitor.settings_metrics import MetricsSettings
 from monitor.settings_poll import PollSettings
 from monitor.settings_sinks import SinkSettings
@@ -104,12 +105,7 @@ class ApiSettings(BaseModel):
         return None if value is None else _known_zone(value)
 
 
-def _known_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("unknown time zone") from exc
-    return value
+_known_zone = known_zone
 
 
 class RuleSettings(BaseModel):
@@ -140,36 +136,6 @@ class HistorySettings(BaseModel):
         return self.retention if outbox.retention is None else outbox.retention
 
 
-class HttpSettings(BaseModel):
-    model_config = STRICT
-    listen: str = "127.0.0.1:10317"
-    """host:port for the status page, /metrics, /healthz and /readyz; an empty string
-    disables the server."""
-    page_timezone: str = "UTC"
-    """Zone the status page shows times in (an IANA name such as Europe/Berlin)."""
-    public_url: str | None = None
-    """The status page as its readers reach it (a digest's "and N more" link)."""
-    page_refresh: Annotated[int, Field(ge=0, le=3600)] = 30
-    """Seconds between the status page's reloads of itself; 0 = never."""
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        if value and not re.match(r"^\[?[\w.:-]*\]?:\d{1,5}$", value):
-            raise ValueError("expected host:port, e.g. 0.0.0.0:10317")
-        return value
-
-    @field_validator("page_timezone")
-    @classmethod
-    def _page_zone(cls, value: str) -> str:
-        return _known_zone(value)
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104  # an empty host means all interfaces
-
-
 class LogSettings(BaseModel):
     model_config = STRICT
     format: Literal["auto", "json", "console"] = "auto"
@@ -194,6 +160,8 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     """The JSON API's bearer token and whether reads need it (settings_admin)."""
+    display: DisplaySettings = Field(default_factory=DisplaySettings)
+    """Time zone and session links for what people read (settings_display)."""
     watches: list[Watch] = Field(default_factory=list)
     """Sessions listed inline."""
     watch_files: list[Path] = Field(default_factory=list)
@@ -223,6 +191,17 @@ class Settings(BaseSettings):
             self._listed += len(watches)
             intervals = (w.interval if w.interval is not None else fixed for w in watches.values())
             self._demand += sum(1.0 / (interval or default) for interval in intervals)
+
+    @field_validator("display")
+    @classmethod
+    def _old_zone(cls, display: DisplaySettings, info: ValidationInfo) -> DisplaySettings:
+        http = info.data.get("http")
+        old = http.page_timezone if isinstance(http, HttpSettings) else None
+        if old is None or display.timezone == old:
+            return display
+        if display.timezone is not None:
+            raise ValueError("set display.timezone only (http.page_timezone is its old name)")
+        return display.model_copy(update={"timezone": old})
 
     @field_validator("sinks")
     @classmethod

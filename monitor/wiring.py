@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -189,6 +189,7 @@ def poller_options(settings: Settings, *, deployment: str) -> PollerOptions:
         auth_retry=settings.api.auth_retry,
         deployment=deployment,
         phases=settings.poll.phases.intervals(),
+        link_template=settings.display.link_template,
     )
 
 
@@ -267,11 +268,12 @@ def status_url(settings: Settings) -> str | None:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/sessions?list=overdue"
 
 
-def build_sinks(configs: Sequence[SinkSettings]) -> list[Sink]:
-    """One Sink per configured entry; with none configured, alerts go to the log."""
+def build_sinks(configs: Sequence[SinkSettings], *, zone: tzinfo = UTC) -> list[Sink]:
+    """One Sink per configured entry; with none configured, alerts go to the log. `zone` is
+    the display time zone of what people read (the log line, Slack)."""
     if not configs:
-        return [LogSink()]
-    return [_sink(config) for config in configs]
+        return [LogSink(zone=zone)]
+    return [_sink(config, zone) for config in configs]
 
 
 def _limits(config: SinkSettings) -> Limits:
@@ -284,10 +286,10 @@ def _limits(config: SinkSettings) -> Limits:
     )
 
 
-def _sink(config: SinkSettings) -> Sink:
+def _sink(config: SinkSettings, zone: tzinfo = UTC) -> Sink:
     name, limits, timeout = config.name, _limits(config), config.timeout
     if config.type == "log":
-        return LogSink(name, limits=limits)
+        return LogSink(name, limits=limits, zone=zone)
     if config.type == "email":
         return EmailSink(
             name, options=smtp_options(config), limits=limits, fingerprint=config.fingerprint()
@@ -304,6 +306,7 @@ def _sink(config: SinkSettings) -> Sink:
             limits=limits,
             fingerprint=fingerprint,
             allow_private=config.allow_private,
+            zone=zone,
         )
     if config.type == "alertmanager":
         return AlertmanagerSink(

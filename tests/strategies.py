@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from monitor.core import rules
+from monitor.core.context import Context
 from monitor.core.events import CHANGE_TYPES, Change, Event, EventType, Field
 from monitor.core.keys import SessionKey
 from monitor.core.parse import TRACKED_FIELDS, SessionPayload
@@ -140,6 +141,7 @@ def snapshots(
         reviewed=_tristate,
         review_by_date=st.one_of(st.none(), aware_instants) if dates is None else dates,
         url=_urls,
+        context=st.one_of(st.none(), _contexts),
     )
 
 
@@ -254,7 +256,7 @@ UNREAD_FIELDS = (
     "mandatoryRoomScanVideo",
     "messagingConfirmations",
     "account",
-    "exam",
+    "enrollment",
     "proctor",
     "appointment",
     "automated",
@@ -275,7 +277,7 @@ def valid_payloads(draw: st.DrawFn) -> Payload:
     deadline = draw(st.one_of(st.none(), aware_instants))
     body["reviewByDate"] = None if deadline is None else draw(instant_spellings(deadline))
     url = _maybe(draw, body, "URL", _urls)
-    _maybe(draw, body, "statusReason", st.one_of(st.none(), _json_text))
+    context = draw(_context_fields(body))
     for name in UNREAD_FIELDS:
         _maybe(draw, body, name, json_blobs)
     body.update(draw(st.dictionaries(_extra_names, json_blobs, max_size=3)))
@@ -288,8 +290,59 @@ def valid_payloads(draw: st.DrawFn) -> Payload:
         reviewed=reviewed,
         review_by_date=deadline,
         url=url,
+        context=context,
     )
     return Payload(key, body, expected)
+
+
+_NAMES = st.sampled_from(
+    ("BIO 101 Midterm", "CHEM 201: Organic Chemistry (Fall 2026)", "Example U - Canvas", "Late")
+)
+_NOT_A_NAME = st.one_of(
+    st.none(), st.integers(), st.booleans(), st.lists(st.integers()), st.just("  ")
+)
+
+
+_contexts = st.builds(
+    Context,
+    exam_title=st.one_of(st.none(), _NAMES),
+    course=st.one_of(st.none(), _NAMES),
+    install_name=st.one_of(st.none(), _NAMES),
+    status_reason=st.one_of(st.none(), _NAMES),
+    reviewer_sid=st.one_of(st.none(), st.just("US" + "7" * 32)),
+).filter(lambda context: any((context.exam_title, context.course, context.install_name)))
+
+
+@st.composite
+def _context_fields(draw: st.DrawFn, body: dict[str, Any]) -> Context | None:
+    """The fields a session's names come from, each a name, an object holding one (the report's
+    `exam {title, courseName}`) or something that is none (wrong type, blank): `expected` says
+    which names the body gives, by the documented reading, not by running the parser."""
+    found: dict[str, str | None] = {}
+    for api, ours in (
+        ("statusReason", "status_reason"),
+        ("install", "install_name"),
+        ("reviewByUserSid", "reviewer_sid"),
+        ("course", "course"),
+    ):
+        value = draw(st.one_of(_NAMES, _NOT_A_NAME))
+        if draw(st.booleans()):
+            body[api] = value
+            found[ours] = value if isinstance(value, str) and value.strip() else None
+    shape = draw(st.sampled_from(("absent", "text", "object", "junk")))
+    title, course = draw(_NAMES), draw(_NAMES)
+    if shape == "text":
+        body["exam"], found["exam_title"] = title, title
+    elif shape == "object":
+        body["exam"] = {"sid": "EX1", "title": title, "courseName": course}
+        found["exam_title"] = title
+        if not found.get("course"):
+            found["course"] = course
+    elif shape == "junk":
+        body["exam"] = draw(_NOT_A_NAME)
+    if not any(found.values()):
+        return None
+    return Context(**found)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import strategies
 from hypothesis import given
 
 from monitor.core.keys import EXAM_SID, INSTALL_SID, SESSION_SID, SessionKey
-from monitor.settings import Watch, load_settings
+from monitor.settings import Settings, Watch, load_settings
 from tests.settingskit import LOCAL, problems, write
 
 SID = {"install_sid": "AI" + "a" * 32, "exam_sid": "EX" + "b" * 32, "session_sid": "ES" + "c" * 32}
@@ -67,6 +67,23 @@ def test_defaults_are_those_documented(tmp_path: Path) -> None:
             "api.naive_date_timezone: unknown time zone",
         ),
         ({"http": {"page_timezone": "Mars/Olympus"}}, "http.page_timezone: unknown time zone"),
+        ({"display": {"timezone": "Mars/Olympus"}}, "display.timezone: unknown time zone"),
+        (
+            {"display": {"link_template": "proctoring.example.com/{session_sid}"}},
+            "display.link_template: expected an http(s) URL",
+        ),
+        (
+            {"display": {"link_template": "https://p.example/{user_sid}"}},
+            "display.link_template: placeholders are {install_sid}",
+        ),
+        (
+            {"display": {"link_template": "https://p.example/{session_sid"}},
+            "display.link_template: not a template",
+        ),
+        (
+            {"display": {"timezone": "Europe/Berlin"}, "http": {"page_timezone": "UTC"}},
+            "display: set display.timezone only",
+        ),
         ({"http": {"page_refresh": -1}}, "http.page_refresh: Input should be greater than"),
     ],
 )
@@ -258,3 +275,12 @@ def test_every_bad_sid_is_reported() -> None:
 @pytest.mark.parametrize("field", ["install_sid", "exam_sid", "session_sid"])
 def test_trailing_newline_is_rejected(field: str) -> None:
     assert len(mismatches(KEY._replace(**{field: getattr(KEY, field) + "\n"}))) == 1
+
+
+def test_the_old_page_timezone_is_still_read_as_the_display_zone() -> None:
+    old = Settings(http={"page_timezone": "America/Chicago"})
+    assert old.display.timezone == "America/Chicago"
+    assert str(old.display.zone) == "America/Chicago"
+    assert str(Settings().display.zone) == "UTC"
+    same = Settings(http={"page_timezone": "UTC"}, display={"timezone": "UTC"})
+    assert same.display.timezone == "UTC"

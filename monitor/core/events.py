@@ -5,16 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from monitor.core.context import NO_CONTEXT, Context
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
 
 __all__ = [
     "ALERT_TYPES",
+    "CONTEXT_FIELDS",
     "Change",
     "Event",
     "EventType",
@@ -176,7 +178,22 @@ def _snapshot_wire(snapshot: Snapshot, now: datetime, key: SessionKey | None) ->
         "review_by_date": wire_value(deadline),
         "overdue_seconds": round(late, 3),
         "url": snapshot.link(key),
+        **_context_wire(snapshot.context),
     }
+
+
+CONTEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Context))
+"""The session's names in `data`, each a string or null (core.context): never student data."""
+
+
+def _context_wire(context: Context | None) -> dict[str, str | None]:
+    context = context or NO_CONTEXT
+    return {name: getattr(context, name) for name in CONTEXT_FIELDS}
+
+
+def _context(data: Mapping[str, Any]) -> Context | None:
+    found = Context(*(data.get(name) for name in CONTEXT_FIELDS))
+    return None if found == NO_CONTEXT else found
 
 
 def _change(data: Mapping[str, Any]) -> Change:
@@ -193,6 +210,7 @@ def _snapshot(data: Mapping[str, Any]) -> Snapshot:
         reviewed=data["reviewed"],
         review_by_date=_instant(data["review_by_date"]),
         url=data["url"],
+        context=_context(data),
     )
 
 

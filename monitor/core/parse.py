@@ -9,10 +9,14 @@ is a problem too, not `True`.
 
 Everything else is kept as it comes, whatever its type: the raw body is stored as is, and drift
 in a field spmon never reads (`"duration": "90"`) must not blind it to a real change. Fields
-spmon only renders (`URL`, `statusReason`) or schedules by (`appointmentDate`) are lenient: a
+spmon only renders (`URL`, `statusReason`, `exam`, `course`, `install`, `reviewByUserSid`) or
+schedules by (`appointmentDate`) are lenient: a
 value of the wrong type (or a date that is not an instant) is dropped (read as null) instead of
 invalidating the document, since losing a link or a faster poll costs less than losing the
 session.
+
+The session's names become a shared `Context`. Student data (the enrollment, the user SID, a
+name or an e-mail anywhere in the body) is never read, so no event can carry it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Annotated, Any
 import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from monitor.core.context import Context, shared_context
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot, compact_url
 
@@ -57,6 +62,8 @@ def _text_or_none(value: object) -> object:
 
 Text = Annotated[str, AfterValidator(_encodable)]
 Rendered = Annotated[str | None, BeforeValidator(_text_or_none)]
+Named = Annotated[object, BeforeValidator(lambda value: value)]
+"""A name the docs type as a string and a report nests as an object: read by `_name`."""
 
 
 class SessionPayload(BaseModel):
@@ -78,6 +85,10 @@ class SessionPayload(BaseModel):
     url: Rendered = Field(default=None, alias="URL")
     statusReason: Rendered = None
     appointmentDate: Rendered = None
+    exam: Named = None
+    course: Named = None
+    install: Named = None
+    reviewByUserSid: Rendered = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +103,15 @@ class ParseProblem:
 
 
 def parse(
-    body: bytes | str, key: SessionKey, *, naive_tz: tzinfo | None = None
+    body: bytes | str,
+    key: SessionKey,
+    *,
+    naive_tz: tzinfo | None = None,
+    link_template: str | None = None,
 ) -> Snapshot | ParseProblem:
     """Validate one response body for `key`. Naive timestamps are rejected unless `naive_tz` says
-    which zone the API meant: guessing would move every deadline by the UTC offset."""
+    which zone the API meant: guessing would move every deadline by the UTC offset.
+    `link_template` (`https://…/{session_sid}`) makes the link when the API's `URL` is null."""
     decoded = _decode(body)
     if isinstance(decoded, ParseProblem):
         return decoded
@@ -115,9 +131,47 @@ def parse(
         review_required=payload.reviewRequired,
         reviewed=payload.reviewed,
         review_by_date=review_by,
-        url=compact_url(payload.url, key.session_sid),
+        url=compact_url(_url(payload.url, key, link_template), key.session_sid),
         appointment=_lenient_instant(payload.appointmentDate, naive_tz),
+        context=_context(payload),
     )
+
+
+def _url(url: str | None, key: SessionKey, template: str | None) -> str | None:
+    if url is not None or template is None:
+        return url
+    return template.format(
+        install_sid=key.install_sid, exam_sid=key.exam_sid, session_sid=key.session_sid
+    )
+
+
+def _context(payload: SessionPayload) -> Context | None:
+    exam = payload.exam
+    # The report's exam object names its course; a plain exam string is the title only.
+    nested = _name(exam, "courseName") if isinstance(exam, dict) else None
+    course = _name(payload.course, "name") or nested
+    return shared_context(
+        _name(exam, "title"),
+        course,
+        _name(payload.install, "name"),
+        _name(payload.statusReason, ""),
+        _name(payload.reviewByUserSid, ""),
+    )
+
+
+_NAME_CHARS = 200  # a title longer than this is not a title; it would only bloat alerts
+
+
+def _name(value: object, inner: str) -> str | None:
+    """A string as is, or an object's `inner` string (the report's `exam {title, courseName}`);
+    anything else (a number, a list, an unencodable or blank string) is read as absent."""
+    if isinstance(value, dict):
+        value = value.get(inner)
+    text = _text_or_none(value)
+    if not isinstance(text, str) or not text.strip():
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= _NAME_CHARS else text[: _NAME_CHARS - 1] + "…"
 
 
 def _lenient_instant(value: str | None, naive_tz: tzinfo | None) -> datetime | None:

@@ -133,6 +133,8 @@ class Rules:
     phases: phase.Intervals | None = None
     """Each session's interval by its lifecycle phase; None polls each at its own `interval`
     and never retires one (tools and tests that predate phases)."""
+    link_template: str | None = None
+    """The session link when the API's URL is null (`display.link_template`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +229,9 @@ def _fetched(current: Current, body: bytes, now: float, u: float, config: Rules)
         # Byte-identical to the last valid document: parsing it again cannot say anything new.
         parsed = current.snapshot
     else:
-        parsed = parse(body, current.key, naive_tz=config.naive_tz)
+        parsed = parse(
+            body, current.key, naive_tz=config.naive_tz, link_template=config.link_template
+        )
     if isinstance(parsed, ParseProblem):
         life = lifecycle(current, current.snapshot, now, config)
         return replace(_kept(current, now, u, config, Outcome.INVALID, life), problem=parsed)
@@ -246,7 +250,8 @@ def _fetched(current: Current, body: bytes, now: float, u: float, config: Rules)
         ),
         life=life,
         events=seen.events,
-        snapshot=parsed,
+        # Events carry the reviewer; memory keeps the shared context only.
+        snapshot=parsed.kept(),
         payload=None if same else body,
         digest=digest,
         review=seen.review,

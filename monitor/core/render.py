@@ -2,6 +2,8 @@
 
 Pure: no I/O and no clock. `now` is an argument because "how late" depends on when the alert is
 read, not only on when it was detected (a retried Slack post should not understate lateness).
+`zone` is the display time zone (`display.timezone`): instants are shown there, with its
+abbreviation, so a centre in Chicago reads "17:00 CST", not "23:00 UTC".
 The webhook body is `Event.to_wire()` itself, stored as bytes in the outbox and signed as is.
 """
 
@@ -10,21 +12,28 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta, tzinfo
+from enum import StrEnum
+from typing import Any, Final
 
+from monitor.core.context import NO_CONTEXT
 from monitor.core.events import Event, EventType, Field, Value, isoformat
 from monitor.core.snapshot import Snapshot
 
 __all__ = [
     "ALERTNAME",
+    "SLACK_COLOURS",
+    "Severity",
     "View",
     "alert",
     "duration",
+    "severity",
+    "short_date",
     "slack_message",
     "text",
     "view",
     "when",
+    "which",
 ]
 
 ALERTNAME = "ExamReviewOverdue"
@@ -32,6 +41,41 @@ ALERTNAME = "ExamReviewOverdue"
 _SLACK_FIELDS = 10  # Block Kit's limit on fields in one section
 _HEADER_CHARS = 150  # Block Kit's limit on a header's text
 _LABEL_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+class Severity(StrEnum):
+    """How much an event asks of a person: the colour it is shown in."""
+
+    CRITICAL = "critical"
+    """Act now: a review is overdue, or spmon cannot poll."""
+    WARNING = "warning"
+    """Act soon: due soon, or a session vanished."""
+    RESOLVED = "resolved"
+    """Good news: an overdue review was resolved."""
+    INFO = "info"
+    """A change to know about."""
+
+
+_SEVERITIES: Final[Mapping[EventType, Severity]] = {
+    EventType.REVIEW_OVERDUE: Severity.CRITICAL,
+    EventType.REVIEW_ESCALATED: Severity.CRITICAL,
+    EventType.API_AUTH_FAILED: Severity.CRITICAL,
+    EventType.REVIEW_DUE_SOON: Severity.WARNING,
+    EventType.SESSION_NOT_FOUND: Severity.WARNING,
+    EventType.REVIEW_OVERDUE_RESOLVED: Severity.RESOLVED,
+}
+
+SLACK_COLOURS: Final[Mapping[Severity, str]] = {
+    Severity.CRITICAL: "#D92D20",
+    Severity.WARNING: "#F79009",
+    Severity.RESOLVED: "#12B76A",
+    Severity.INFO: "#98A2B3",
+}
+"""An attachment's bar: red, amber, green, and a neutral grey for changes."""
+
+
+def severity(event: Event) -> Severity:
+    return _SEVERITIES.get(event.type, Severity.INFO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,40 +86,43 @@ class View:
     icon: str
     """A Slack emoji shortcode that tells the kind of news before a word is read."""
     subject: str
-    """Who it is about: the watch labels, else the session sid."""
+    """Who it is about: the exam and course (from the API, else the watch labels), else the
+    session sid."""
     headline: str
     facts: tuple[tuple[str, str], ...]
     link: str | None
 
 
-def view(event: Event, now: datetime) -> View:
+def view(event: Event, now: datetime, zone: tzinfo = UTC) -> View:
     title, icon = _TITLES[event.type]
     return View(
         title=title,
         icon=icon,
         subject=_subject(event),
-        headline=_headline(event, now),
-        facts=_facts(event, now),
+        headline=_headline(event, now, zone),
+        facts=_facts(event, now, zone),
         link=_link(event),
     )
 
 
-def text(event: Event, now: datetime) -> str:
+def text(event: Event, now: datetime, zone: tzinfo = UTC) -> str:
     """One plain line: Slack's notification fallback, and a log line's `summary`."""
-    shown = view(event, now)
+    shown = view(event, now, zone)
     return f"{shown.title} — {shown.subject}: {shown.headline}"
 
 
 # -- Slack ---------------------------------------------------------------------------------
 
 
-def slack_message(event: Event, now: datetime) -> dict[str, Any]:
+def slack_message(event: Event, now: datetime, zone: tzinfo = UTC) -> dict[str, Any]:
     """A Block Kit message for an incoming webhook, readable in two seconds, with `text` as
-    the fallback Slack shows in notifications and to clients without blocks."""
-    shown = view(event, now)
+    the fallback Slack shows in notifications and to clients without blocks.
+
+    The header stands alone; the rest sits in one attachment whose bar is the severity's
+    colour (red overdue, green resolved, grey changes): the kind of news at a glance."""
+    shown = view(event, now, zone)
     header = f"{shown.title}: {shown.subject}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain(_cut(header, _HEADER_CHARS))},
         {"type": "section", "text": _mrkdwn(_escape(shown.headline))},
     ]
     if shown.facts:
@@ -84,9 +131,14 @@ def slack_message(event: Event, now: datetime) -> dict[str, Any]:
     if shown.link is not None:
         button = {"type": "button", "text": _plain("Open session"), "url": shown.link}
         blocks.append({"type": "actions", "elements": [button]})
-    context = f"{shown.icon} {event.type} · {event.id} · detected {when(event.observed_at)}"
+    detected = when(event.observed_at, zone)
+    context = f"{shown.icon} {event.type} · {event.id} · detected {detected}"
     blocks.append({"type": "context", "elements": [_mrkdwn(_escape(context))]})
-    return {"text": text(event, now), "blocks": blocks}
+    return {
+        "text": text(event, now, zone),
+        "blocks": [{"type": "header", "text": _plain(_cut(header, _HEADER_CHARS))}],
+        "attachments": [{"color": SLACK_COLOURS[severity(event)], "blocks": blocks}],
+    }
 
 
 def _plain(value: str) -> dict[str, Any]:
@@ -183,7 +235,26 @@ _TITLES: Mapping[EventType, tuple[str, str]] = {
 }
 
 
+def which(event: Event) -> tuple[str, ...]:
+    """The names a person knows the session by, as the API gave them: exam title, then course
+    (once, when the course repeats the title); empty when the API named neither."""
+    context = event.snapshot.context if event.snapshot is not None else None
+    if context is None:
+        return ()
+    title, course = context.exam_title, context.course
+    if title and course:
+        code, colon, name = course.partition(": ")
+        if course.startswith(title):
+            return (course,)  # "BIO 101" and "BIO 101: Biology" say it once
+        if colon and name and title.startswith(code):
+            course = name  # "BIO 101 Midterm · Biology", not "· BIO 101: Biology"
+    return tuple(name for name in (title, course) if name)
+
+
 def _subject(event: Event) -> str:
+    names = which(event)
+    if names:
+        return " · ".join(names)
     if event.labels:
         return ", ".join(f"{k}={v}" for k, v in sorted(event.labels.items()))
     if event.key is not None:
@@ -191,26 +262,26 @@ def _subject(event: Event) -> str:
     return "spmon"
 
 
-def _headline(event: Event, now: datetime) -> str:
+def _headline(event: Event, now: datetime, zone: tzinfo) -> str:
     previous, current = (
         (event.change.previous, event.change.current) if event.change else (None, None)
     )
     deadline = _deadline(event)
     match event.type:
         case EventType.STATUS_CHANGED:
-            return f"Status changed from {_shown(previous)} to {_shown(current)}."
+            return f"Status changed from {_shown(previous, zone)} to {_shown(current, zone)}."
         case EventType.REVIEW_REQUIRED_CHANGED:
             return "A review is now required." if current else "A review is no longer required."
         case EventType.REVIEW_BY_DATE_CHANGED:
-            return f"The review deadline moved from {_shown(previous)} to {_shown(current)}."
-        case EventType.REVIEW_OVERDUE:
-            return f"The review was due {_date(deadline)} and is {_late(deadline, now)} late."
+            return f"The review deadline moved from {_shown(previous, zone)} to {_shown(current, zone)}."
+        case EventType.REVIEW_OVERDUE | EventType.REVIEW_ESCALATED:
+            the = f"Escalated (level {event.level}): the" if event.level else "The"
+            due, late = _date(deadline, zone), _late(deadline, now)
+            return f"{the} review was due {due} and is {late} late."
         case EventType.REVIEW_OVERDUE_RESOLVED:
-            return _resolution(event.snapshot)
-        case EventType.REVIEW_ESCALATED:
-            return f"Escalated (level {event.level}): the review was due {_date(deadline)} and is {_late(deadline, now)} late."
+            return _resolution(event.snapshot, zone)
         case EventType.REVIEW_DUE_SOON:
-            return f"The review is due {_date(deadline)}, in {_left(deadline, now)}."
+            return f"The review is due {_date(deadline, zone)}, in {_left(deadline, now)}."
         case EventType.SESSION_NOT_FOUND:
             return "The API answers 404 for this session: it was deleted, or the watch is wrong."
         case _:
@@ -222,30 +293,40 @@ def _headline(event: Event, now: datetime) -> str:
             return f"{message} Polling is paused; spmon keeps retrying: {fix}."
 
 
-def _resolution(snapshot: Snapshot | None) -> str:
+def _resolution(snapshot: Snapshot | None, zone: tzinfo) -> str:
     if snapshot is not None and snapshot.reviewed is True:
         return "The review was completed."
     if snapshot is None or snapshot.review_required is not True:
         return "A review is no longer required."
-    return f"The review deadline moved to {_date(snapshot.review_by_date)}."
+    return f"The review deadline moved to {_date(snapshot.review_by_date, zone)}."
 
 
-def _facts(event: Event, now: datetime) -> tuple[tuple[str, str], ...]:
+def _facts(event: Event, now: datetime, zone: tzinfo) -> tuple[tuple[str, str], ...]:
     facts: list[tuple[str, str]] = [(key, value) for key, value in sorted(event.labels.items())]
     if event.key is not None:
         facts += [("session", event.key.session_sid), ("exam", event.key.exam_sid)]
     change, snapshot = event.change, event.snapshot
     if change is not None:
-        facts.append((str(change.field), f"{_shown(change.previous)} → {_shown(change.current)}"))
+        facts.append(
+            (str(change.field), f"{_shown(change.previous, zone)} → {_shown(change.current, zone)}")
+        )
     if snapshot is None:
         return tuple(facts)
+    context = snapshot.context or NO_CONTEXT
     if change is None or change.field is not Field.STATUS:
-        facts.append(("status", _shown(snapshot.status)))
+        facts.append(("status", _shown(snapshot.status, zone)))
+    if context.status_reason:
+        facts.append(("status reason", context.status_reason))
     deadline = snapshot.review_by_date
     if deadline is not None:
-        facts.append(("review by", _date(deadline)))
+        facts.append(("review by", _date(deadline, zone)))
         if deadline < now and snapshot.reviewed is not True and snapshot.review_required:
             facts.append(("late by", _late(deadline, now)))
+    # The exam and course are the subject already; these say where and who.
+    if context.reviewer_sid:
+        facts.append(("reviewed by", context.reviewer_sid))
+    if context.install_name:
+        facts.append(("install", context.install_name))
     return tuple(facts)
 
 
@@ -261,38 +342,59 @@ def _link(event: Event) -> str | None:
     return None
 
 
-def _shown(value: Value) -> str:
+def _shown(value: Value, zone: tzinfo) -> str:
     if value is None:
         return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return _date(value)
+        return _date(value, zone)
     return value
 
 
-def _date(moment: datetime | None) -> str:
-    return when(moment) if moment is not None else "none"
+def _date(moment: datetime | None, zone: tzinfo) -> str:
+    return when(moment, zone) if moment is not None else "none"
 
 
-def when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def when(moment: datetime, zone: tzinfo = UTC) -> str:
+    """A date and time in the display zone, with the zone's abbreviation (CST, CEST, UTC)."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def short_date(moment: datetime, now: datetime, zone: tzinfo) -> str:
+    """The time alone when it is the same day as `now` in the zone, else with the date."""
+    local, today = moment.astimezone(zone), now.astimezone(zone)
+    if local.date() == today.date():
+        return local.strftime("%H:%M")
+    return local.strftime("%b %d %H:%M" if local.year == today.year else "%Y-%m-%d %H:%M")
 
 
 def _late(deadline: datetime | None, now: datetime) -> str:
-    return duration((now - deadline).total_seconds()) if deadline is not None else "unknown"
+    if deadline is None:
+        return "unknown"
+    late = (now - deadline).total_seconds()
+    # Overdue fires at the deadline: "0s late" and "12s late" say nothing a person can use.
+    return duration(late) if late >= 60 else "less than a minute"
 
 
 def _left(deadline: datetime | None, now: datetime) -> str:
     return duration((deadline - now).total_seconds()) if deadline is not None else "unknown"
 
 
+_UNITS: Final = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
 def duration(seconds: float) -> str:
-    """Two units at most, largest first: 45s, 12m 5s, 2h 5m, 3d 4h."""
+    """The largest unit and the one below it, never skipping one: 45s, 12m 5s, 2h 5m, 2h
+    (not "2h 5s": seconds do not matter at hours), 3d 4h. Under a second: "less than a
+    second"; a review "0s late" is not a thing a person should read."""
     total = max(0, int(seconds))
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, total = divmod(total, size)
-        if count or (unit == "s" and not parts):
-            parts.append(f"{count}{unit}")
-    return " ".join(parts[:2])
+    for index, (unit, size) in enumerate(_UNITS):
+        if total >= size:
+            count, rest = divmod(total, size)
+            if index + 1 == len(_UNITS):
+                return f"{count}{unit}"
+            below, below_size = _UNITS[index + 1]
+            more = rest // below_size
+            return f"{count}{unit} {more}{below}" if more else f"{count}{unit}"
+    return "less than a second"

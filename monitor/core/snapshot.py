@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
+from monitor.core.context import Context
 from monitor.core.keys import SessionKey
 
 __all__ = ["Snapshot", "compact_url"]
@@ -28,8 +29,9 @@ class Snapshot:
     """The fields spmon diffs and evaluates, parsed from one API response.
 
     Instants are aware UTC datetimes, so two spellings of one instant compare equal
-    (invariant 8). `url` is carried for links in alerts and `appointment` (the API's
-    `appointmentDate`) for the session's lifecycle phase; neither is diffed.
+    (invariant 8). `url` is carried for links in alerts, `appointment` (the API's
+    `appointmentDate`) for the session's lifecycle phase and `context` (exam, course, install,
+    status reason: a shared record) for what alerts say; none is diffed.
     """
 
     status: str | None
@@ -38,11 +40,19 @@ class Snapshot:
     review_by_date: datetime | None
     url: str | None = None
     appointment: datetime | None = None
+    context: Context | None = None
 
     @property
     def review_pending(self) -> bool:
         """A review is asked for and not done yet."""
         return self.review_required is True and self.reviewed is not True
+
+    def kept(self) -> Snapshot:
+        """This snapshot as memory keeps it between polls: its context shared (no reviewer)."""
+        context = self.context
+        if context is None or context.reviewer_sid is None:
+            return self
+        return replace(self, context=context.kept())
 
     def link(self, key: SessionKey | None) -> str | None:
         """The session's URL as the API gave it (`url` may be kept compact: `compact_url`)."""

@@ -10,7 +10,7 @@ that one message; 429 and 5xx are retried, Retry-After honoured.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar
 
 from aiohttp.abc import AbstractResolver
@@ -47,8 +47,11 @@ class ChatSink:
         fingerprint: str = "",
         allow_private: bool = False,
         resolver: AbstractResolver | None = None,
+        zone: tzinfo = UTC,
     ) -> None:
         self.name = name
+        self.zone = zone
+        """The display time zone of what people read."""
         self.limits = limits if limits is not None else self.default_limits
         self.fingerprint = fingerprint
         self.destination = url  # a secret: only compared (shared pacing), never logged

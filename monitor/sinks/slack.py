@@ -20,7 +20,7 @@ __all__ = ["SlackSink"]
 
 class SlackSink(ChatSink):
     def message(self, event: Event, now: datetime) -> Message:
-        return render.slack_message(event, now)
+        return render.slack_message(event, now, self.zone)
 
     def digest_message(self, found: digest.Group, now: datetime, status_url: str | None) -> Message:
         return digest_messages.slack_message(found, now, status_url)

@@ -15,7 +15,16 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from monitor.core import rules
-from monitor.core.events import Event, EventType, Field, Part, event_id, isoformat, wire_value
+from monitor.core.events import (
+    CONTEXT_FIELDS,
+    Event,
+    EventType,
+    Field,
+    Part,
+    event_id,
+    isoformat,
+    wire_value,
+)
 from monitor.core.keys import SessionKey
 from monitor.core.observe import (
     AUTH_MESSAGE,
@@ -119,6 +128,7 @@ def test_status_change_event_carries_field_previous_and_current() -> None:
         "review_by_date": "2024-03-01T12:00:00Z",
         "overdue_seconds": 0.0,
         "url": "https://app.example/s/1",
+        **dict.fromkeys(CONTEXT_FIELDS),
     }
 
 

@@ -35,7 +35,7 @@ class SlackLike:
             )
         message = hit.json()
         assert isinstance(message, dict)
-        self.accepted.append((now, message["blocks"][-1]["elements"][0]["text"]))
+        self.accepted.append((now, message["attachments"][0]["blocks"][-1]["elements"][0]["text"]))
         return web.Response(status=200, text="ok")
 
 

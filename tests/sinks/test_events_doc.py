@@ -8,17 +8,22 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from monitor.core import observe, render, rules
+from monitor.core import console, observe, render, rules
+from monitor.core.context import Context
 from monitor.core.events import Event, EventType
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
-BLOCK = re.compile(r"(<!-- example: (?P<name>\S+) -->\n```json\n)(?P<body>.*?)(^```)", re.S | re.M)
+BLOCK = re.compile(
+    r"(<!-- example: (?P<name>\S+) -->\n```(?:json|text)\n)(?P<body>.*?)(^```)", re.S | re.M
+)
 
 KEY = SessionKey(
     "AI4f6c1a0e9b2d47c8a3e5f10b2c7d9e81",
@@ -34,8 +39,18 @@ POLICY = rules.Policy(
 DEPLOYMENT = "5b1f0e7c2a9d4c3e8f6a1b0d9c8e7f6a"  # a state file's id, fixed for the examples
 
 
+CONTEXT = Context(
+    exam_title="BIO 101 Midterm",
+    course="BIO 101: Introduction to Biology (Fall 2026)",
+    install_name="Example University - Canvas (production)",
+)
+REVIEWER = "US7e2d9c4b1a0f48e6b3c5d7e9f1a2b4c6"
+ZONE = ZoneInfo("America/Chicago")  # display.timezone in the Slack and console examples
+
+
 def snap(status: str, *, required: bool, reviewed: bool, deadline: datetime | None) -> Snapshot:
-    return Snapshot(status, required, reviewed, deadline, URL)
+    context = replace(CONTEXT, reviewer_sid=REVIEWER) if reviewed else CONTEXT
+    return Snapshot(status, required, reviewed, deadline, URL, context=context)
 
 
 def sample_events() -> Iterator[Event]:
@@ -79,7 +94,10 @@ def examples() -> dict[str, Any]:
     found: dict[str, Any] = {f"webhook:{name}": e.to_wire() for name, e in events.items()}
     overdue = events[str(EventType.REVIEW_OVERDUE)]
     resolved = events[str(EventType.REVIEW_OVERDUE_RESOLVED)]
-    found["slack:review.overdue"] = render.slack_message(overdue, overdue.observed_at)
+    found["slack:review.overdue"] = render.slack_message(overdue, overdue.observed_at, ZONE)
+    found["console"] = "\n".join(
+        console.line(event, event.observed_at, ZONE) for event in events.values()
+    )
     for event in (overdue, resolved):
         found[f"alertmanager:{event.type}"] = render.alert(
             event, event.observed_at, valid_for=3600 + 60, labels={"severity": "page"}
@@ -88,11 +106,12 @@ def examples() -> dict[str, Any]:
 
 
 def fill(text: str, blocks: dict[str, Any]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        body = json.dumps(blocks[match["name"]], indent=2, ensure_ascii=False)
+    def substitute(match: re.Match[str]) -> str:
+        block = blocks[match["name"]]
+        body = block if isinstance(block, str) else json.dumps(block, indent=2, ensure_ascii=False)
         return match.group(1) + body + "\n" + match.group(4)
 
-    return BLOCK.sub(replace, text)
+    return BLOCK.sub(substitute, text)
 
 
 def test_every_example_in_docs_events_md_is_what_the_code_produces() -> None:

@@ -25,7 +25,17 @@ def overdue() -> Event:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (45, "45s"), (60, "1m"), (725, "12m 5s"), (7500, "2h 5m"), (273600, "3d 4h")],
+    [
+        (0, "less than a second"),
+        (45, "45s"),
+        (60, "1m"),
+        (725, "12m 5s"),
+        (7205, "2h"),
+        (7500, "2h 5m"),
+        (90061, "1d 1h"),
+        (86405, "1d"),
+        (273600, "3d 4h"),
+    ],
 )
 def test_durations_read_as_two_units_at_most(seconds: float, text: str) -> None:
     assert render.duration(seconds) == text
@@ -99,18 +109,16 @@ def test_auth_failure_has_no_session() -> None:
 def test_slack_message_blocks_and_fallback() -> None:
     event = overdue()
     message = render.slack_message(event, DETECTED)
-    blocks = message["blocks"]
-    assert [block["type"] for block in blocks] == [
-        "header",
-        "section",
-        "section",
-        "actions",
-        "context",
-    ]
-    assert blocks[0]["text"]["text"] == "Review overdue: course=BIO101"
+    (header,) = message["blocks"]
+    assert header["type"] == "header"
+    assert header["text"]["text"] == "Review overdue: course=BIO101"
+    (attachment,) = message["attachments"]
+    assert attachment["color"] == render.SLACK_COLOURS[render.Severity.CRITICAL]
+    blocks = attachment["blocks"]
+    assert [block["type"] for block in blocks] == ["section", "section", "actions", "context"]
     assert message["text"] == render.text(event, DETECTED)
-    assert blocks[3]["elements"][0]["url"] == "https://proctoring.example.com/sessions/ES1"
-    assert len(blocks[2]["fields"]) <= 10
+    assert blocks[2]["elements"][0]["url"] == "https://proctoring.example.com/sessions/ES1"
+    assert len(blocks[1]["fields"]) <= 10
     assert event.id in blocks[-1]["elements"][0]["text"]
 
 
@@ -121,11 +129,11 @@ def test_slack_text_escapes_control_characters_and_drops_unsafe_links() -> None:
         snapshot=Snapshot(None, None, None, None, "javascript:x"),
     )
     message = render.slack_message(event, DETECTED)
-    rendered = str(message["blocks"][1:])
+    rendered = str(message["attachments"])
     assert "<!channel>" not in rendered
     assert "<@U123>" not in rendered
     assert "&lt;!channel&gt; &amp; co" in rendered
-    assert "actions" not in [block["type"] for block in message["blocks"]]
+    assert "actions" not in [block["type"] for block in message["attachments"][0]["blocks"]]
 
 
 def test_firing_alert_labels_annotations_and_validity() -> None:

@@ -63,3 +63,28 @@ async def test_slack_errors_are_classified_with_slacks_words(
 async def test_429_carries_retry_after(endpoint: MakeReceiver) -> None:
     server = await endpoint(slack_says(429, "rate_limited", {"Retry-After": "3"}))
     assert await post(server.url) == RetryLater("HTTP 429 rate_limited", 3.0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "colour"),
+    [
+        (EventType.REVIEW_OVERDUE, "#D92D20"),
+        (EventType.REVIEW_OVERDUE_RESOLVED, "#12B76A"),
+        (EventType.STATUS_CHANGED, "#98A2B3"),
+    ],
+)
+async def test_the_attachment_bar_is_the_severity_colour(
+    endpoint: MakeReceiver, kind: EventType, colour: str
+) -> None:
+    server = await endpoint(slack_says(200, "ok"))
+    sink = SlackSink("slack", url=server.url, allow_private=True)
+    try:
+        await sink.deliver(make_event(1, 1, kind=kind), b"{}", now=time.time())
+    finally:
+        await sink.aclose()
+    (hit,) = server.hits
+    message = hit.json()
+    assert isinstance(message, dict)
+    (attachment,) = message["attachments"]
+    assert attachment["color"] == colour
+    assert attachment["blocks"][0]["type"] == "section"

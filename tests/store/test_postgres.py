@@ -47,10 +47,10 @@ async def test_a_second_store_is_refused_naming_the_holder_and_the_lock_ends_wit
 
 
 async def test_migrations_are_numbered_recorded_and_idempotent(postgres_url: SecretStr) -> None:
-    assert await migrate(postgres_url) == 2
-    assert await migrate(postgres_url) == 2
+    assert await migrate(postgres_url) == 3
+    assert await migrate(postgres_url) == 3
     versions = query(postgres_url, "SELECT version FROM spmon_schema ORDER BY version")
-    assert versions == [(1,), (2,)]
+    assert versions == [(1,), (2,), (3,)]
 
 
 async def test_a_schema_from_a_newer_spmon_is_refused(postgres_url: SecretStr) -> None:

@@ -4,11 +4,13 @@ commits, the process lock, outbox claims and fencing."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from monitor.core.context import shared_context
 from monitor.core.events import Change, Event, EventType, Field
 from monitor.core.keys import SessionKey
 from monitor.core.outbox import OutboxState
@@ -238,3 +240,18 @@ async def test_a_dead_lettered_resolve_still_ends_the_firing_alert(where: Where)
         assert done.id == row.id
         assert await store.mark_dead(done.id, owner="o", error="HTTP 400")
         assert await store.firing("am", fire=fire, resolve=resolve) == []
+
+
+async def test_the_session_names_survive_a_restart_shared_and_without_the_reviewer(
+    state_path: Path,
+) -> None:
+    names = shared_context("BIO 101 Midterm", "BIO 101: Biology", "Example U", "Late")
+    assert names is not None
+    seen = Snapshot("Closed", True, True, T, context=replace(names, reviewer_sid="US1"))
+    async with SqliteStore(state_path) as store:
+        await store.commit([replace(record(key(1)), snapshot=seen)])
+        await store.commit([replace(record(key(2)), snapshot=replace(seen, context=None))])
+    async with SqliteStore(state_path) as store:
+        first, second = sorted(await store.load(), key=lambda r: r.key.session_sid)
+    assert first.snapshot is not None and first.snapshot.context is names
+    assert second.snapshot is not None and second.snapshot.context is None

@@ -3,10 +3,13 @@ polls (`history.insert_events`), meta."""
 
 from __future__ import annotations
 
+import functools
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.core.context import SHARED_CONTEXTS, Context, shared_context
 from monitor.core.keys import SessionKey
 from monitor.core.rules import NO_REVIEW, ReviewState
 from monitor.core.snapshot import Snapshot, compact_url
@@ -22,7 +25,7 @@ _LOAD = (
     "SELECT install_sid, exam_sid, session_sid, status, review_required, reviewed,"
     " review_by_date, url, version, digest, missing, failures, last_poll_at,"
     " overdue_since, last_overdue_alert, due_soon_for, observed_at, appointment_date,"
-    " settled_since, escalated FROM session"
+    " settled_since, escalated, context FROM session"
 )
 _CHUNK = 500
 """Session sids per query: under SQLite's host-parameter limit on every build."""
@@ -92,8 +95,8 @@ def _write_snapshot(db: Db, r: PollRecord) -> None:
         "INSERT INTO session (session_sid, install_sid, exam_sid, status, review_required,"
         " reviewed, review_by_date, url, payload, digest, version, overdue_since,"
         " last_overdue_alert, due_soon_for, missing, failures, last_poll_at, last_outcome,"
-        " observed_at, appointment_date, settled_since, escalated)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,?,?,?)"
+        " observed_at, appointment_date, settled_since, escalated, context)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,?,?,?,?)"
         " ON CONFLICT (session_sid) DO UPDATE SET status=excluded.status,"
         " review_required=excluded.review_required, reviewed=excluded.reviewed,"
         " review_by_date=excluded.review_by_date, url=excluded.url,"
@@ -103,7 +106,7 @@ def _write_snapshot(db: Db, r: PollRecord) -> None:
         " missing=0, failures=0, last_poll_at=excluded.last_poll_at,"
         " last_outcome=excluded.last_outcome, observed_at=excluded.observed_at,"
         " appointment_date=excluded.appointment_date, settled_since=excluded.settled_since,"
-        " escalated=excluded.escalated",
+        " escalated=excluded.escalated, context=excluded.context",
         (
             r.key.session_sid, r.key.install_sid, r.key.exam_sid, s.status,
             _flag(s.review_required), _flag(s.reviewed), ts(s.review_by_date), s.link(r.key),
@@ -111,6 +114,7 @@ def _write_snapshot(db: Db, r: PollRecord) -> None:
             ts(review.last_overdue_alert), ts(review.due_soon_for),
             r.polled_at, r.outcome, r.polled_at, ts(s.appointment), ts(r.settled_since),
             review.escalated,
+            _context_text(s.context),
         ),
     )  # fmt: skip
 
@@ -138,6 +142,27 @@ def _write_failure(db: Db, r: PollRecord) -> None:
     )  # fmt: skip
 
 
+def _context_text(context: Context | None) -> str | None:
+    kept = context.kept() if context is not None else None
+    if kept is None:
+        return None
+    names = [kept.exam_title, kept.course, kept.install_name, kept.status_reason]
+    return json.dumps(names, ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=SHARED_CONTEXTS)
+def _context(text: str | None) -> Context | None:
+    """One parse per distinct text: a restart reads 100,000 rows naming a few hundred exams."""
+    if text is None:
+        return None
+    try:
+        names = json.loads(text)
+        exam, course, install, reason = (n if isinstance(n, str) else None for n in names)
+    except (ValueError, TypeError):
+        return None  # a names column is a convenience: never a reason to refuse a restore
+    return shared_context(exam, course, install, reason)
+
+
 def _flag(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
@@ -158,7 +183,7 @@ def _review(
 def _session_record(row: tuple[Any, ...]) -> SessionRecord:
     (install, exam, sid, status, required, reviewed, review_by, url, version, digest, missing,
      failures, last_poll, overdue_since, last_alert, due_soon_for, observed_at, appointment,
-     settled_since, escalated) = row  # fmt: skip
+     settled_since, escalated, context) = row  # fmt: skip
     snapshot = None
     if observed_at is not None:
         # A handful of statuses, installs and exams across 100,000 sessions: one copy each.
@@ -170,6 +195,7 @@ def _session_record(row: tuple[Any, ...]) -> SessionRecord:
             dt(review_by),
             compact_url(url, sid),
             dt(appointment),
+            _context(context),
         )
     return SessionRecord(
         key=SessionKey(sys.intern(install), sys.intern(exam), sid),
