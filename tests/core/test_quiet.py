@@ -78,10 +78,7 @@ def _window() -> st.SearchStrategy[quiet.Window]:
 ZONES = st.sampled_from([UTC, CHICAGO, ZoneInfo("Europe/Berlin"), ZoneInfo("Australia/Lord_Howe")])
 
 
-# Derandomized: one CI run (random seed 4165929613, the whole suite) reported a failing
-# example that 27,500 examples over 26 seeds did not reproduce; until it is found, CI runs
-# the same 300 examples every time rather than pass or fail by luck.
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=300, deadline=None)
 @given(
     windows=st.lists(_window(), min_size=1, max_size=4),
     zone=ZONES,
@@ -96,9 +93,11 @@ def test_until_is_the_end_of_the_quiet_time(
     if end is None:
         return
     assert end > at
-    if end - at > 86400 * 400:
-        return  # a schedule quiet for ever (every day): the chain is capped
-    assert quiet.until(schedule, end) is None  # it really ends there
+    if quiet.until(schedule, end) is not None:
+        # Windows that together cover every day are quiet for ever: `until` stops at its
+        # chain cap (1,000 steps, each at least hours long), far ahead, not at an end.
+        assert end - at > 86400 * 100
+        return
     for u in probes:  # and every instant before the end is quiet, ending at the same time
         inside = at + u * (end - at)
         if inside < end:
