@@ -65,7 +65,15 @@ mkdir -p "$oauth"
 printf 'resources: [%s]\ncomponents: [%s]\n' \
     "$(realpath --relative-to="$oauth" deploy/kubernetes/base)" \
     "$(realpath --relative-to="$oauth" deploy/kubernetes/components/oauth)" >"$oauth/kustomization.yaml"
-for dir in deploy/kubernetes/base deploy/kubernetes/overlays/example "$oauth"; do
+# The same on the PostgreSQL overlay: its patches must leave the indices oauth patches.
+postgres_oauth="$work/postgres-oauth"
+mkdir -p "$postgres_oauth"
+printf 'resources: [%s]\ncomponents: [%s]\n' \
+    "$(realpath --relative-to="$postgres_oauth" deploy/kubernetes/overlays/postgres)" \
+    "$(realpath --relative-to="$postgres_oauth" deploy/kubernetes/components/oauth)" \
+    >"$postgres_oauth/kustomization.yaml"
+for dir in deploy/kubernetes/base deploy/kubernetes/overlays/example \
+    deploy/kubernetes/overlays/postgres "$oauth" "$postgres_oauth"; do
     out="$work/$(basename "$dir").yaml"
     kubectl kustomize --load-restrictor LoadRestrictionsNone "$dir" >"$out"
     echo "$dir: $(grep -c '^kind:' "$out") resources"
