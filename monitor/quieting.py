@@ -21,6 +21,10 @@ log = structlog.get_logger("spmon.dispatcher")
 
 _WINDOWS_EVERY = 1.0
 """Seconds between reads of the one-off quiet windows (`spmon quiet add` beside a service)."""
+_FOREVER_HOLD = 3600.0
+"""A schedule quiet for ever (settings refuse one; core.quiet still answers for it) holds rows
+this far ahead, again at each look: they stay pending and counted, with a finite time the
+store, `spmon outbox list` and the API can show."""
 
 
 class QuietHours:
@@ -47,9 +51,11 @@ class QuietHours:
                 self.metrics.notifications_held.labels(lane.name).set(0)
             return False
         if lane.quiet_until != end:
-            log.info("sink.quiet", sink=lane.name, until=round(end, 1))
+            said = "never" if end == quiet.FOREVER else round(end, 1)
+            log.info("sink.quiet", sink=lane.name, until=said)
         lane.quiet_until = end
-        held = await self.store.hold(lane.name, until=end)
+        hold = now + _FOREVER_HOLD if end == quiet.FOREVER else end
+        held = await self.store.hold(lane.name, until=hold)
         self.metrics.notifications_held.labels(lane.name).set(held)
         return True
 

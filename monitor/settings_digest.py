@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, time
+from datetime import UTC, date, time
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -117,6 +117,14 @@ class SinkTiming(BaseModel):
     """IANA zone the quiet windows are read in (default UTC)."""
     escalate: list[EscalateSettings] = Field(default_factory=list)
     """Reviews still overdue this long after their deadline also go to another sink."""
+
+    @pydantic.field_validator("quiet")
+    @classmethod
+    def _ends(cls, windows: list[QuietSettings]) -> list[QuietSettings]:
+        schedule = quiet.Schedule(tuple(w.window() for w in windows), UTC)  # no zone makes a gap
+        if quiet.always(schedule):
+            raise ValueError("covers every hour of every day, nothing would ever be sent")
+        return windows
 
 
 def escalation_problem(sinks: Sequence[Any]) -> None:

@@ -69,6 +69,8 @@ def test_status_url_is_derived_from_listen(tmp_path: Path) -> None:
         ({**SLACK, "quiet": [{"start": "2027-01-04", "end": "2026-12-20"}]}, "ends before"),
         ({**SLACK, "quiet": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}]},
          "never ends"),
+        ({**SLACK, "quiet": [{"from": "00:00", "to": "01:00"}, {"from": "01:00", "to": "00:00"}]},
+         "sinks[0].quiet: covers every hour of every day, nothing would ever be sent"),
         ({**SLACK, "escalate": [{"after": "4h", "to": "nobody"}]}, "unknown sink 'nobody'"),
         ({**SLACK, "escalate": [{"after": "4h", "to": "slack"}, {"after": "1h", "to": "slack"}]},
          "increasing after"),

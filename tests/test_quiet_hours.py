@@ -100,3 +100,32 @@ async def test_a_one_off_window_from_the_store(tmp_path: Path, endpoint: Endpoin
         await server.until(lambda r: len(r.hits) == 1, what="the digest")
         await settle()
     assert "4 new overdue" in _text(server.hits[0])
+
+
+async def test_a_schedule_quiet_for_ever_holds_and_shows_what_it_holds(
+    tmp_path: Path, endpoint: Endpoint
+) -> None:
+    """Settings refuse it; if one reaches the dispatcher anyway (core.quiet answers FOREVER),
+    its rows stay held, counted and pending with a finite next attempt, day after day."""
+    server = await endpoint()
+    clock = FakeClock(NIGHT)
+    always = quiet.Schedule((quiet.Daily(time(0), time(1)), quiet.Daily(time(1), time(0))), UTC)
+    async with dispatching(
+        tmp_path / "s.db",
+        [slack(server.url)],
+        clock,
+        plans={"slack": digest.Plan(quiet=always)},
+        events=(later := overdue(6))[:3],
+    ) as (dispatcher, store, metrics):
+        for day in range(3):  # days pass: still held, re-held ahead each time it looks
+            await settle()
+            clock.advance(86400)
+            await store.enqueue([(later[3 + day], ["slack"])], clock.now())
+            dispatcher.notify()
+        await settle()
+        assert len(await outbox_rows(store, state="pending", limit=100)) == 6
+        due = await store.next_due("slack", now=clock.now())
+        assert due is not None and clock.now() < due < clock.now() + 86400
+        assert metrics.notifications_held.labels("slack")._value.get() == 6
+        assert statuses(dispatcher.lanes, clock.now())["slack"] == "quiet"
+    assert server.hits == []

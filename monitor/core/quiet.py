@@ -10,19 +10,27 @@ Kinds of window (one sink may have any number; they may overlap or abut):
 - `start`/`end` dates: whole days, both inclusive (`{start: 2026-12-20, end: 2027-01-04}`);
 - one-off windows from the CLI: [start, end) in epoch seconds.
 Quiet time that ends where another window begins continues: `until` is the end of it all.
+Daily windows that together cover every hour of every day never end: `until` is then
+`FOREVER` (math.inf), and settings refuse such a schedule (`always`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Final
 
-__all__ = ["DAYS", "Absolute", "Daily", "Dates", "Schedule", "Window", "until"]
+__all__ = ["DAYS", "FOREVER", "Absolute", "Daily", "Dates", "Schedule", "Window", "always", "until"]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FOREVER: Final = math.inf
+"""`until` of a schedule that is always quiet: the quiet time has no end."""
 _CHAIN = 1000
-"""How many abutting windows `until` follows (a schedule quiet all week ends "never")."""
+"""How many abutting windows `until` follows before it answers with the end reached so far
+(only a thousand chained one-off or dated windows get there; a caller asks again then)."""
+_DAY, _WEEK = 86400, 7 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +94,36 @@ class Schedule:
         return Schedule((*self.windows, *more), self.zone)
 
 
+def always(schedule: Schedule) -> bool:
+    """Do the daily windows cover every moment of the week on the wall clock? Dated and
+    one-off windows end, so they never make a schedule quiet for ever. (The wall clock, not
+    instants: windows that abut only on the wall clock, e.g. one ending at 03:00 and the next
+    starting 02:30, may leave a half hour of the day clocks spring forward; that is still
+    read as quiet for ever, which is what such a schedule means.)"""
+    spans: list[tuple[float, float]] = []
+    for window in schedule.windows:
+        if not isinstance(window, Daily):
+            continue
+        begin, end = _seconds(window.start), _seconds(window.end)
+        length = end - begin if end > begin else _DAY - begin + end  # across midnight, or 24 h
+        for day in window.days:
+            start = day * _DAY + begin
+            spans.append((start, min(start + length, _WEEK)))
+            if start + length > _WEEK:  # Sunday night runs into Monday
+                spans.append((0, start + length - _WEEK))
+    reached = 0.0
+    for start, end in sorted(spans):
+        if start > reached:
+            return False
+        reached = max(reached, end)
+    return reached >= _WEEK
+
+
 def until(schedule: Schedule, at: float) -> float | None:
-    """The end of the quiet time `at` is in (following abutting or overlapping windows), or
-    None when `at` is not quiet."""
+    """The end of the quiet time `at` is in (following abutting or overlapping windows),
+    FOREVER when the schedule is always quiet, or None when `at` is not quiet."""
+    if always(schedule):
+        return FOREVER
     moment = at
     for _ in range(_CHAIN):
         ends = [end for window in schedule.windows for end in window.ends(moment, schedule.zone)]
@@ -96,6 +131,10 @@ def until(schedule: Schedule, at: float) -> float | None:
             break
         moment = max(ends)
     return moment if moment > at else None
+
+
+def _seconds(clock: time) -> float:
+    return clock.hour * 3600 + clock.minute * 60 + clock.second + clock.microsecond / 1e6
 
 
 def _at(day: date, clock: time, zone: tzinfo) -> float:

@@ -62,6 +62,24 @@ def test_daylight_saving_keeps_wall_clock_times() -> None:
     assert end == _t(2026, 11, 1, 3, 0)
 
 
+def test_windows_that_cover_every_hour_of_every_day_are_quiet_for_ever() -> None:
+    nightly = quiet.Schedule((quiet.Daily(time(0), time(1)), quiet.Daily(time(1), time(0))), UTC)
+    assert quiet.always(nightly)
+    assert quiet.until(nightly, _t(2026, 11, 18, 12, 0)) == quiet.FOREVER
+    week = quiet.Schedule(
+        (quiet.Daily(time(8), time(20), frozenset(range(5))), NIGHTS, WEEKEND), CHICAGO
+    )  # weekdays 08-20, every night 22-07, and the weekend: 20:00-22:00 is not quiet
+    assert not quiet.always(week)
+    assert quiet.until(week, _t(2026, 11, 18, 12, 0)) == _t(2026, 11, 18, 20, 0)
+    sunday_into_monday = quiet.Daily(time(12), time(12), frozenset({6}))  # Sun 12 → Mon 12
+    rest = quiet.Daily(time(12), time(12), frozenset(range(6)))
+    assert quiet.always(quiet.Schedule((sunday_into_monday, rest), CHICAGO))
+    assert not quiet.always(quiet.Schedule((rest,), CHICAGO))
+    dated = quiet.Schedule((quiet.Dates(date(2026, 1, 1), date(2030, 1, 1)),), CHICAGO)
+    assert not quiet.always(dated)  # it ends, years ahead
+    assert quiet.until(dated, _t(2026, 11, 18, 12, 0)) == _t(2030, 1, 2, 0, 0)
+
+
 def _window() -> st.SearchStrategy[quiet.Window]:
     clock = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
     days = st.frozensets(st.integers(0, 6), min_size=1)
@@ -93,11 +111,11 @@ def test_until_is_the_end_of_the_quiet_time(
     if end is None:
         return
     assert end > at
-    if quiet.until(schedule, end) is not None:
-        # Windows that together cover every day are quiet for ever: `until` stops at its
-        # chain cap (1,000 steps, each at least hours long), far ahead, not at an end.
-        assert end - at > 86400 * 100
+    if end == quiet.FOREVER:  # windows that together cover every hour of every day
+        assert quiet.always(schedule)
+        assert all(quiet.until(schedule, at + u * 86400 * 365) == end for u in probes)
         return
+    assert quiet.until(schedule, end) is None  # a real end: the instant it names is not quiet
     for u in probes:  # and every instant before the end is quiet, ending at the same time
         inside = at + u * (end - at)
         if inside < end:

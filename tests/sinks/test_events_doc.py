@@ -1,5 +1,7 @@
-"""docs/events.md shows a real payload of every event type, produced by the code itself
-(core.observe → Event.to_wire / render). This test fails when an example drifts from the code;
+"""docs/events.md shows a real payload of every event type, and what a person reads in Slack,
+Teams and e-mail (one alert, one digest), produced by the code itself (core.observe →
+Event.to_wire / render / messages / digest_messages); README.md shows two of the same. This
+test fails when an example drifts from the code;
 `SPMON_UPDATE_DOCS=1 python -m pytest tests/sinks/test_events_doc.py` rewrites them."""
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.core import console, observe, render, rules
+from monitor.core import console, digest, digest_messages, messages, observe, render, rules
 from monitor.core.context import Context
 from monitor.core.events import Event, EventType
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "events.md"
+README = ROOT / "README.md"
 BLOCK = re.compile(
     r"(<!-- example: (?P<name>\S+) -->\n```(?:json|text)\n)(?P<body>.*?)(^```)", re.S | re.M
 )
@@ -88,6 +92,112 @@ def sample_events() -> Iterator[Event]:
     yield observe.auth_failed(1, now=gone, deployment=DEPLOYMENT)  # as the poller builds it
 
 
+STATUS_URL = "https://spmon.example.edu/sessions?list=overdue"  # http.public_url + the list
+SENT = datetime(2026, 11, 20, 19, 15, tzinfo=UTC)  # when the digest window closed
+DIGEST_POLICY = rules.Policy(overdue_repeat=None)  # the digest sink is not escalated to
+COURSES = [  # (exam, course, hours late at SENT; None: reviewed in the window)
+    ("BIO 101 Midterm", "BIO 101: Introduction to Biology (Fall 2026)", 26.5),
+    ("CHEM 210 Quiz 4", "CHEM 210: Organic Chemistry I (Fall 2026)", 9.25),
+    ("HIST 150 Final", "HIST 150: World History (Fall 2026)", 3.0),
+    ("MATH 120 Exam 2", "MATH 120: Calculus I (Fall 2026)", 0.75),
+    ("PSY 100 Unit 3", "PSY 100: General Psychology (Fall 2026)", None),
+    ("ECON 201 Midterm", "ECON 201: Microeconomics (Fall 2026)", 0.005),
+]
+
+
+def _session(n: int) -> SessionKey:
+    return SessionKey(
+        KEY.install_sid, KEY.exam_sid[:-2] + f"{n:02d}", KEY.session_sid[:-2] + f"{n:02d}"
+    )
+
+
+def digest_events() -> Iterator[Event]:
+    """One window of a digest sink: reviews going overdue at different lateness, one resolved,
+    and two status changes (sessions starting), each from its own session."""
+    for n, (title, course, late) in enumerate(COURSES):
+        context = replace(CONTEXT, exam_title=title, course=course)
+        deadline = SENT - timedelta(hours=late if late is not None else 5)
+        closed = Snapshot("Closed", True, False, deadline, None, context=context)
+        steps = [(closed, SENT if late is not None else deadline + timedelta(minutes=1))]
+        if late is None:
+            reviewed = replace(
+                closed, reviewed=True, context=replace(context, reviewer_sid=REVIEWER)
+            )
+            steps.append((reviewed, SENT - timedelta(minutes=1)))
+        state, previous = rules.ReviewState(), closed
+        for current, now in steps:
+            seen = observe.observe(
+                _session(n),
+                previous,
+                current,
+                review=state,
+                version=1,
+                now=now,
+                policy=DIGEST_POLICY,
+                labels={},
+                deployment=DEPLOYMENT,
+            )
+            state, previous = seen.review, current
+            if current is not closed or late is not None:
+                yield from seen.events
+    for n in (7, 8):
+        booked = Snapshot("Scheduled", False, False, None, None, context=CONTEXT)
+        started = replace(booked, status="InProgress")
+        seen = observe.observe(
+            _session(n),
+            booked,
+            started,
+            review=rules.ReviewState(),
+            version=1,
+            now=SENT - timedelta(minutes=n),
+            policy=DIGEST_POLICY,
+            labels={},
+            deployment=DEPLOYMENT,
+        )
+        yield from seen.events
+
+
+def digest_group() -> digest.Group:
+    rows = list(enumerate(digest_events(), start=1))
+    (found,) = digest.group(rows, digest.Policy(window=120, max_items=6))
+    return found
+
+
+def mail_text(shown: messages.Mail) -> str:
+    return f"Subject: {shown.subject}\n\n{shown.text.rstrip()}"
+
+
+_SLACK_LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
+
+
+def slack_as_read(message: dict[str, Any]) -> str:
+    """A Slack digest's blocks as the reader sees them (header, items, "and N more")."""
+    said = []
+    for block in message["blocks"]:
+        if block["type"] in ("header", "section"):
+            said.append(block["text"]["text"])
+        elif block["type"] == "context":
+            said += [element["text"] for element in block["elements"]]
+    return _SLACK_LINK.sub(r"\2 (\1)", "\n".join(said))
+
+
+def people_examples() -> dict[str, Any]:
+    """Slack, Teams and e-mail: one review.overdue alert and one digest of a window."""
+    overdue = next(e for e in sample_events() if e.type is EventType.REVIEW_OVERDUE)
+    now, found = overdue.observed_at, digest_group()
+    slack_digest = digest_messages.slack_message(found, SENT, STATUS_URL)
+    alert_mail = mail_text(messages.mail(overdue, now))
+    return {
+        "teams:review.overdue": messages.teams_message(overdue, now),
+        "email:review.overdue": alert_mail,
+        "slack:digest": slack_digest,
+        "teams:digest": digest_messages.teams_message(found, SENT, STATUS_URL),
+        "email:digest": mail_text(digest_messages.mail(found, SENT, STATUS_URL)),
+        "readme:slack-digest": slack_as_read(slack_digest),
+        "readme:email-alert": alert_mail,
+    }
+
+
 def examples() -> dict[str, Any]:
     events = {str(event.type): event for event in sample_events()}
     assert set(events) == {str(kind) for kind in EventType}, "every type needs an example"
@@ -102,6 +212,7 @@ def examples() -> dict[str, Any]:
         found[f"alertmanager:{event.type}"] = render.alert(
             event, event.observed_at, valid_for=3600 + 60, labels={"severity": "page"}
         )
+    found.update(people_examples())
     return found
 
 
@@ -115,15 +226,25 @@ def fill(text: str, blocks: dict[str, Any]) -> str:
 
 
 def test_every_example_in_docs_events_md_is_what_the_code_produces() -> None:
-    text = DOC.read_text(encoding="utf-8")
     blocks = examples()
-    named = {match["name"] for match in BLOCK.finditer(text)}
-    assert named == set(blocks), f"docs/events.md example markers differ: {named ^ set(blocks)}"
-    current = fill(text, blocks)
-    if os.environ.get("SPMON_UPDATE_DOCS") == "1":
-        DOC.write_text(current, encoding="utf-8")
-        text = current
-    assert current == text, (
-        "docs/events.md examples are stale; regenerate with "
-        "SPMON_UPDATE_DOCS=1 python -m pytest tests/sinks/test_events_doc.py"
-    )
+    readme = {name: block for name, block in blocks.items() if name.startswith("readme:")}
+    docs = {name: block for name, block in blocks.items() if name not in readme}
+    for path, wanted in ((DOC, docs), (README, readme)):
+        text = path.read_text(encoding="utf-8")
+        named = {match["name"] for match in BLOCK.finditer(text)}
+        assert named == set(wanted), f"{path.name} example markers differ: {named ^ set(wanted)}"
+        current = fill(text, wanted)
+        if os.environ.get("SPMON_UPDATE_DOCS") == "1":
+            path.write_text(current, encoding="utf-8")
+            text = current
+        assert current == text, (
+            f"{path.name} examples are stale; regenerate with "
+            "SPMON_UPDATE_DOCS=1 python -m pytest tests/sinks/test_events_doc.py"
+        )
+
+
+def test_the_digest_example_has_what_a_digest_shows() -> None:
+    found = digest_group()
+    assert (found.overdue, found.resolved, found.changes) == (5, 1, 2)
+    assert found.more == 2
+    assert STATUS_URL in slack_as_read(digest_messages.slack_message(found, SENT, STATUS_URL))

@@ -19,6 +19,14 @@ from monitor.store.sqlite.outbox import CRASHED, OUTBOX_COLUMNS, _row
 __all__ = ["Batches"]
 
 _FREE = "(lease_until IS NULL OR lease_until < ?)"
+_BEHIND = (
+    "NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state='pending' AND p.sink=o.sink"
+    " AND p.session_sid=o.session_sid AND p.id < o.id AND (p.lease_until >= ?{not_due}))"
+)
+"""A row may go only with every earlier pending row of its session, or after them: none of
+them leased elsewhere (in flight) or, unless forced, not due yet. So a session's later row is
+never delivered before its earlier one, the rule `Outbox.claim` keeps for single rows; within
+a batch they go in id order, in one message."""
 _SETTLE = {
     "delivered": "state='delivered', delivered_at=?, last_error=NULL",
     "retry": "next_attempt_at=?, last_error=?",
@@ -55,11 +63,13 @@ class Batches(Connection):
                 f" lease_until=NULL WHERE state='pending' AND sink=? AND attempts >= ? AND {_FREE}",
                 (CRASHED, sink, max_attempts, now),
             ).rowcount
+            behind = _BEHIND.format(not_due="" if force else " OR p.next_attempt_at > ?")
+            blockers: tuple[Any, ...] = (now,) if force else (now, now)
             if not force:
                 ready = db.execute(
-                    f"SELECT 1 FROM outbox WHERE state='pending' AND sink=? AND {_FREE}"  # noqa: S608  # fixed fragments
-                    " AND next_attempt_at <= ? AND created_at + ? <= ? LIMIT 1",
-                    (sink, now, now, window, now),
+                    f"SELECT 1 FROM outbox o WHERE state='pending' AND sink=? AND {_FREE}"  # noqa: S608  # fixed fragments
+                    f" AND next_attempt_at <= ? AND created_at + ? <= ? AND {behind} LIMIT 1",
+                    (sink, now, now, window, now, *blockers),
                 ).fetchone()
                 if ready is None:
                     return [], dead
@@ -67,9 +77,9 @@ class Batches(Connection):
             args: tuple[Any, ...] = (sink, now) if force else (sink, now, now)
             rows = db.execute(
                 "UPDATE outbox SET lease_owner=?, lease_until=?, attempts=attempts+1"  # noqa: S608  # fixed fragments
-                f" WHERE id IN (SELECT id FROM outbox WHERE state='pending' AND sink=? AND {_FREE}"
-                f"{due} ORDER BY id LIMIT ?) RETURNING {OUTBOX_COLUMNS}",
-                (owner, now + lease, *args, limit),
+                " WHERE id IN (SELECT id FROM outbox o WHERE state='pending' AND sink=?"
+                f" AND {_FREE}{due} AND {behind} ORDER BY id LIMIT ?) RETURNING {OUTBOX_COLUMNS}",
+                (owner, now + lease, *args, *blockers, limit),
             ).fetchall()
             return rows, dead
 
@@ -110,8 +120,9 @@ class Batches(Connection):
         return await self._write(settle)
 
     async def next_batch_due(self, sink: str, *, now: float, window: float) -> float | None:
-        """When the sink's next digest is due (or a lease on its rows ends); None if nothing
-        is pending."""
+        """When the sink's next digest is due (or a lease on its rows ends), read from each
+        session's oldest pending row (the rows behind it go with it or after it); None if
+        nothing is pending."""
         found = await self._read(
             lambda db: db.execute(
                 # The latest of next attempt, window end and lease end, in the SQL both
@@ -119,7 +130,8 @@ class Batches(Connection):
                 f"SELECT min(CASE WHEN lease_until IS NOT NULL AND lease_until >= ?"  # noqa: S608  # fixed fragments
                 f" THEN {_later(_later('next_attempt_at', 'created_at + ?'), 'lease_until')}"
                 f" ELSE {_later('next_attempt_at', 'created_at + ?')} END)"
-                " FROM outbox WHERE state='pending' AND sink=?",
+                " FROM outbox WHERE id IN (SELECT min(id) FROM outbox"
+                "   WHERE state='pending' AND sink=? GROUP BY session_sid)",
                 (now, *[window] * 6, sink),
             ).fetchone()[0]
         )
