@@ -77,11 +77,13 @@ def _which(event: Event) -> tuple[str, str]:
     sessions of one exam (the full SID when there are no names)."""
     if event.key is None:
         return "spmon", ""
-    names = render.which(event)
-    if names:
-        return " · ".join(names), "…" + event.key.session_sid[-6:]
-    if event.labels:
-        labels = ", ".join(f"{k}={v}" for k, v in event.labels.items())
+    # Names come from the API and labels from a watch list: a blank or multi-line one must
+    # neither blank the column nor break the line.
+    names = [" ".join(name.split()) for name in render.which(event)]
+    if shown := " · ".join(name for name in names if name):
+        return shown, "…" + event.key.session_sid[-6:]
+    labels = " ".join(", ".join(f"{k}={v}" for k, v in event.labels.items()).split())
+    if labels:
         return labels, "…" + event.key.session_sid[-6:]
     return f"session {event.key.session_sid}", ""
 

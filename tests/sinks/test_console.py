@@ -104,3 +104,12 @@ async def test_the_log_sink_prints_the_line_on_a_console_and_fields_in_json(fmt:
     else:
         assert '"line"' not in printed
         assert '"severity": "critical"' in printed and '"summary": "Review overdue' in printed
+
+
+@pytest.mark.parametrize("labels", [{" ": ""}, {"room": "A\n\nB"}, {"\t": "\n"}])
+def test_a_blank_or_multi_line_label_neither_blanks_the_column_nor_breaks_the_line(
+    labels: dict[str, str],
+) -> None:
+    shown = console.line(make_event(1, 2, labels=labels), NOW)
+    assert LINE.fullmatch(shown), shown
+    assert "\n" not in shown and "\t" not in shown
