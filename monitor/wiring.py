@@ -270,7 +270,8 @@ def status_url(settings: Settings) -> str | None:
 
 def build_sinks(configs: Sequence[SinkSettings], *, zone: tzinfo = UTC) -> list[Sink]:
     """One Sink per configured entry; with none configured, alerts go to the log. `zone` is
-    the display time zone of what people read (the log line, Slack)."""
+    the display time zone of what people read (the log line, Slack, Teams, e-mail, and their
+    digests); the signed webhook and Alertmanager send UTC instants and do not take it."""
     if not configs:
         return [LogSink(zone=zone)]
     return [_sink(config, zone) for config in configs]
@@ -292,7 +293,11 @@ def _sink(config: SinkSettings, zone: tzinfo = UTC) -> Sink:
         return LogSink(name, limits=limits, zone=zone)
     if config.type == "email":
         return EmailSink(
-            name, options=smtp_options(config), limits=limits, fingerprint=config.fingerprint()
+            name,
+            options=smtp_options(config),
+            limits=limits,
+            fingerprint=config.fingerprint(),
+            zone=zone,
         )
     assert config.url is not None  # SinkSettings validation guarantees it
     url, fingerprint = config.url.get_secret_value(), config.fingerprint()

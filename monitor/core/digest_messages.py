@@ -1,13 +1,14 @@
 """One digest group → a Slack message, a Teams card, a mail or a log line. Pure, like
 `messages`: every item line is `render.text` of its event, so a digest says what the single
-alerts would have said, and the counts come first. `status_url` is where "and N more"
-points (the status page's overdue list), None when spmon has no address to give."""
+alerts would have said (its times in the display zone `zone`, with the zone's abbreviation),
+and the counts come first. `status_url` is where "and N more" points (the status page's
+overdue list), None when spmon has no address to give."""
 
 from __future__ import annotations
 
 import hashlib
 import html
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from monitor.core import digest, render
@@ -24,8 +25,8 @@ def digest_id(found: digest.Group) -> str:
     return "dig_" + hashlib.sha256(text_ids.encode()).hexdigest()[:24]
 
 
-def _lines(found: digest.Group, now: datetime) -> list[str]:
-    return [render.text(event, now) for event in found.worst]
+def _lines(found: digest.Group, now: datetime, zone: tzinfo) -> list[str]:
+    return [render.text(event, now, zone) for event in found.worst]
 
 
 def _more(found: digest.Group, status_url: str | None) -> str | None:
@@ -35,16 +36,21 @@ def _more(found: digest.Group, status_url: str | None) -> str | None:
     return f"and {found.more} more{where}"
 
 
-def text(found: digest.Group, now: datetime, status_url: str | None = None) -> str:
+def text(
+    found: digest.Group, now: datetime, status_url: str | None = None, *, zone: tzinfo = UTC
+) -> str:
     """The log sink's digest: the title, then each item on its own line."""
-    parts = [f"Digest — {digest.group_title(found)}", *(f"  {line}" for line in _lines(found, now))]
+    lines = _lines(found, now, zone)
+    parts = [f"Digest — {digest.group_title(found)}", *(f"  {line}" for line in lines)]
     more = _more(found, status_url)
     return "\n".join([*parts, f"  {more}"] if more else parts)
 
 
-def slack_message(found: digest.Group, now: datetime, status_url: str | None) -> dict[str, Any]:
+def slack_message(
+    found: digest.Group, now: datetime, status_url: str | None, *, zone: tzinfo = UTC
+) -> dict[str, Any]:
     title = digest.group_title(found)
-    items = "\n".join(f"• {_slack_escape(line)}" for line in _lines(found, now))
+    items = "\n".join(f"• {_slack_escape(line)}" for line in _lines(found, now, zone))
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(_cut(f"Digest — {title}", _HEADER_CHARS))},
         {"type": "section", "text": {"type": "mrkdwn", "text": _cut(items, 2900) or "—"}},
@@ -59,11 +65,13 @@ def slack_message(found: digest.Group, now: datetime, status_url: str | None) ->
     return {"text": f"Digest — {title}", "blocks": blocks}
 
 
-def teams_message(found: digest.Group, now: datetime, status_url: str | None) -> dict[str, Any]:
+def teams_message(
+    found: digest.Group, now: datetime, status_url: str | None, *, zone: tzinfo = UTC
+) -> dict[str, Any]:
     title = digest.group_title(found)
     body: list[dict[str, Any]] = [
         _block(f"Digest — {title}", weight="Bolder", size="Medium"),
-        *(_block(f"• {line}") for line in _lines(found, now)),
+        *(_block(f"• {line}") for line in _lines(found, now, zone)),
     ]
     more = _more(found, None)
     if more:
@@ -84,11 +92,18 @@ def teams_message(found: digest.Group, now: datetime, status_url: str | None) ->
     }
 
 
-def mail(found: digest.Group, now: datetime, status_url: str | None, *, prefix: str = "") -> Mail:
+def mail(
+    found: digest.Group,
+    now: datetime,
+    status_url: str | None,
+    *,
+    zone: tzinfo = UTC,
+    prefix: str = "",
+) -> Mail:
     title = digest.group_title(found)
     subject = " ".join(part for part in (prefix, f"Digest — {title}") if part)
     subject = subject.replace("\r", " ").replace("\n", " ")[:200]
-    lines = _lines(found, now)
+    lines = _lines(found, now, zone)
     more = _more(found, status_url)
     body = [*(f"- {line}" for line in lines), *([more] if more else [])]
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)

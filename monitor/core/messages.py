@@ -1,7 +1,8 @@
 """One event → a Microsoft Teams Adaptive Card, or an e-mail (subject, plain text, HTML).
 
 Pure, like `render`: both are built from `render.view`, so a Teams card, a mail and a Slack
-message say the same thing in the same words. `now` is when the message is sent.
+message say the same thing in the same words. `now` is when the message is sent; `zone` is
+the display time zone (`display.timezone`), every time shown there with its abbreviation.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from monitor.core import render
@@ -24,10 +25,10 @@ _SUBJECT_CHARS = 200
 _ID_PART = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def teams_message(event: Event, now: datetime) -> dict[str, Any]:
+def teams_message(event: Event, now: datetime, zone: tzinfo = UTC) -> dict[str, Any]:
     """A Workflows ("When a Teams webhook request is received") post: one message activity
     carrying one Adaptive Card, with the plain line as its summary for notifications."""
-    shown = render.view(event, now)
+    shown = render.view(event, now, zone)
     body: list[dict[str, Any]] = [
         _block(f"{shown.title}: {shown.subject}", weight="Bolder", size="Medium"),
         _block(shown.headline),
@@ -35,8 +36,7 @@ def teams_message(event: Event, now: datetime) -> dict[str, Any]:
     if shown.facts:
         facts = [{"title": _md(k), "value": _md(v)} for k, v in shown.facts]
         body.append({"type": "FactSet", "facts": facts})
-    context = f"{event.type} · {event.id} · detected {render.when(event.observed_at)}"
-    body.append(_block(context, size="Small", isSubtle=True))
+    body.append(_block(_context(event, zone), size="Small", isSubtle=True))
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
@@ -48,9 +48,13 @@ def teams_message(event: Event, now: datetime) -> dict[str, Any]:
         card["actions"] = [{"type": "Action.OpenUrl", "title": "Open session", "url": shown.link}]
     return {
         "type": "message",
-        "summary": render.text(event, now),
+        "summary": render.text(event, now, zone),
         "attachments": [{"contentType": ADAPTIVE_CARD, "contentUrl": None, "content": card}],
     }
+
+
+def _context(event: Event, zone: tzinfo) -> str:
+    return f"{event.type} · {event.id} · detected {render.when(event.observed_at, zone)}"
 
 
 def _block(text: str, **style: Any) -> dict[str, Any]:
@@ -70,15 +74,15 @@ class Mail:
     html: str
 
 
-def mail(event: Event, now: datetime, *, prefix: str = "") -> Mail:
+def mail(event: Event, now: datetime, *, zone: tzinfo = UTC, prefix: str = "") -> Mail:
     """A short subject (the title and whom it is about), the facts as a plain-text list, and
     the same as a small HTML table; every value is escaped for HTML."""
-    shown = render.view(event, now)
+    shown = render.view(event, now, zone)
     subject = " ".join(part for part in (prefix, f"{shown.title}: {shown.subject}") if part)
     subject = subject.replace("\r", " ").replace("\n", " ")
     if len(subject) > _SUBJECT_CHARS:
         subject = subject[: _SUBJECT_CHARS - 1] + "…"
-    context = f"{event.type} · {event.id} · detected {render.when(event.observed_at)}"
+    context = _context(event, zone)
     lines = [shown.headline, ""]
     lines += [f"{key}: {value}" for key, value in shown.facts]
     if shown.link is not None:

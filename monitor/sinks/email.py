@@ -20,7 +20,7 @@ import contextlib
 import socket
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Literal
@@ -58,9 +58,17 @@ class SmtpOptions:
 
 class EmailSink:
     def __init__(
-        self, name: str, *, options: SmtpOptions, limits: Limits = MAIL, fingerprint: str = ""
+        self,
+        name: str,
+        *,
+        options: SmtpOptions,
+        limits: Limits = MAIL,
+        fingerprint: str = "",
+        zone: tzinfo = UTC,
     ) -> None:
         self.name = name
+        self.zone = zone
+        """The display time zone of the mails' times (the Date header stays an instant)."""
         self.limits = limits
         self.fingerprint = fingerprint
         self.host = options.host
@@ -71,7 +79,7 @@ class EmailSink:
     def message(self, event: Event, now: datetime) -> EmailMessage:
         """The mail for `event`; its Message-ID is the event's, the same on every retry."""
         opts = self._options
-        shown = messages.mail(event, now, prefix=opts.subject_prefix)
+        shown = messages.mail(event, now, zone=self.zone, prefix=opts.subject_prefix)
         msg = EmailMessage()
         msg["From"] = opts.sender
         msg["To"] = ", ".join(opts.to)
@@ -91,7 +99,9 @@ class EmailSink:
         """One mail for a digest group; its Message-ID is the digest's (the same rows give
         the same id on every retry)."""
         opts = self._options
-        shown = digest_messages.mail(found, now, status_url, prefix=opts.subject_prefix)
+        shown = digest_messages.mail(
+            found, now, status_url, zone=self.zone, prefix=opts.subject_prefix
+        )
         msg = EmailMessage()
         msg["From"] = opts.sender
         msg["To"] = ", ".join(opts.to)

@@ -47,7 +47,7 @@ class LogSink:
         self, found: digest.Group, *, now: float, status_url: str | None
     ) -> Outcome:
         moment = datetime.fromtimestamp(now, UTC)
-        summary = digest_messages.text(found, moment, status_url)
+        summary = digest_messages.text(found, moment, status_url, zone=self.zone)
         log.info("alert.digest", summary=summary, events=len(found.events))
         return Delivered()
 

@@ -23,6 +23,6 @@ class SlackSink(ChatSink):
         return render.slack_message(event, now, self.zone)
 
     def digest_message(self, found: digest.Group, now: datetime, status_url: str | None) -> Message:
-        return digest_messages.slack_message(found, now, status_url)
+        return digest_messages.slack_message(found, now, status_url, zone=self.zone)
 
     default_limits = SLACK

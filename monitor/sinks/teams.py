@@ -19,9 +19,9 @@ __all__ = ["TeamsSink"]
 
 class TeamsSink(ChatSink):
     def message(self, event: Event, now: datetime) -> Message:
-        return messages.teams_message(event, now)
+        return messages.teams_message(event, now, self.zone)
 
     def digest_message(self, found: digest.Group, now: datetime, status_url: str | None) -> Message:
-        return digest_messages.teams_message(found, now, status_url)
+        return digest_messages.teams_message(found, now, status_url, zone=self.zone)
 
     default_limits = TEAMS

@@ -13,11 +13,13 @@ import strategies
 import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.typing import EventDict
 
 from monitor import logs
-from monitor.core import console, render
+from monitor.core import console, digest, render
 from monitor.core.events import Event, EventType
 from monitor.sinks import LogSink
+from tests.conftest import named
 from tests.sinks.sinkkit import make_event
 
 LINE = re.compile(r"\d\d:\d\d:\d\d [A-Z ]{9} \S.*")
@@ -104,6 +106,22 @@ async def test_the_log_sink_prints_the_line_on_a_console_and_fields_in_json(fmt:
     else:
         assert '"line"' not in printed
         assert '"severity": "critical"' in printed and '"summary": "Review overdue' in printed
+
+
+@pytest.mark.parametrize(
+    ("zone", "due"),
+    [(UTC, "08:00 UTC"), (ZoneInfo("America/Chicago"), "02:00 CST")],
+    ids=["utc", "chicago"],
+)
+async def test_the_log_sinks_digest_shows_times_in_the_display_zone(
+    log_events: list[EventDict], zone: ZoneInfo, due: str
+) -> None:
+    events = [make_event(n, 1, kind=EventType.REVIEW_OVERDUE) for n in (1, 2)]
+    (found,) = digest.group(enumerate(events, start=1), digest.Policy())
+    sent = datetime(2026, 11, 18, 9, 0, tzinfo=UTC).timestamp()
+    await LogSink(zone=zone).deliver_digest(found, now=sent, status_url=None)
+    (entry,) = named(log_events, "alert.digest")
+    assert entry["summary"].count(f"was due 2026-11-18 {due}") == 2
 
 
 @pytest.mark.parametrize("labels", [{" ": ""}, {"room": "A\n\nB"}, {"\t": "\n"}])

@@ -5,15 +5,19 @@ dead-letter rules applied to them."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from structlog.typing import EventDict
 
-from monitor.core import messages
+from monitor import wiring
+from monitor.core import digest, messages
 from monitor.core.backoff import Schedule
 from monitor.core.events import EventType
+from monitor.settings_sinks import SinkSettings
 from monitor.sinks import Delivered, EmailSink, Limits, Rejected, RetryLater, SmtpOptions
 from monitor.sinks.email import classify_reply
 from tests.conftest import assert_no_secrets
@@ -26,7 +30,7 @@ SENT_AT = datetime(2026, 11, 18, 9, 0, tzinfo=UTC).timestamp()
 FAST = Schedule((0.0, 0.05, 0.05), jitter=0.0)
 
 
-def sink(port: int, **options: object) -> EmailSink:
+def sink(port: int, *, zone: tzinfo | None = None, **options: object) -> EmailSink:
     chosen = {
         "host": "127.0.0.1",
         "port": port,
@@ -38,7 +42,8 @@ def sink(port: int, **options: object) -> EmailSink:
         **options,
     }
     limits = Limits(concurrency=1, schedule=FAST, breaker_failures=50)
-    return EmailSink("mail", options=SmtpOptions(**chosen), limits=limits)  # type: ignore[arg-type]
+    zoned = {"zone": zone} if zone is not None else {}  # None: the sink's default
+    return EmailSink("mail", options=SmtpOptions(**chosen), limits=limits, **zoned)  # type: ignore[arg-type]
 
 
 async def send(target: EmailSink, kind: EventType = EventType.REVIEW_OVERDUE) -> object:
@@ -68,6 +73,66 @@ async def test_a_plain_message_with_text_html_and_the_event_id_as_message_id() -
     page = msg.get_body(("html",))
     assert text is not None and "and is 1h late" in text.get_content()
     assert page is not None and "<table>" in page.get_content()
+
+
+def parts(msg: EmailMessage) -> tuple[str, str]:
+    text, page = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert text is not None and page is not None
+    return text.get_content(), page.get_content()
+
+
+@pytest.mark.parametrize(
+    ("zone", "due", "detected"),
+    [(None, "08:00 UTC", "09:00 UTC"), (ZoneInfo("America/Chicago"), "02:00 CST", "03:00 CST")],
+    ids=["default-utc", "chicago"],
+)
+async def test_mails_and_digests_show_times_in_the_display_zone(
+    zone: tzinfo | None, due: str, detected: str
+) -> None:
+    events = [make_event(n, 1, kind=EventType.REVIEW_OVERDUE) for n in (1, 2)]
+    (found,) = digest.group(enumerate(events, start=1), digest.Policy())
+    with smtp_server(Mailbox()) as box:
+        target = sink(box.port, zone=zone)
+        try:
+            assert await target.deliver(events[0], b"{}", now=SENT_AT) == Delivered()
+            assert await target.deliver_digest(found, now=SENT_AT, status_url=None) == Delivered()
+        finally:
+            await target.aclose()
+    alert, summary = box.messages
+    other = "CST" if due.endswith("UTC") else "UTC"
+    for part in parts(alert):
+        assert f"The review was due 2026-11-18 {due} and is 1h late." in part
+        assert f"detected 2026-11-18 {detected}" in part
+        assert other not in part
+    for part in parts(summary):
+        assert part.count(f"was due 2026-11-18 {due}") == 2
+        assert other not in part
+
+
+async def test_build_sinks_gives_the_mail_sink_the_display_zone() -> None:
+    with smtp_server(Mailbox()) as box:
+        config = SinkSettings.model_validate(
+            {
+                "name": "mail",
+                "type": "email",
+                "allow_private": True,
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": box.port,
+                    "tls": "none",
+                    "from": "spmon@example.edu",
+                    "to": ["desk@example.edu"],
+                },
+            }
+        )
+        (target,) = wiring.build_sinks([config], zone=ZoneInfo("Europe/Berlin"))
+        try:
+            event = make_event(1, 1, kind=EventType.REVIEW_OVERDUE)
+            assert await target.deliver(event, b"{}", now=SENT_AT) == Delivered()
+        finally:
+            await target.aclose()
+    (msg,) = box.messages
+    assert "The review was due 2026-11-18 09:00 CET" in parts(msg)[0]
 
 
 async def test_starttls_with_a_login_and_a_private_ca(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ CONTEXT = Context(
     install_name="Example University - Canvas (production)",
 )
 REVIEWER = "US7e2d9c4b1a0f48e6b3c5d7e9f1a2b4c6"
-ZONE = ZoneInfo("America/Chicago")  # display.timezone in the Slack and console examples
+ZONE = ZoneInfo("America/Chicago")  # display.timezone in every example people read
 
 
 def snap(status: str, *, required: bool, reviewed: bool, deadline: datetime | None) -> Snapshot:
@@ -185,14 +185,14 @@ def people_examples() -> dict[str, Any]:
     """Slack, Teams and e-mail: one review.overdue alert and one digest of a window."""
     overdue = next(e for e in sample_events() if e.type is EventType.REVIEW_OVERDUE)
     now, found = overdue.observed_at, digest_group()
-    slack_digest = digest_messages.slack_message(found, SENT, STATUS_URL)
-    alert_mail = mail_text(messages.mail(overdue, now))
+    slack_digest = digest_messages.slack_message(found, SENT, STATUS_URL, zone=ZONE)
+    alert_mail = mail_text(messages.mail(overdue, now, zone=ZONE))
     return {
-        "teams:review.overdue": messages.teams_message(overdue, now),
+        "teams:review.overdue": messages.teams_message(overdue, now, ZONE),
         "email:review.overdue": alert_mail,
         "slack:digest": slack_digest,
-        "teams:digest": digest_messages.teams_message(found, SENT, STATUS_URL),
-        "email:digest": mail_text(digest_messages.mail(found, SENT, STATUS_URL)),
+        "teams:digest": digest_messages.teams_message(found, SENT, STATUS_URL, zone=ZONE),
+        "email:digest": mail_text(digest_messages.mail(found, SENT, STATUS_URL, zone=ZONE)),
         "readme:slack-digest": slack_as_read(slack_digest),
         "readme:email-alert": alert_mail,
     }

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 
+from monitor.core import digest
 from monitor.core.events import EventType
 from monitor.sinks import Delivered, Gone, Rejected, RetryLater, SlackSink
 from tests.sinks.sinkkit import Hit, Receiver, Respond, make_event
@@ -88,3 +92,27 @@ async def test_the_attachment_bar_is_the_severity_colour(
     (attachment,) = message["attachments"]
     assert attachment["color"] == colour
     assert attachment["blocks"][0]["type"] == "section"
+
+
+@pytest.mark.parametrize(
+    ("zone", "due"),
+    [({}, "08:00 UTC"), ({"zone": ZoneInfo("America/Chicago")}, "02:00 CST")],
+    ids=["default-utc", "chicago"],
+)
+async def test_a_digest_shows_times_in_the_display_zone(
+    endpoint: MakeReceiver, zone: dict[str, tzinfo], due: str
+) -> None:
+    server = await endpoint(slack_says(200, "ok"))
+    sink = SlackSink("slack", url=server.url, allow_private=True, **zone)  # type: ignore[arg-type]
+    events = [make_event(n, 1, kind=EventType.REVIEW_OVERDUE) for n in (1, 2, 3)]
+    (found,) = digest.group(enumerate(events, start=1), digest.Policy())
+    sent = datetime(2026, 11, 18, 9, 0, tzinfo=UTC).timestamp()
+    try:
+        assert await sink.deliver_digest(found, now=sent, status_url=None) == Delivered()
+    finally:
+        await sink.aclose()
+    (hit,) = server.hits
+    message: Any = hit.json()
+    items = message["blocks"][1]["text"]["text"]
+    assert items.count(f"The review was due 2026-11-18 {due} and is 1h late.") == 3
+    assert ("CST" if due.endswith("UTC") else "UTC") not in items

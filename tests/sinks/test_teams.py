@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 
+from monitor.core import digest
 from monitor.core.backoff import Schedule
 from monitor.core.events import EventType
 from monitor.sinks import Delivered, Gone, Limits, Rejected, RetryLater, TeamsSink
@@ -61,6 +64,46 @@ async def test_posts_one_adaptive_card_with_facts(endpoint: MakeReceiver) -> Non
     assert facts["course"] == "BIO101"
     assert message["summary"].startswith("Review overdue — course=BIO101")
     assert "webhook-signature" not in hit.headers
+
+
+def card_text(hit: Hit) -> str:
+    """What a person reads on the posted card: its text blocks and fact values."""
+    message: Any = hit.json()
+    card = message["attachments"][0]["content"]
+    said = [message["summary"]]
+    for block in card["body"]:
+        said += [block["text"]] if "text" in block else [f["value"] for f in block["facts"]]
+    return "\n".join(said)
+
+
+@pytest.mark.parametrize(
+    ("zone", "due", "detected"),
+    [
+        ({}, "08:00 UTC", "09:00 UTC"),
+        ({"zone": ZoneInfo("America/Chicago")}, "02:00 CST", "03:00 CST"),
+    ],
+    ids=["default-utc", "chicago"],
+)
+async def test_cards_and_digests_show_times_in_the_display_zone(
+    endpoint: MakeReceiver, zone: dict[str, tzinfo], due: str, detected: str
+) -> None:
+    server = await endpoint(workflow)
+    sink = TeamsSink("teams", url=server.url, allow_private=True, **zone)  # type: ignore[arg-type]
+    sent = datetime(2026, 11, 18, 9, 0, tzinfo=UTC).timestamp()  # make_event's detection time
+    events = [make_event(n, 1, kind=EventType.REVIEW_OVERDUE) for n in (1, 2)]
+    (found,) = digest.group(enumerate(events, start=1), digest.Policy())
+    try:
+        assert await sink.deliver(events[0], b"{}", now=sent) == Delivered()
+        assert await sink.deliver_digest(found, now=sent, status_url=None) == Delivered()
+    finally:
+        await sink.aclose()
+    alert, summary = (card_text(hit) for hit in server.hits)
+    assert f"The review was due 2026-11-18 {due} and is 1h late." in alert
+    assert f"detected 2026-11-18 {detected}" in alert
+    assert f"2026-11-18 {due}" in alert.splitlines()  # the "review by" fact
+    assert summary.count(f"was due 2026-11-18 {due}") == 2
+    other = "CST" if due.endswith("UTC") else "UTC"
+    assert other not in alert and other not in summary
 
 
 def says(status: int, headers: dict[str, str] | None = None) -> Respond:
