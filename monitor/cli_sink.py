@@ -11,7 +11,7 @@ import asyncio
 import json
 import secrets
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import click
@@ -53,15 +53,15 @@ def test_sink(name: str, kind: str, config: Path | None) -> None:
     chosen = found[name]
     if chosen.type == "alertmanager" and kind not in ALERT_TYPES:
         fail([f"sink {name!r} is an Alertmanager sink: --type {' or '.join(sorted(ALERT_TYPES))}"])
-    event_id, outcome = asyncio.run(_send(chosen, EventType(kind)))
+    event_id, outcome = asyncio.run(_send(chosen, EventType(kind), settings.display.zone))
     click.echo(f"sink {name} ({chosen.type}): sent {kind} {event_id}: {describe(outcome)}")
     sys.exit(0 if isinstance(outcome, Delivered) else 1)
 
 
-async def _send(config: SinkSettings, kind: EventType) -> tuple[str, Outcome]:
+async def _send(config: SinkSettings, kind: EventType, zone: tzinfo) -> tuple[str, Outcome]:
     now = aio.SYSTEM.now()
     event = sample_event(kind, datetime.fromtimestamp(now, UTC), nonce=secrets.token_hex(8))
-    (sink,) = wiring.build_sinks([config])
+    (sink,) = wiring.build_sinks([config], zone=zone)
     try:
         return event.id, await sink.deliver(event, _body(event), now=now)
     finally:

@@ -76,3 +76,18 @@ async def test_an_unknown_sink_is_a_config_error(tmp_path: Path) -> None:
     code, _, err = await test_sink(write(tmp_path, []), "nope")
     assert code == 2
     assert "no sink named 'nope'" in err
+
+
+async def test_the_sample_shows_times_in_the_display_time_zone(
+    endpoint: Any, tmp_path: Path
+) -> None:
+    plain: Receiver = await endpoint()
+    config = write(tmp_path, [{"name": "teams", "type": "teams", "url": plain.url,
+                               "allow_private": True}])  # fmt: skip
+    body = yaml.safe_load(config.read_text(encoding="utf-8"))
+    body["display"] = {"timezone": "America/Chicago"}
+    config.write_text(yaml.safe_dump(body), encoding="utf-8")
+    code, out, err = await test_sink(config, "teams")
+    assert code == 0, (out, err)
+    (hit,) = plain.hits
+    assert b" CST" in hit.body and b" UTC" not in hit.body
