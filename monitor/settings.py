@@ -179,7 +179,13 @@ class Settings(BaseSettings):
     _demand: float = PrivateAttr(default=0.0)
     """Sessions the local sources listed at load, and the requests/s they need at their fixed
     intervals (poll.interval where none): counted at load, so the 100,000 watches of a big
-    export are not held for the life of the process (`listings` reads them again)."""
+    export are not held for the life of the process."""
+    _validated: list[dict[str, dict[SessionKey, core_watches.Watch]]] = PrivateAttr(
+        default_factory=list
+    )
+    """The local listings `load_settings` read and validated, for the first `listings()` (the
+    start's or the reload's apply) to take instead of reading every file again; held until
+    then only. One list shared by copies of these settings, so taking it drops it for all."""
 
     def model_post_init(self, context: Any, /) -> None:
         self._count([settings_sources.local_listings(self.watches, ())["inline"]])
@@ -242,7 +248,10 @@ class Settings(BaseSettings):
     def listings(self) -> dict[str, dict[SessionKey, core_watches.Watch]]:
         """The watches of the inline list and every local source (files, directories), read
         now, in config order; a session listed by several is under the first only. A file
-        that has gone bad since load raises ConfigError, as it would at start-up."""
+        that has gone bad since load raises ConfigError, as it would at start-up. The first
+        call takes what load read (it is not read twice at start)."""
+        if self._validated:
+            return self._validated.pop()
         found = settings_sources.read_local(self.watch_files, self.sources, self._base)
         if problems := [line for _, listing in found for line in listing.problems]:
             raise ConfigError(problems)
@@ -317,7 +326,10 @@ def load_settings(config: Path | None = None) -> Settings:
         update={"api": token, "admin": admin, "state": state, "sources": [s for s, _ in found]}
     )
     loaded._base = base
-    loaded._count(settings_sources.local_listings(settings.watches, listings).values())
+    local = settings_sources.local_listings(settings.watches, listings)
+    del listings
+    loaded._count(local.values())
+    loaded._validated.append(local)
     return loaded
 
 
