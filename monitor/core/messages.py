@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.core import render
+from monitor.core import render, timetext
 from monitor.core.events import Event
 
 __all__ = ["ADAPTIVE_CARD", "Mail", "mail", "message_id", "teams_message"]
@@ -35,7 +35,7 @@ def teams_message(event: Event, now: datetime) -> dict[str, Any]:
     if shown.facts:
         facts = [{"title": _md(k), "value": _md(v)} for k, v in shown.facts]
         body.append({"type": "FactSet", "facts": facts})
-    context = f"{event.type} · {event.id} · detected {render.when(event.observed_at)}"
+    context = f"{event.type} · {event.id} · detected {timetext.when(event.observed_at)}"
     body.append(_block(context, size="Small", isSubtle=True))
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -78,7 +78,7 @@ def mail(event: Event, now: datetime, *, prefix: str = "") -> Mail:
     subject = subject.replace("\r", " ").replace("\n", " ")
     if len(subject) > _SUBJECT_CHARS:
         subject = subject[: _SUBJECT_CHARS - 1] + "…"
-    context = f"{event.type} · {event.id} · detected {render.when(event.observed_at)}"
+    context = f"{event.type} · {event.id} · detected {timetext.when(event.observed_at)}"
     lines = [shown.headline, ""]
     lines += [f"{key}: {value}" for key, value in shown.facts]
     if shown.link is not None:
