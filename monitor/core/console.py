@@ -50,6 +50,7 @@ def line(event: Event, now: datetime, zone: tzinfo = UTC) -> str:
     at = event.observed_at.astimezone(zone).strftime("%H:%M:%S")
     tag = _TAGS[event.type].ljust(_TAG)
     names, tail = _which(event)
+    names = " ".join(names.split())  # labels are free-form: a newline must not end the line
     room = _WHICH - len(tail) - (1 if tail else 0)
     which = (_cut(names, room) + (f" {tail}" if tail else "")).ljust(_WHICH)
     return _cut(f"{at} {tag} {which}  {_what(event, now, zone)}", WIDTH)
