@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -21,7 +22,6 @@ from monitor.cli_demo import DEMO_ADMIN, DEMO_METRICS, STATUS_EVERY, demo_watche
 from monitor.cli_outbox import outbox
 from monitor.cli_quiet import quiet
 from monitor.cli_sink import test_sink
-from monitor.cli_status import history, sessions, status
 from monitor.cli_watch import source_report, watch
 from monitor.core import checkup, routing
 from monitor.simulator import Faults, Simulator, make_keys, serve
@@ -32,7 +32,25 @@ __all__ = ["main"]
 log = structlog.get_logger("spmon.cli")
 
 
-@click.group()
+_TABLES = ("status", "sessions", "history")
+"""Commands of `cli_status`, imported when one of them is asked for (or listed by --help):
+with it comes tabulate, which no other command, `spmon run` least of all, needs."""
+
+
+class _Commands(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_TABLES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _TABLES:
+            command: click.Command = getattr(
+                importlib.import_module("monitor.cli_status"), cmd_name
+            )
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="spmon")
 def main() -> None:
     """Watch SmarterProctoring exam sessions; export metrics; deliver alerts."""
@@ -213,8 +231,5 @@ def healthcheck(url: str, timeout: float) -> None:
 
 main.add_command(outbox)
 main.add_command(watch)
-main.add_command(status)
-main.add_command(sessions)
-main.add_command(history)
 main.add_command(test_sink)
 main.add_command(quiet)

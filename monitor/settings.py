@@ -7,7 +7,6 @@ value: a mistyped token must not end up in a terminal scroll-back or a CI log.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,7 +17,6 @@ from pydantic import (
     BaseModel,
     Field,
     PrivateAttr,
-    SecretStr,
     ValidationInfo,
     field_validator,
 )
@@ -28,10 +26,11 @@ from monitor import settings_secrets, settings_sources
 from monitor.core import watches as core_watches
 from monitor.core.keys import SessionKey
 from monitor.settings_admin import AdminSettings, read_admin_token
-from monitor.settings_auth import AuthSettings, read_client_files, read_secret
+from monitor.settings_api import DEFAULT_API_URL, ApiSettings, read_api_token
+from monitor.settings_auth import read_secret
 from monitor.settings_digest import escalation_problem
 from monitor.settings_discovery import DiscoverySettings
-from monitor.settings_display import DisplaySettings, known_zone
+from monitor.settings_display import DisplaySettings
 from monitor.settings_http import HttpSettings
 from monitor.settings_metrics import MetricsSettings
 from monitor.settings_poll import PollSettings
@@ -50,8 +49,6 @@ __all__ = [
     "parse_duration",
 ]
 
-DEFAULT_API_URL = "https://api.smarterproctoring.com"
-
 
 class ConfigError(Exception):
     """Invalid configuration: `lines` holds one message per offending key."""
@@ -59,53 +56,6 @@ class ConfigError(Exception):
     def __init__(self, lines: Iterable[str]) -> None:
         self.lines = list(lines)
         super().__init__("\n".join(self.lines))
-
-
-class ApiSettings(BaseModel):
-    model_config = STRICT
-    base_url: str = DEFAULT_API_URL
-    """SmarterProctoring API root (the built-in simulator's URL for the demo)."""
-    token: SecretStr | None = None
-    """The API JWT. Prefer SPMON_API__TOKEN or token_file over writing it into the YAML."""
-    token_file: Path | None = None
-    """File holding the JWT (a mounted Kubernetes/Docker secret); read at start-up."""
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    """A static token (the two above) or OAuth client credentials, and the header to send."""
-    timeout: Annotated[Seconds, Field(gt=0)] = 20.0
-    """Total time budget of one request, connect included."""
-    connect_timeout: Annotated[Seconds, Field(gt=0)] = 10.0
-    concurrency: Annotated[int, Field(gt=0, le=1024)] = 32
-    """Requests in flight at once."""
-    rate_limit: Annotated[float, Field(gt=0)] = 5.0
-    """Requests per second, all sessions together. The API publishes no limit: be polite."""
-    retries: Annotated[int, Field(ge=0, le=10)] = 2
-    """Extra attempts inside one poll on 5xx, timeouts and connection errors."""
-    auth_retry: Annotated[Seconds, Field(gt=0)] = 60.0
-    """While the API rejects the token, one probe poll this often instead of every session."""
-    naive_date_timezone: str | None = None
-    """Zone to assume for API timestamps without an offset; unset rejects them as invalid."""
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
-
-    @field_validator("auth")
-    @classmethod
-    def _one_scheme(cls, value: AuthSettings, info: ValidationInfo) -> AuthSettings:
-        if value.oauth and (info.data.get("token") or info.data.get("token_file")):
-            raise ValueError("mode: oauth replaces api.token and api.token_file: remove them")
-        return value
-
-    @field_validator("naive_date_timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else _known_zone(value)
-
-
-_known_zone = known_zone
 
 
 class RuleSettings(BaseModel):
@@ -179,7 +129,13 @@ class Settings(BaseSettings):
     _demand: float = PrivateAttr(default=0.0)
     """Sessions the local sources listed at load, and the requests/s they need at their fixed
     intervals (poll.interval where none): counted at load, so the 100,000 watches of a big
-    export are not held for the life of the process (`listings` reads them again)."""
+    export are not held for the life of the process."""
+    _validated: list[dict[str, dict[SessionKey, core_watches.Watch]]] = PrivateAttr(
+        default_factory=list
+    )
+    """The local listings `load_settings` read and validated, for the first `listings()` (the
+    start's or the reload's apply) to take instead of reading every file again; held until
+    then only. One list shared by copies of these settings, so taking it drops it for all."""
 
     def model_post_init(self, context: Any, /) -> None:
         self._count([settings_sources.local_listings(self.watches, ())["inline"]])
@@ -242,7 +198,10 @@ class Settings(BaseSettings):
     def listings(self) -> dict[str, dict[SessionKey, core_watches.Watch]]:
         """The watches of the inline list and every local source (files, directories), read
         now, in config order; a session listed by several is under the first only. A file
-        that has gone bad since load raises ConfigError, as it would at start-up."""
+        that has gone bad since load raises ConfigError, as it would at start-up. The first
+        call takes what load read (it is not read twice at start)."""
+        if self._validated:
+            return self._validated.pop()
         found = settings_sources.read_local(self.watch_files, self.sources, self._base)
         if problems := [line for _, listing in found for line in listing.problems]:
             raise ConfigError(problems)
@@ -305,7 +264,9 @@ def load_settings(config: Path | None = None) -> Settings:
     problems = settings_sources.check_names(settings.source_names())
     listings = settings_sources.read_local(settings.watch_files, settings.sources, base)
     problems += [line for _, listing in listings for line in listing.problems]
-    token = _read_token(settings, base)
+    token, token_problems = read_api_token(settings.api, base)
+    if token_problems:
+        raise ConfigError(token_problems)
     admin, admin_problems = read_admin_token(settings.admin, base)
     state, state_problems = read_state_url(settings.state, base)
     problems += admin_problems + state_problems
@@ -317,7 +278,10 @@ def load_settings(config: Path | None = None) -> Settings:
         update={"api": token, "admin": admin, "state": state, "sources": [s for s, _ in found]}
     )
     loaded._base = base
-    loaded._count(settings_sources.local_listings(settings.watches, listings).values())
+    local = settings_sources.local_listings(settings.watches, listings)
+    del listings
+    loaded._count(local.values())
+    loaded._validated.append(local)
     return loaded
 
 
@@ -352,24 +316,3 @@ def _loc(parts: Iterable[int | str]) -> str:
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "config"
-
-
-def _read_token(settings: Settings, base: Path) -> ApiSettings:
-    api = settings.api
-    if api.auth.oauth:
-        auth, problems = read_client_files(api.auth, base)
-        if problems:
-            raise ConfigError(problems)
-        return api.model_copy(update={"auth": auth})
-    if api.token is None and api.token_file is not None:
-        path = api.token_file if api.token_file.is_absolute() else base / api.token_file
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError([f"api.token_file: cannot read {path} ({exc.strerror})"]) from None
-        api = api.model_copy(update={"token": SecretStr(text), "token_file": path})
-    if api.token is not None and not api.token.get_secret_value().strip():
-        raise ConfigError(["api.token: is empty"])
-    if api.token is None and api.base_url == DEFAULT_API_URL:
-        raise ConfigError(["api.token: required for the SmarterProctoring API (SPMON_API__TOKEN)"])
-    return api

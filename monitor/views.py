@@ -6,6 +6,10 @@ with the `Runtime` it holds: the watch set (phases, the freshest poll times), th
 and the API gate. `offline(path)` reads a state file alone, beside a running service or none:
 phases, sink states and API health are then unknown (None or "unknown"), never good news.
 The records and the filter/sort rules are pure, in `core/views.py`.
+
+The views of every session are built once per `KEEP` at most: a page that refreshes itself,
+its three lists and the API's lists all read them, and 100,000 rows take a second to build.
+So a list answers at most `KEEP` behind the store; one session and its history read it now.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -53,6 +57,8 @@ class Runtime:
 
 YIELD_EVERY = 2000
 """Rows turned into views between two turns of the event loop."""
+KEEP = timedelta(seconds=2)
+"""How long the views of every session answer again; let go of when it is over."""
 
 
 class ReadModel:
@@ -66,10 +72,15 @@ class ReadModel:
         clock: aio.Clock = aio.SYSTEM,
         runtime: Runtime | None = None,
         sinks: Sequence[str] = (),
+        keep: timedelta = KEEP,
     ) -> None:
         self.store, self.clock, self.runtime = store, clock, runtime
         self._sinks = tuple(sinks)
         """Configured sink names, so an offline summary lists a sink with nothing queued."""
+        self._keep = keep
+        self._built: tuple[datetime, list[SessionView]] | None = None
+        self._building = asyncio.Lock()
+        """One build at a time: a request that waited for it answers with what it built."""
 
     @property
     def running(self) -> bool:
@@ -79,8 +90,8 @@ class ReadModel:
         return datetime.fromtimestamp(self.clock.now(), UTC)
 
     async def sessions(self, query: SessionQuery) -> Page:
-        now = self.now()
-        return views.select(await self._views(now), query, now)
+        now, every = await self._views()
+        return views.select(every, query, now)
 
     async def session(self, session_sid: str) -> SessionView | None:
         row = await self.store.session_row(session_sid)
@@ -101,9 +112,8 @@ class ReadModel:
     async def overview(self, queries: Sequence[SessionQuery]) -> tuple[Summary, list[Page]]:
         """The summary and a page per query from one read of the store at one moment: the
         status page's `/`, which would otherwise read every session three times."""
-        now = self.now()
+        now, every = await self._views()
         stats = await self.store.stats()
-        every = await self._views(now)
         oldest = stats.oldest_pending_at
         summary = views.summarise(
             every,
@@ -115,7 +125,26 @@ class ReadModel:
         )
         return summary, [views.select(every, query, now) for query in queries]
 
-    async def _views(self, now: datetime) -> list[SessionView]:
+    async def _views(self) -> tuple[datetime, list[SessionView]]:
+        """Every session's view and the moment it was built at (the answer's `now`)."""
+        async with self._building:
+            built, now = self._built, self.now()
+            if built is not None and views.still_fresh(built[0], now, keep=self._keep):
+                return built
+            self._built = None  # the old views go before the new ones are built
+            built = now, await self._build(now)
+            self._built = built
+            self.clock.call_at(now.timestamp() + self._keep.total_seconds(), self._let_go)
+            return built
+
+    def _let_go(self) -> None:
+        """Not held between requests: 100,000 views are tens of MB."""
+        if self._built is not None and not views.still_fresh(
+            self._built[0], self.now(), keep=self._keep
+        ):
+            self._built = None
+
+    async def _build(self, now: datetime) -> list[SessionView]:
         rows = await self.store.session_rows()
         found: list[SessionView] = []
         for at in range(0, len(rows), YIELD_EVERY):

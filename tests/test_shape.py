@@ -34,3 +34,25 @@ def test_a_sqlite_process_never_imports_psycopg() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False"
+
+
+def test_the_cli_imports_tabulate_only_for_its_tables() -> None:
+    """tabulate (about 2 MB) is for `spmon status|sessions|history`: `spmon run` never loads
+    it, and `spmon --help` still lists those commands."""
+    import subprocess
+    import sys
+
+    code = "import sys, monitor.cli; print('tabulate' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"
+    helped = subprocess.run(
+        [sys.executable, "-m", "monitor", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    listed = {line.split()[0] for line in helped.stdout.splitlines() if line.startswith("  ")}
+    assert {"status", "sessions", "history", "run"} <= listed

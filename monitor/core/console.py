@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from typing import Final
 
-from monitor.core import render
+from monitor.core import render, timetext
 from monitor.core.events import Event, EventType
 from monitor.core.render import Severity
 
@@ -91,7 +91,7 @@ def _which(event: Event) -> tuple[str, str]:
 def _what(event: Event, now: datetime, zone: tzinfo) -> str:
     snapshot, change = event.snapshot, event.change
     deadline = snapshot.review_by_date if snapshot is not None else None
-    due = render.short_date(deadline, now, zone) if deadline is not None else "?"
+    due = timetext.short_date(deadline, now, zone) if deadline is not None else "?"
     match event.type:
         case EventType.STATUS_CHANGED if change is not None:
             reason = snapshot.context.status_reason if snapshot and snapshot.context else None
@@ -104,7 +104,7 @@ def _what(event: Event, now: datetime, zone: tzinfo) -> str:
         case EventType.REVIEW_BY_DATE_CHANGED:
             return f"deadline now {due}"
         case EventType.REVIEW_OVERDUE:
-            late = render.duration((now - deadline).total_seconds()) if deadline else "?"
+            late = timetext.duration((now - deadline).total_seconds()) if deadline else "?"
             if deadline is not None and (now - deadline).total_seconds() < 60:
                 late = "just now"
                 return f"due {due}, overdue {late}"
@@ -116,10 +116,10 @@ def _what(event: Event, now: datetime, zone: tzinfo) -> str:
                 return "review no longer required"
             return f"deadline moved to {due}"
         case EventType.REVIEW_DUE_SOON:
-            left = render.duration((deadline - now).total_seconds()) if deadline else "?"
+            left = timetext.duration((deadline - now).total_seconds()) if deadline else "?"
             return f"due {due}, in {left}"
         case EventType.REVIEW_ESCALATED:
-            late = render.duration((now - deadline).total_seconds()) if deadline else "?"
+            late = timetext.duration((now - deadline).total_seconds()) if deadline else "?"
             return f"escalated (level {event.level}): due {due}, {late} late"
         case EventType.SESSION_NOT_FOUND:
             return "the API answers 404"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from monitor.core import render
+from monitor.core import render, timetext
 from monitor.core.events import Event
 
 __all__ = ["ADAPTIVE_CARD", "Mail", "mail", "message_id", "teams_message"]
@@ -54,7 +54,7 @@ def teams_message(event: Event, now: datetime, zone: tzinfo = UTC) -> dict[str, 
 
 
 def _context(event: Event, zone: tzinfo) -> str:
-    return f"{event.type} · {event.id} · detected {render.when(event.observed_at, zone)}"
+    return f"{event.type} · {event.id} · detected {timetext.when(event.observed_at, zone)}"
 
 
 def _block(text: str, **style: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Final
 
+from monitor.core import timetext
 from monitor.core.context import NO_CONTEXT
 from monitor.core.events import Event, EventType, Field, Value, isoformat
 from monitor.core.snapshot import Snapshot
@@ -26,13 +27,10 @@ __all__ = [
     "Severity",
     "View",
     "alert",
-    "duration",
     "severity",
-    "short_date",
     "slack_message",
     "text",
     "view",
-    "when",
     "which",
 ]
 
@@ -131,7 +129,7 @@ def slack_message(event: Event, now: datetime, zone: tzinfo = UTC) -> dict[str, 
     if shown.link is not None:
         button = {"type": "button", "text": _plain("Open session"), "url": shown.link}
         blocks.append({"type": "actions", "elements": [button]})
-    detected = when(event.observed_at, zone)
+    detected = timetext.when(event.observed_at, zone)
     context = f"{shown.icon} {event.type} · {event.id} · detected {detected}"
     blocks.append({"type": "context", "elements": [_mrkdwn(_escape(context))]})
     return {
@@ -276,12 +274,13 @@ def _headline(event: Event, now: datetime, zone: tzinfo) -> str:
             return f"The review deadline moved from {_shown(previous, zone)} to {_shown(current, zone)}."
         case EventType.REVIEW_OVERDUE | EventType.REVIEW_ESCALATED:
             the = f"Escalated (level {event.level}): the" if event.level else "The"
-            due, late = _date(deadline, zone), _late(deadline, now)
+            due, late = timetext.date_or_none(deadline, zone), timetext.late(deadline, now)
             return f"{the} review was due {due} and is {late} late."
         case EventType.REVIEW_OVERDUE_RESOLVED:
             return _resolution(event.snapshot, zone)
         case EventType.REVIEW_DUE_SOON:
-            return f"The review is due {_date(deadline, zone)}, in {_left(deadline, now)}."
+            due, left = timetext.date_or_none(deadline, zone), timetext.left(deadline, now)
+            return f"The review is due {due}, in {left}."
         case EventType.SESSION_NOT_FOUND:
             return "The API answers 404 for this session: it was deleted, or the watch is wrong."
         case _:
@@ -298,7 +297,8 @@ def _resolution(snapshot: Snapshot | None, zone: tzinfo) -> str:
         return "The review was completed."
     if snapshot is None or snapshot.review_required is not True:
         return "A review is no longer required."
-    return f"The review deadline moved to {_date(snapshot.review_by_date, zone)}."
+    moved = timetext.date_or_none(snapshot.review_by_date, zone)
+    return f"The review deadline moved to {moved}."
 
 
 def _facts(event: Event, now: datetime, zone: tzinfo) -> tuple[tuple[str, str], ...]:
@@ -319,9 +319,9 @@ def _facts(event: Event, now: datetime, zone: tzinfo) -> tuple[tuple[str, str], 
         facts.append(("status reason", context.status_reason))
     deadline = snapshot.review_by_date
     if deadline is not None:
-        facts.append(("review by", _date(deadline, zone)))
+        facts.append(("review by", timetext.date_or_none(deadline, zone)))
         if deadline < now and snapshot.reviewed is not True and snapshot.review_required:
-            facts.append(("late by", _late(deadline, now)))
+            facts.append(("late by", timetext.late(deadline, now)))
     # The exam and course are the subject already; these say where and who.
     if context.reviewer_sid:
         facts.append(("reviewed by", context.reviewer_sid))
@@ -348,53 +348,5 @@ def _shown(value: Value, zone: tzinfo) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return _date(value, zone)
+        return timetext.date_or_none(value, zone)
     return value
-
-
-def _date(moment: datetime | None, zone: tzinfo) -> str:
-    return when(moment, zone) if moment is not None else "none"
-
-
-def when(moment: datetime, zone: tzinfo = UTC) -> str:
-    """A date and time in the display zone, with the zone's abbreviation (CST, CEST, UTC)."""
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def short_date(moment: datetime, now: datetime, zone: tzinfo) -> str:
-    """The time alone when it is the same day as `now` in the zone, else with the date."""
-    local, today = moment.astimezone(zone), now.astimezone(zone)
-    if local.date() == today.date():
-        return local.strftime("%H:%M")
-    return local.strftime("%b %d %H:%M" if local.year == today.year else "%Y-%m-%d %H:%M")
-
-
-def _late(deadline: datetime | None, now: datetime) -> str:
-    if deadline is None:
-        return "unknown"
-    late = (now - deadline).total_seconds()
-    # Overdue fires at the deadline: "0s late" and "12s late" say nothing a person can use.
-    return duration(late) if late >= 60 else "less than a minute"
-
-
-def _left(deadline: datetime | None, now: datetime) -> str:
-    return duration((deadline - now).total_seconds()) if deadline is not None else "unknown"
-
-
-_UNITS: Final = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-def duration(seconds: float) -> str:
-    """The largest unit and the one below it, never skipping one: 45s, 12m 5s, 2h 5m, 2h
-    (not "2h 5s": seconds do not matter at hours), 3d 4h. Under a second: "less than a
-    second"; a review "0s late" is not a thing a person should read."""
-    total = max(0, int(seconds))
-    for index, (unit, size) in enumerate(_UNITS):
-        if total >= size:
-            count, rest = divmod(total, size)
-            if index + 1 == len(_UNITS):
-                return f"{count}{unit}"
-            below, below_size = _UNITS[index + 1]
-            more = rest // below_size
-            return f"{count}{unit} {more}{below}" if more else f"{count}{unit}"
-    return "less than a second"

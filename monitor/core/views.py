@@ -342,3 +342,9 @@ def summarise(
         api=api,
         oldest_pending_delivery=oldest_pending_delivery,
     )
+
+
+def still_fresh(built_at: datetime, now: datetime, *, keep: timedelta) -> bool:
+    """Views built at `built_at` may answer again at `now`: less than `keep` later, and not
+    from a moment after `now` (a clock set back builds anew)."""
+    return built_at <= now < built_at + keep

@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 from urllib.parse import quote
 
 from monitor.core.events import Value
-from monitor.core.render import duration
+from monitor.core.timetext import duration
 from monitor.core.views import Summary
 
 __all__ = ["Blind", "Clockface", "blind_spots", "headline", "path_part", "shown", "web_link"]

@@ -167,3 +167,15 @@ def test_a_bad_query_is_refused() -> None:
         SessionQuery(limit=-1)
     with pytest.raises(ValueError, match="due_within"):
         SessionQuery(due_within=-1)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "fresh"),
+    [(0.0, True), (1.999, True), (2.0, False), (60.0, False), (-0.001, False)],
+)
+def test_built_views_answer_again_within_keep_and_never_from_the_future(
+    seconds: float, fresh: bool
+) -> None:
+    built = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    now = built + timedelta(seconds=seconds)
+    assert views.still_fresh(built, now, keep=timedelta(seconds=2)) is fresh

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from structlog.typing import EventDict
 
 from monitor import logs
-from monitor.core import console, digest, render
+from monitor.core import console, digest, render, timetext
 from monitor.core.events import Event, EventType
 from monitor.sinks import LogSink
 from tests.conftest import named
@@ -41,7 +41,7 @@ UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 @given(st.floats(min_value=0, max_value=10**9, allow_nan=False))
 def test_durations_never_skip_a_unit_and_never_say_zero(seconds: float) -> None:
-    text = render.duration(seconds)
+    text = timetext.duration(seconds)
     if seconds < 1:
         assert text == "less than a second"
         return

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.core import render
+from monitor.core import render, timetext
 from monitor.core.events import Change, Event, EventType, Field
 from monitor.core.snapshot import Snapshot
 from tests.sinks.sinkkit import make_event, make_key
@@ -38,7 +38,7 @@ def overdue() -> Event:
     ],
 )
 def test_durations_read_as_two_units_at_most(seconds: float, text: str) -> None:
-    assert render.duration(seconds) == text
+    assert timetext.duration(seconds) == text
 
 
 def test_overdue_says_when_it_was_due_and_how_late_it_is_now() -> None:

@@ -159,3 +159,17 @@ def test_a_yaml_item_with_every_field(tmp_path: Path) -> None:
     text = f"watches:\n- {{install_sid: {INSTALL}, exam_sid: {EXAM}, session_sid: ES{'c' * 32}, labels: {{a: b}}, interval: 90}}"
     (watch,) = parse(text, "yaml", name="file:w", where="w").watches.values()
     assert (dict(watch.labels), watch.interval, watch.source) == ({"a": "b"}, 90.0, "file:w")
+
+
+def test_the_first_listings_take_what_load_read_and_later_ones_read_again(tmp_path: Path) -> None:
+    """Start-up reads each watch file once: load validates and counts it, and the first apply
+    (the start's, a reload's) takes that listing; copies share it, and after it is taken every
+    call reads the files as they are now."""
+    (tmp_path / "w.csv").write_text(csv_of(1, 2), encoding="utf-8")
+    loaded = load_settings(write(tmp_path / "c.yaml", {**LOCAL, "watch_files": ["w.csv"]}))
+    copy = loaded.model_copy()
+    (tmp_path / "w.csv").write_text(csv_of(3), encoding="utf-8")
+    assert [k.session_sid[-1] for k in copy.listings()["file:w.csv"]] == ["1", "2"]
+    assert [k.session_sid[-1] for k in loaded.listings()["file:w.csv"]] == ["3"]
+    assert [k.session_sid[-1] for k in copy.listings()["file:w.csv"]] == ["3"]
+    assert loaded.watch_count == 2  # as counted at load

@@ -5,14 +5,13 @@ running `spmon run` or with none. Its own pool, of sessions with
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 import psycopg
 
 from monitor.core.keys import SessionKey
 from monitor.core.watches import Watch
 from monitor.store.base import StateFileError, WatchRecord
+from monitor.store.opening import Opening
 from monitor.store.postgres.connection import PgConnection, connect, database_error
 from monitor.store.postgres.store import schema_version
 from monitor.store.sqlite.history import History
@@ -22,22 +21,10 @@ from monitor.store.sqlite.watches import Watches
 __all__ = ["PgStateReader", "PgWatchReader"]
 
 
-class _ReadOnly(PgConnection):
+class _ReadOnly(Opening, PgConnection):
     def __init__(self, url: str) -> None:
         super().__init__(url, read_only=True)
         self.version = 0
-
-    async def __aenter__(self) -> Self:
-        await self._open_with(self._start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._close_with(self._close_pool)
 
     def _start(self) -> None:
         try:
@@ -50,6 +37,9 @@ class _ReadOnly(PgConnection):
             if isinstance(exc, psycopg.Error | TimeoutError):
                 raise database_error(self.url, exc) from None
             raise
+
+    def _close(self) -> None:
+        self._close_pool()
 
     def _check(self) -> None:
         """Refuse what cannot be read (a subclass's choice)."""

@@ -12,12 +12,12 @@ import contextlib
 import functools
 import secrets
 from importlib import resources
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import psycopg
 
 from monitor.store.base import StateFileError, StoreLocked
+from monitor.store.opening import StoreOpening
 from monitor.store.postgres.connection import PgConnection, connect, database_error
 from monitor.store.sqlite.admin import Admin
 from monitor.store.sqlite.batches import Batches
@@ -39,7 +39,7 @@ _VERSIONS = (
 )
 
 
-class PostgresStore(PgConnection, Sessions, Outbox, Batches, Admin, Watches, History):
+class PostgresStore(StoreOpening, PgConnection, Sessions, Outbox, Batches, Admin, Watches, History):
     """`async with PostgresStore(url) as store:` connects, locks and migrates; exit closes."""
 
     exclusive = True
@@ -48,36 +48,14 @@ class PostgresStore(PgConnection, Sessions, Outbox, Batches, Admin, Watches, His
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._lock: psycopg.Connection[Any] | None = None
-        self._deployment = ""
 
-    async def __aenter__(self) -> Self:
-        await self._open_with(self._start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._close_with(self._close)
-
-    @property
-    def deployment_id(self) -> str:
-        """128 random bits made with the database: every event id is scoped to it."""
-        if not self._deployment:
-            raise RuntimeError("store is not open")
-        return self._deployment
-
-    @property
-    def schema_version(self) -> int:
-        """The migrations this store has (all of them, once open)."""
-        return len(_scripts())
+    def _migrations(self) -> tuple[str, ...]:
+        return _scripts()
 
     async def ping(self) -> None:
         """The pool answers, and this process still holds the lock (a dropped lock connection
         is taken again; if another process took the lock meanwhile, this raises)."""
-        await self._read(lambda db: db.execute("SELECT 1").fetchone())
+        await super().ping()
         if self.exclusive:
             await self._call(self._keep_lock)
 

@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["Connection", "Db", "Reader", "connect_query_only", "copy_state"]
+__all__ = ["Connection", "Db", "connect_query_only", "copy_state"]
 
 T = TypeVar("T")
 Db = sqlite3.Connection
@@ -79,30 +78,6 @@ def tx(db: Db) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
-
-
-class Reader(Connection):
-    """`async with` a reader of a state file a running spmon may be writing: no process lock,
-    no migration; `_open` connects (query-only) and checks what it reads."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-
-    async def __aenter__(self) -> Self:
-        await self._open_with(self._open)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._close_with(self.db.close)
-
-    def _open(self) -> None:
-        raise NotImplementedError
 
 
 def ts(value: datetime | None) -> float | None:

@@ -5,17 +5,31 @@ writer's commits; `query_only`, no lock, no migration."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from monitor.store import statefile
 from monitor.store.base import StateFileError
-from monitor.store.sqlite.connection import Db, Reader, connect_query_only
+from monitor.store.opening import Opening
+from monitor.store.sqlite.connection import Db, connect_query_only
 from monitor.store.sqlite.history import History
 from monitor.store.sqlite.outbox import Outbox
 
-__all__ = ["StateReader"]
+__all__ = ["Reader", "StateReader"]
 
 _WATCHES_VERSION = 4
 """The first schema with the watch set, which every read joins."""
+
+
+class Reader(Opening):
+    """`async with` a reader of a state file a running spmon may be writing: no process lock,
+    no migration; `_start` connects (query-only) and checks what it reads."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def _close(self) -> None:
+        self.db.close()
 
 
 class StateReader(Reader, History, Outbox):
@@ -23,7 +37,7 @@ class StateReader(Reader, History, Outbox):
     backlog. (It inherits the outbox's writes too, for its `stats`: the connection refuses
     them.) A file from before the history table reads with no transitions."""
 
-    def _open(self) -> None:
+    def _start(self) -> None:
         if not self.path.exists():  # connecting would create it
             raise StateFileError(self.path, "does not exist")
         db: Db | None = None

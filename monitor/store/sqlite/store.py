@@ -12,11 +12,10 @@ import secrets
 import sqlite3
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from monitor.store import statefile
 from monitor.store.base import StateFileError
+from monitor.store.opening import StoreOpening
 from monitor.store.sqlite.admin import Admin
 from monitor.store.sqlite.batches import Batches
 from monitor.store.sqlite.connection import Db, tx
@@ -28,7 +27,7 @@ from monitor.store.sqlite.watches import Watches
 __all__ = ["SharedSqliteStore", "SqliteStore"]
 
 
-class SqliteStore(Sessions, Outbox, Batches, Admin, Watches, History):
+class SqliteStore(StoreOpening, Sessions, Outbox, Batches, Admin, Watches, History):
     """`async with SqliteStore(path) as store:` opens, locks and migrates; exit closes."""
 
     exclusive = True
@@ -39,34 +38,9 @@ class SqliteStore(Sessions, Outbox, Batches, Admin, Watches, History):
         self.path = path
         self._synchronous = synchronous
         self._fd: int | None = None
-        self._deployment = ""
 
-    async def __aenter__(self) -> Self:
-        await self._open_with(self._start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._close_with(self._close)
-
-    @property
-    def deployment_id(self) -> str:
-        """128 random bits made with the state file: every event id is scoped to it."""
-        if not self._deployment:
-            raise RuntimeError("store is not open")
-        return self._deployment
-
-    @property
-    def schema_version(self) -> int:
-        """The migrations this store has (all of them, once open)."""
-        return len(_scripts())
-
-    async def ping(self) -> None:
-        await self._read(lambda db: db.execute("SELECT 1").fetchone())
+    def _migrations(self) -> tuple[str, ...]:
+        return _scripts()
 
     def _start(self) -> None:
         try:

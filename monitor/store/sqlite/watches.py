@@ -14,7 +14,8 @@ from monitor.core.keys import SessionKey
 from monitor.core.watches import NO_LABELS, Changes, Watch, shared_labels
 from monitor.store import statefile
 from monitor.store.base import StateFileError, WatchRecord
-from monitor.store.sqlite.connection import Connection, Db, Reader, connect_query_only
+from monitor.store.sqlite.connection import Connection, Db, connect_query_only
+from monitor.store.sqlite.reader import Reader
 
 __all__ = ["WatchReader", "Watches"]
 
@@ -86,7 +87,7 @@ class WatchReader(Reader, Watches):
     running spmon may be writing: no process lock, no migration, and `query_only`, so nothing
     it does can change the file. A state file from before the watch table reads as empty."""
 
-    def _open(self) -> None:
+    def _start(self) -> None:
         db: Db | None = None
         try:
             db = connect_query_only(self.path)
