@@ -183,7 +183,9 @@ async def build(
         await poller.restore(watching.wanted(active.values()))
         del active
         reader = await stack.enter_async_context(read_state(settings.state.where()))
-        runtime = Runtime(watchset, dispatcher.lanes, poller.step.gate, registry)
+        runtime = Runtime(
+            watchset, dispatcher.lanes, poller.step.gate, registry, lambda: committer.commits
+        )
         views = ReadModel(reader, clock=clock, runtime=runtime, sinks=sinks_names)
         retention = Retention(
             store,

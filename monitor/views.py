@@ -7,9 +7,10 @@ and the API gate. `offline(path)` reads a state file alone, beside a running ser
 phases, sink states and API health are then unknown (None or "unknown"), never good news.
 The records and the filter/sort rules are pure, in `core/views.py`.
 
-The views of every session are built once per `KEEP` at most: a page that refreshes itself,
-its three lists and the API's lists all read them, and 100,000 rows take a second to build.
-So a list answers at most `KEEP` behind the store; one session and its history read it now.
+The views of every session are kept for `KEEP` at most, and only while nothing was written
+and no watch came or went: a page that refreshes itself, its three lists and the API's lists
+all read them, and 100,000 rows take a second to build, but a list never answers from before
+a write this process made. One session and its history are always read now.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -53,6 +54,12 @@ class Runtime:
     gate: ApiGate
     registry: CollectorRegistry
     """Read for the last success and the token's expiry (the gauges already hold them)."""
+    commits: Callable[[], int] = lambda: 0
+    """The committer's count of written batches: a write makes the cached views stale."""
+
+    def generation(self) -> tuple[int, int]:
+        """Moves with every write and every watch added or removed."""
+        return self.commits(), len(self.watchset.entries)
 
 
 YIELD_EVERY = 2000
@@ -79,6 +86,7 @@ class ReadModel:
         """Configured sink names, so an offline summary lists a sink with nothing queued."""
         self._keep = keep
         self._built: tuple[datetime, list[SessionView]] | None = None
+        self._generation: tuple[int, int] | None = None
         self._building = asyncio.Lock()
         """One build at a time: a request that waited for it answers with what it built."""
 
@@ -129,11 +137,13 @@ class ReadModel:
         """Every session's view and the moment it was built at (the answer's `now`)."""
         async with self._building:
             built, now = self._built, self.now()
-            if built is not None and views.still_fresh(built[0], now, keep=self._keep):
+            generation = None if self.runtime is None else self.runtime.generation()
+            fresh = built is not None and views.still_fresh(built[0], now, keep=self._keep)
+            if built is not None and fresh and generation == self._generation:
                 return built
             self._built = None  # the old views go before the new ones are built
             built = now, await self._build(now)
-            self._built = built
+            self._built, self._generation = built, generation
             self.clock.call_at(now.timestamp() + self._keep.total_seconds(), self._let_go)
             return built
 

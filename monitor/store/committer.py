@@ -43,6 +43,8 @@ class Committer:
         self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._touches: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+        """Batches written so far: the read model rebuilds its cached views when this moves."""
 
     async def __aenter__(self) -> Committer:
         self._task = asyncio.create_task(self._run(), name="committer")
@@ -147,6 +149,7 @@ class Committer:
                 if not future.done():
                     future.set_exception(exc)
             return
+        self.commits += 1
         for _, future in items:
             if not future.done():
                 future.set_result(None)
