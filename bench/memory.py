@@ -79,8 +79,10 @@ def top(snapshot: tracemalloc.Snapshot, limit: int = 15) -> None:
 
 
 async def child(url: str, n: int, rounds: int, trace: bool, base: Path) -> None:
-    from monitor import logs, service
+    from monitor import logs, malloc, service
     from monitor.settings import load_settings
+
+    malloc.pin_mmap_threshold()  # as `spmon run` does first
 
     logs.configure("json", "warning", stream=open(os.devnull, "w"))  # noqa: SIM115
     stage("imported")
