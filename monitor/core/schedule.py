@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-__all__ = ["DueHeap", "first_due", "next_due", "retry_due"]
+__all__ = ["DueHeap", "Index", "first_due", "next_due", "retry_due"]
 
 K = TypeVar("K", bound=Hashable)
+Item = tuple[float, K]
+
+
+class Index(Protocol[K]):
+    """Where a heap finds each key's live entry: a dict of its own by default; the watch set
+    keeps it on its entries instead (one dict of 100,000 keys fewer)."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def get(self, key: K, /) -> Item[K] | None: ...
+    def __setitem__(self, key: K, item: Item[K], /) -> None: ...
+    def __delitem__(self, key: K, /) -> None: ...
+    def pop(self, key: K, default: None, /) -> Item[K] | None: ...
 
 
 class DueHeap(Generic[K]):
@@ -24,9 +37,9 @@ class DueHeap(Generic[K]):
 
     __slots__ = ("_due", "_heap")
 
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, K]] = []
-        self._due: dict[K, tuple[float, K]] = {}
+    def __init__(self, index: Index[K] | None = None) -> None:
+        self._heap: list[Item[K]] = []
+        self._due: Index[K] = {} if index is None else index
 
     def __len__(self) -> int:
         return len(self._due)
