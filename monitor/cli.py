@@ -16,7 +16,7 @@ import click
 import structlog
 import yaml
 
-from monitor import __version__, logs, service
+from monitor import __version__, logs, malloc, service
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
 from monitor.cli_demo import DEMO_ADMIN, DEMO_METRICS, STATUS_EVERY, demo_watches, run_demo
 from monitor.cli_outbox import outbox
@@ -60,6 +60,7 @@ def main() -> None:
 @CONFIG_OPTION
 def run(config: Path | None) -> None:
     """Poll the watched sessions until SIGTERM/SIGINT."""
+    malloc.pin_mmap_threshold()  # before the watch files are read: their blocks are the first
     settings = load(config)
     redactor = logs.configure(settings.log.format, settings.log.level)
     path = config or (Path(os.environ["SPMON_CONFIG"]) if os.environ.get("SPMON_CONFIG") else None)

@@ -41,6 +41,48 @@ class Entry:
     """As of its last poll (or restore): what the scheduler acts on and the gauge counts."""
     attempted: bool = False
     """Had its turn since start: polled (any outcome) or held back because the API is down."""
+    due: schedule.Item[SessionKey] | None = None
+    """Its live entry in the watch set's `heap` (the heap's index, kept here)."""
+    parked_due: schedule.Item[SessionKey] | None = None
+    """Its live entry in `parked`."""
+
+
+class _OnEntries:
+    """A heap's index kept on the entries (one of their two `due` fields) rather than in a
+    dict of 100,000 keys of its own: only a watched session is ever in a heap."""
+
+    __slots__ = ("_count", "_entries", "_field")
+
+    def __init__(self, entries: Mapping[SessionKey, Entry], field: str) -> None:
+        self._entries, self._field, self._count = entries, field, 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, key: object) -> bool:
+        entry = self._entries.get(key)  # type: ignore[call-overload]
+        return entry is not None and getattr(entry, self._field) is not None
+
+    def get(self, key: SessionKey) -> schedule.Item[SessionKey] | None:
+        entry = self._entries.get(key)
+        return None if entry is None else getattr(entry, self._field)
+
+    def __setitem__(self, key: SessionKey, item: schedule.Item[SessionKey]) -> None:
+        entry = self._entries[key]
+        if getattr(entry, self._field) is None:
+            self._count += 1
+        setattr(entry, self._field, item)
+
+    def pop(self, key: SessionKey, default: None) -> schedule.Item[SessionKey] | None:
+        item = self.get(key)
+        if item is not None:
+            setattr(self._entries[key], self._field, None)
+            self._count -= 1
+        return item
+
+    def __delitem__(self, key: SessionKey) -> None:
+        if self.pop(key, None) is None:
+            raise KeyError(key)
 
 
 class WatchSet:
@@ -59,13 +101,16 @@ class WatchSet:
         self.entries: dict[SessionKey, Entry] = {}
         self.by_labels = by_labels
         """Set, the summary also counts reviews by these watch labels (`metrics.by_labels`)."""
-        self.heap: schedule.DueHeap[SessionKey] = schedule.DueHeap()
-        self.parked: schedule.DueHeap[SessionKey] = schedule.DueHeap()
+        self.heap = schedule.DueHeap(_OnEntries(self.entries, "due"))
+        self.parked = schedule.DueHeap(_OnEntries(self.entries, "parked_due"))
         self.clock = clock
         self._unattempted = 0
 
     def add(self, entry: Entry, due: float | None) -> None:
         """Watch `entry`, first due at `due`; None: retired, it has had its turn."""
+        if entry.key in self.entries:  # a replaced entry takes its heap entries with it
+            self.heap.discard(entry.key)
+            self.parked.discard(entry.key)
         self.entries[entry.key] = entry
         if due is None:
             entry.attempted = True
@@ -77,11 +122,11 @@ class WatchSet:
     def remove(self, key: SessionKey) -> Entry | None:
         """Stop watching `key`. A poll of it still in flight finishes and commits (its history
         stays in the store), but `due` no longer schedules it again."""
+        self.heap.discard(key)  # first: the heaps find their entries through `entries`
+        self.parked.discard(key)
         entry = self.entries.pop(key, None)
         if entry is None:
             return None
-        self.heap.discard(key)
-        self.parked.discard(key)
         if not entry.attempted:
             self._unattempted -= 1
         return entry

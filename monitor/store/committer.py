@@ -4,7 +4,8 @@ Each record stays atomic with its own outbox rows (same transaction), and a poll
 acknowledged once the transaction holding it has committed. Unchanged polls only "touch" the
 session's poll time, which is written lazily (every `touch_every` seconds, and at close): a
 poll every minute costs one row update per five minutes, and losing it in a crash costs only
-a slightly earlier first poll after restart.
+a slightly earlier first poll after restart. Pending touches are also written once
+`touch_limit` of them wait: a poll time for each of 100,000 sessions is a 5 MB dict.
 
 The service owns it (`async with Committer(store)`): entering starts its task, leaving writes
 what is queued and the pending touches, then ends it. A committer whose task died fails every
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
+from typing import Final
 
 import structlog
 
@@ -25,6 +27,8 @@ __all__ = ["Committer"]
 
 log = structlog.get_logger("spmon.store")
 Item = tuple[PollRecord, asyncio.Future[None]]
+_WRITE_TOUCHES: Final = "touches"
+"""Queued when `touch_limit` touches wait: write them now, with whatever else is queued."""
 
 
 class Committer:
@@ -35,13 +39,16 @@ class Committer:
         batch: int = 512,
         linger: float = 0.02,
         touch_every: float = 300.0,
+        touch_limit: int = 20_000,
     ) -> None:
         self._store = store
         self._batch = batch
         self._linger = linger
         self._touch_every = touch_every
-        self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
+        self._touch_limit = touch_limit
+        self._queue: asyncio.Queue[Item | str | None] = asyncio.Queue()
         self._touches: dict[str, float] = {}
+        self._touches_asked = False
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         """Batches written so far: the read model rebuilds its cached views when this moves."""
@@ -94,6 +101,9 @@ class Committer:
 
     def touch(self, session_sid: str, polled_at: float) -> None:
         self._touches[session_sid] = polled_at
+        if len(self._touches) >= self._touch_limit and not self._touches_asked:
+            self._touches_asked = True
+            self._queue.put_nowait(_WRITE_TOUCHES)
 
     async def _run(self) -> None:
         try:
@@ -104,7 +114,7 @@ class Committer:
     def _fail_queued(self, exc: Exception) -> None:
         while not self._queue.empty():
             item = self._queue.get_nowait()
-            if item is not None and not item[1].done():
+            if isinstance(item, tuple) and not item[1].done():
                 item[1].set_exception(exc)
 
     async def _batches(self) -> None:
@@ -119,6 +129,9 @@ class Committer:
             if item is None:
                 await self._flush([])
                 return
+            if isinstance(item, str):  # _WRITE_TOUCHES
+                await self._flush([])
+                continue
             items = [item]
             closing = self._drain(items)
             if not closing and len(items) < self._batch:
@@ -133,12 +146,14 @@ class Committer:
             nxt = self._queue.get_nowait()
             if nxt is None:
                 return True
-            items.append(nxt)
+            if isinstance(nxt, tuple):  # else _WRITE_TOUCHES: this flush writes them
+                items.append(nxt)
         return False
 
     async def _flush(self, items: list[Item]) -> None:
         touched = [(at, sid) for sid, at in self._touches.items()]
         self._touches.clear()
+        self._touches_asked = False
         if not items and not touched:
             return
         try:

@@ -340,3 +340,19 @@ def test_any_session_key_round_trips_through_the_heap(key: SessionKey, due: floa
     assert key in heap
     assert heap.pop_due(due, 1) == [(key, due)]
     assert key not in heap
+
+
+def test_superseded_entries_do_not_pile_up() -> None:
+    # Every key re-pushed and some discarded, far past the rebuild threshold: what pops is
+    # still exactly the live times, and the dead tuples were dropped on the way.
+    heap: DueHeap[int] = DueHeap()
+    for key in range(5000):
+        heap.push(key, float(key))
+    for key in range(5000):
+        heap.push(key, 10_000.0 - key)
+    for key in range(0, 5000, 7):
+        heap.discard(key)
+    live = {key: 10_000.0 - key for key in range(5000) if key % 7}
+    assert len(heap._heap) <= len(live) * 5 // 4 + 1025
+    expected = sorted(((k, d) for k, d in live.items()), key=lambda kd: (kd[1], kd[0]))
+    assert heap.pop_due(math.inf, len(live) + 1) == expected
