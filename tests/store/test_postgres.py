@@ -47,10 +47,12 @@ async def test_a_second_store_is_refused_naming_the_holder_and_the_lock_ends_wit
 
 
 async def test_migrations_are_numbered_recorded_and_idempotent(postgres_url: SecretStr) -> None:
-    assert await migrate(postgres_url) == 3
-    assert await migrate(postgres_url) == 3
+    assert await migrate(postgres_url) == 4
+    assert await migrate(postgres_url) == 4
     versions = query(postgres_url, "SELECT version FROM spmon_schema ORDER BY version")
-    assert versions == [(1,), (2,), (3,)]
+    assert versions == [(1,), (2,), (3,), (4,)]
+    leases = query(postgres_url, "SELECT min(shard), max(shard), count(*) FROM shard_lease")
+    assert leases == [(-1, 255, 257)]
 
 
 async def test_a_schema_from_a_newer_spmon_is_refused(postgres_url: SecretStr) -> None:
