@@ -193,8 +193,8 @@ class Leaser:
         held = dict(self._held)
         self._held = NOTHING
         try:
-            if held and not self._table.broken:
-                released = self._table.release(held)
+            if not self._table.broken:
+                released = self._table.release(held, leaving=True)
                 log.info("lease.released", owner=self.owner, shards=released)
         except psycopg.Error as exc:  # they expire by themselves within the TTL
             log.warning("lease.release_failed", owner=self.owner, error=str(exc))

@@ -120,6 +120,10 @@ def connect_kwargs(*, read_only: bool = False) -> dict[str, Any]:
     }
     if read_only:
         kwargs["options"] = "-c default_transaction_read_only=on"
+    else:
+        # A writer stopped inside a transaction (SIGSTOP, a frozen VM) holds its fence's
+        # FOR SHARE locks, and with them its shards, from every peer: the server ends it.
+        kwargs["options"] = "-c idle_in_transaction_session_timeout=10000"
     return kwargs
 
 

@@ -19,11 +19,20 @@ import psycopg
 from monitor.core.shards import Lease
 from monitor.store.postgres.connection import connect_kwargs, database_error
 
-__all__ = ["CHANNEL", "LeaseTable", "Round"]
+__all__ = ["CHANNEL", "FENCE", "LeaseTable", "Round"]
 
 CHANNEL = "spmon_shards"
 """NOTIFY'd when a replica lets shards go (stopping, or over its share): peers claim them at once
 instead of at their next tick."""
+
+FENCE = (
+    "SELECT shard FROM shard_lease WHERE owner = ? AND expires_at > now()"
+    " AND (shard, epoch) IN (SELECT * FROM unnest(?::smallint[], ?::bigint[])) FOR SHARE"
+)
+"""The shards, of those asked for at their epochs, the owner holds now: a commit runs it first
+in its own transaction, and the FOR SHARE lock keeps every one of them from being taken over
+(a takeover skips locked rows) until the commit is over, so what it writes is still the
+owner's when it lands."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,19 +147,23 @@ class LeaseTable:
         ).fetchall()
         return {int(shard): int(epoch) for shard, epoch in rows}
 
-    def release(self, held: Mapping[int, int]) -> int:
-        """Let go of rows this owner holds at their epoch, and tell the peers; how many."""
-        if not held:
+    def release(self, held: Mapping[int, int], *, leaving: bool = False) -> int:
+        """Let go of rows this owner holds at their epoch, and tell the peers; how many.
+        `leaving` also ends this replica's heartbeat in the same transaction, so peers woken
+        by the notification already count one replica fewer (and claim a bigger share)."""
+        if not held and not leaving:
             return 0
         db = self._db
         with db.transaction():
+            if leaving:
+                db.execute("DELETE FROM replica WHERE owner = %s", (self.owner,))
             count = db.execute(
                 "UPDATE shard_lease l SET owner = NULL, expires_at = NULL"
                 " FROM unnest(%s::smallint[], %s::bigint[]) AS h(shard, epoch)"
                 " WHERE l.shard = h.shard AND l.epoch = h.epoch AND l.owner = %s",
                 (list(held), list(held.values()), self.owner),
             ).rowcount
-            if count:
+            if count or leaving:
                 db.execute(f"NOTIFY {CHANNEL}")  # delivered at commit
         return count
 

@@ -17,10 +17,14 @@ from typing import Any, Self
 
 import psycopg
 
+from monitor.core.shards import shard_of
 from monitor.store.base import StateFileError, StoreLocked
+from monitor.store.ports import Fence
 from monitor.store.postgres.connection import PgConnection, connect, database_error
+from monitor.store.postgres.leases import FENCE
 from monitor.store.sqlite.admin import Admin
 from monitor.store.sqlite.batches import Batches
+from monitor.store.sqlite.connection import Db
 from monitor.store.sqlite.history import History
 from monitor.store.sqlite.outbox import Outbox
 from monitor.store.sqlite.sessions import Sessions
@@ -44,6 +48,8 @@ class PostgresStore(PgConnection, Sessions, Outbox, Batches, Admin, Watches, His
 
     exclusive = True
     """Holds the process lock, so leases left in the outbox belong to no live process."""
+    fence: Fence | None = None
+    """The shard leases (`leasing.Leaser`) commits are fenced on; None writes every shard."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -80,6 +86,21 @@ class PostgresStore(PgConnection, Sessions, Outbox, Batches, Admin, Watches, His
         await self._read(lambda db: db.execute("SELECT 1").fetchone())
         if self.exclusive:
             await self._call(self._keep_lock)
+
+    def _fence(self, db: Db, sids: set[str]) -> frozenset[str]:
+        """Of `sids`, those whose shard this replica does not hold at its epoch, checked (and
+        locked FOR SHARE) in the commit's own transaction."""
+        fence = self.fence
+        if fence is None:
+            return frozenset()
+        owned = fence.owned()
+        shards = {sid: shard_of(sid) for sid in sids}
+        asked = {shard: owned[shard] for shard in set(shards.values()) if shard in owned}
+        held: set[int] = set()
+        if asked:
+            args = (fence.owner, list(asked), list(asked.values()))
+            held = {int(row[0]) for row in db.execute(FENCE, args)}
+        return frozenset(sid for sid, shard in shards.items() if shard not in held)
 
     def _start(self) -> None:
         try:
