@@ -88,6 +88,11 @@ class PgConnection(Connection):
             raise RuntimeError("store is not open")
         return self._pool
 
+    def _skip_locked(self, table: str) -> str:
+        # Replicas claiming at once: each takes rows no other transaction has locked, instead
+        # of queueing behind it and then leasing the same rows a second time.
+        return f" FOR UPDATE OF {table} SKIP LOCKED"
+
     async def _read(self, fn: Callable[[Db], T]) -> T:
         def read() -> T:
             with self.pool.connection() as conn:

@@ -68,7 +68,8 @@ class Batches(Connection):
             rows = db.execute(
                 "UPDATE outbox SET lease_owner=?, lease_until=?, attempts=attempts+1"  # noqa: S608  # fixed fragments
                 f" WHERE id IN (SELECT id FROM outbox WHERE state='pending' AND sink=? AND {_FREE}"
-                f"{due} ORDER BY id LIMIT ?) RETURNING {OUTBOX_COLUMNS}",
+                f"{due} ORDER BY id LIMIT ?{self._skip_locked('outbox')})"
+                f" RETURNING {OUTBOX_COLUMNS}",
                 (owner, now + lease, *args, limit),
             ).fetchall()
             return rows, dead
