@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import secrets
 import socket
 import threading
@@ -31,7 +32,7 @@ import structlog
 
 from monitor.core.shards import LEADER, plan
 from monitor.store.base import StateFileError
-from monitor.store.postgres.leases import LeaseTable
+from monitor.store.postgres.leases import PAUSE_CHANNEL, LeaseTable
 
 __all__ = ["Change", "Leaser", "owner_id"]
 
@@ -63,13 +64,15 @@ class Leaser:
         every: float = 5.0,
         margin: float = 3.0,
         on_change: Callable[[Change], None] | None = None,
+        on_pause: Callable[[float], None] | None = None,
     ) -> None:
         if not 0 < every < ttl - margin:
             raise ValueError("renewal must come well inside the lease: every < ttl - margin")
         self.owner = owner or owner_id()
         self.ttl, self.every, self.margin = ttl, every, margin
         self._table = LeaseTable(url, self.owner, ttl=ttl)
-        self._on_change = on_change
+        self._on_change, self._on_pause = on_change, on_pause
+        self._pauses: queue.SimpleQueue[float] = queue.SimpleQueue()
         self._held: Mapping[int, int] = NOTHING
         self._valid_until = 0.0  # monotonic: the held set means nothing after this
         self._stop = threading.Event()
@@ -89,6 +92,11 @@ class Leaser:
     @property
     def is_leader(self) -> bool:
         return LEADER in self.owned()
+
+    def tell_pause(self, seconds: float) -> None:
+        """The API answered this replica 429: tell the fleet (sent from the lease thread
+        within a quarter second; a peer's `on_pause` hears the seconds)."""
+        self._pauses.put(seconds)
 
     async def __aenter__(self) -> Leaser:
         self._loop = asyncio.get_running_loop()
@@ -184,10 +192,30 @@ class Leaser:
             if left <= 0:
                 return
             try:
-                if self._table.wait(min(left, 0.25)):
-                    return
+                self._send_pauses()
+                notes = self._table.wait(min(left, 0.25))
             except psycopg.Error:
                 self._stop.wait(min(left, 0.25))
+                continue
+            if self._heard(notes):
+                return
+
+    def _send_pauses(self) -> None:
+        while not self._pauses.empty():
+            self._table.tell_pause(self._pauses.get_nowait())
+
+    def _heard(self, notes: list[tuple[str, str]]) -> bool:
+        """Pass peers' pauses on to the loop; True if shards were released (claim now)."""
+        released = False
+        for channel, payload in notes:
+            if channel != PAUSE_CHANNEL:
+                released = True
+                continue
+            owner, _, seconds = payload.rpartition(" ")
+            if owner != self.owner and self._on_pause is not None and self._loop is not None:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    self._loop.call_soon_threadsafe(self._on_pause, float(seconds))
+        return released
 
     def _release_all(self) -> None:
         held = dict(self._held)

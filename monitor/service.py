@@ -9,19 +9,18 @@ import os
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from monitor import aio, server, watchsync, wiring
+from monitor import aio, replicas, server, watchsync, wiring
 from monitor.api import ApiClient
 from monitor.core import checkup
 from monitor.core.jwt_expiry import jwt_expiry
-from monitor.core.shards import shard_of
 from monitor.discoverer import Discoverer
 from monitor.dispatcher import Dispatcher
 from monitor.logs import Redactor
@@ -39,9 +38,6 @@ from monitor.web import api as web_api
 from monitor.web import page
 from monitor.web.auth import Auth
 from monitor.web.backend import Backend
-
-if TYPE_CHECKING:  # psycopg is imported only where a PostgreSQL URL is opened
-    from monitor.leasing import Leaser
 
 __all__ = [
     "PURGE_BATCH",
@@ -85,14 +81,8 @@ class Service:
     address: str | None = None
     clock: aio.Clock = aio.SYSTEM
     """The one clock every loop of this process reads and sleeps on."""
-    leaser: Leaser | None = None
-    """The shard leases of a replica (PostgreSQL); None when one process owns the store."""
-    resharded: asyncio.Event | None = None
-    """Set (from the leaser's thread, through the loop) when the leases changed."""
-
-    def leading(self) -> bool:
-        """The singletons (discovery, retention) run here: the leader, or the only process."""
-        return self.leaser is None or self.leaser.is_leader
+    fleet: replicas.Fleet = field(default_factory=replicas.Fleet)
+    """This replica's shard leases (PostgreSQL), or the only process (SQLite)."""
 
     def live(self) -> tuple[bool, dict[str, Any]]:
         now = self.clock.now()
@@ -137,8 +127,6 @@ async def build(
     metrics.watch_set(watchset)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings.state.where()))
-        resharded = asyncio.Event()
-        leaser = await stack.enter_async_context(_leases(settings, store, resharded))
         oauth = await stack.enter_async_context(
             wiring.credentials(settings, redactor, metrics, clock=clock)
         )
@@ -150,6 +138,7 @@ async def build(
                 credentials=oauth,
             )
         )
+        fleet = await stack.enter_async_context(replicas.join(settings, store, api))
         sinks = wiring.build_sinks(settings.sinks, zone=settings.display.zone)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
@@ -194,9 +183,7 @@ async def build(
             readers_for=lambda new: wiring.url_readers(new, redactor),
             clock=clock,
         )
-        if leaser is not None:
-            owned = leaser.owned
-            watching.mine = lambda key: shard_of(key.session_sid) in owned()
+        watching.mine = fleet.mine
         await poller.restore(watching.wanted(active.values()))
         del active
         reader = await stack.enter_async_context(read_state(settings.state.where()))
@@ -208,7 +195,7 @@ async def build(
             outbox=settings.history.deliveries(settings.outbox),
             history=settings.history.retention,
             clock=clock,
-            leading=lambda: leaser is None or leaser.is_leader,
+            leading=fleet.leading,
         )
         # The watch set is long-lived; moving them out of the collector's reach
         # keeps full collections from walking 100,000 sessions' objects again and again.
@@ -230,8 +217,7 @@ async def build(
             views,
             retention,
             clock=clock,
-            leaser=leaser,
-            resharded=resharded,
+            fleet=fleet,
         )
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
@@ -244,41 +230,6 @@ async def build(
             service.address = await stack.enter_async_context(server.serve(app, host, port))
             log.info("http.listening", address=service.address)
         yield service
-
-
-@contextlib.asynccontextmanager
-async def _leases(
-    settings: Settings, store: Store, resharded: asyncio.Event
-) -> AsyncIterator[Leaser | None]:
-    """On PostgreSQL, the shard leases this replica holds, fencing every commit; None on
-    SQLite, where the file's lock makes this the only process."""
-    if settings.state.url is None:
-        yield None
-        return
-    from monitor.leasing import Leaser
-    from monitor.store.postgres.store import PostgresStore
-
-    assert isinstance(store, PostgresStore)  # a state.url opens one
-    async with Leaser(
-        settings.state.url.get_secret_value(), on_change=lambda _: resharded.set()
-    ) as leaser:
-        store.fence = leaser
-        try:
-            yield leaser
-        finally:
-            store.fence = None
-
-
-async def _reshard(service: Service, stop: asyncio.Event) -> None:
-    """Apply each lease change to the watch set, until `stop`."""
-    changed = service.resharded
-    assert changed is not None
-    while not stop.is_set():
-        await aio.first_of(stop, changed)
-        if stop.is_set():
-            return
-        changed.clear()
-        await service.watching.reshard()
 
 
 def _backend(service: Service, redactor: Redactor) -> Backend:
@@ -319,7 +270,7 @@ async def run(
             sources=wiring.list_sources(settings),
             on_walk=service.watching.found,
             clock=service.clock,
-            leading=service.leading,
+            leading=service.fleet.leading,
         )
         reloader = None
         if reloadable:
@@ -366,8 +317,9 @@ async def _run_loops(
         group.create_task(aio.guarded("committer", service.committer.watch(stop), stop=stop))
         group.create_task(_shutdown_deadline(stop, (poller, dispatch, resend), grace))
         group.create_task(aio.guarded("retention", service.retention.run(stop), stop=stop))
-        if service.leaser is not None:
-            group.create_task(aio.guarded("shards", _reshard(service, stop), stop=stop))
+        if service.fleet.leaser is not None:
+            follow = service.fleet.follow(service.watching, service.api, stop)
+            group.create_task(aio.guarded("shards", follow, stop=stop))
 
 
 async def _shutdown_deadline(

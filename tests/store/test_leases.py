@@ -161,3 +161,15 @@ async def test_a_leaser_that_cannot_renew_stands_down_by_its_own_clock(url: str)
             blocker.rollback()
         await until(lambda: len(a.owned()) == SHARDS + 1, "a claims them again")
         assert all(epoch == 2 for epoch in a.owned().values())  # a new epoch: a takeover
+
+
+async def test_a_429_pause_is_told_to_the_peers_not_back_to_the_teller(url: str) -> None:
+    heard_a: list[float] = []
+    heard_b: list[float] = []
+    async with (
+        Leaser(url, on_pause=heard_a.append, **FAST) as a,
+        Leaser(url, on_pause=heard_b.append, **FAST),
+    ):
+        a.tell_pause(7.5)
+        await until(lambda: heard_b == [7.5], "b hears a's pause")
+    assert heard_a == []

@@ -19,11 +19,14 @@ import psycopg
 from monitor.core.shards import Lease
 from monitor.store.postgres.connection import connect_kwargs, database_error
 
-__all__ = ["CHANNEL", "FENCE", "LeaseTable", "Round"]
+__all__ = ["CHANNEL", "FENCE", "PAUSE_CHANNEL", "LeaseTable", "Round"]
 
 CHANNEL = "spmon_shards"
 """NOTIFY'd when a replica lets shards go (stopping, or over its share): peers claim them at once
 instead of at their next tick."""
+PAUSE_CHANNEL = "spmon_api_pause"
+"""NOTIFY'd with "<owner> <seconds>" when a replica's API answered 429: the fleet pauses, as
+the API's budget is the fleet's, not one replica's."""
 
 FENCE = (
     "SELECT shard FROM shard_lease WHERE owner = ? AND expires_at > now()"
@@ -71,6 +74,7 @@ class LeaseTable:
             self._conn = _connect(self.url)
             self._listen = _connect(self.url)
             self._listen.execute(f"LISTEN {CHANNEL}")
+            self._listen.execute(f"LISTEN {PAUSE_CHANNEL}")
         except psycopg.Error as exc:
             self.close()
             raise database_error(self.url, exc) from None
@@ -167,15 +171,20 @@ class LeaseTable:
                 db.execute(f"NOTIFY {CHANNEL}")  # delivered at commit
         return count
 
-    def wait(self, timeout: float) -> bool:
-        """Sleep until a peer released shards (True) or `timeout` seconds pass (False)."""
+    def tell_pause(self, seconds: float) -> None:
+        """Ask the fleet to pause its API requests for `seconds` (relative: no clocks meet)."""
+        self._db.execute("SELECT pg_notify(%s, %s)", (PAUSE_CHANNEL, f"{self.owner} {seconds}"))
+
+    def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """Sleep until a notification arrives or `timeout` seconds pass; (channel, payload)
+        of those that came, none when the time ran out."""
         listen = self._listen
         if listen is None or listen.closed:
             raise psycopg.OperationalError("the listen connection is closed")
-        woke = False
-        for _ in listen.notifies(timeout=max(0.0, timeout), stop_after=1):
-            woke = True
-        return woke
+        return [
+            (note.channel, note.payload)
+            for note in listen.notifies(timeout=max(0.0, timeout), stop_after=1)
+        ]
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
