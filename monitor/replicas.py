@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +34,8 @@ class Fleet:
     """The shard leases this replica holds; None when one process owns the store."""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set (from the leaser's thread, through the loop) when the leases changed."""
+    applied: Mapping[int, int] = field(default_factory=dict)
+    """shard → epoch the watch set was last resharded for."""
 
     def leading(self) -> bool:
         """The singletons run here: on the leader, or in the only process."""
@@ -61,7 +63,11 @@ class Fleet:
             if stop.is_set():
                 return
             self.changed.clear()
-            await watching.reshard()
+            owned = dict(self.leaser.owned()) if self.leaser is not None else {}
+            # Held before and again now, under another epoch: lost and retaken in between.
+            retaken = {s for s, e in owned.items() if s in self.applied and self.applied[s] != e}
+            await watching.reshard(retaken)
+            self.applied = owned
             self.share_budget(api)
 
 
@@ -82,7 +88,7 @@ async def join(settings: Settings, store: Store, api: ApiClient) -> AsyncIterato
         on_change=lambda _: changed.set(),
         on_pause=api.pause_for,
     ) as leaser:
-        fleet = Fleet(leaser, changed)
+        fleet = Fleet(leaser, changed, dict(leaser.owned()))
         store.fence = leaser
         api.on_pause = leaser.tell_pause
         fleet.share_budget(api)

@@ -22,6 +22,7 @@ import structlog
 
 from monitor import aio, watchsync
 from monitor.core.keys import SessionKey
+from monitor.core.shards import shard_of
 from monitor.core.watches import Changes, Watch
 from monitor.discoverer import Walk
 from monitor.poll_step import PollStep, Wanted
@@ -74,9 +75,14 @@ class Watching:
             if mine is None or mine(w.key)
         ]
 
-    async def reshard(self) -> dict[str, int]:
-        """The leases changed: memory becomes the stored watches of the shards held now."""
+    async def reshard(self, retaken: Container[int] = ()) -> dict[str, int]:
+        """The leases changed: memory becomes the stored watches of the shards held now.
+        Sessions of `retaken` shards (held again under a new epoch: another replica may have
+        polled them meanwhile) are dropped first, so they resume from the store."""
         async with self._changing:
+            watchset = self.step.watchset
+            for key in [k for k in watchset.entries if shard_of(k.session_sid) in retaken]:
+                watchset.remove(key)
             active = await self.store.active_watches()
             summary = await self._rewatch(self.wanted(active.values()))
         log.info("watches.resharded", **summary)
