@@ -55,8 +55,11 @@ class Discoverer:
         sources: Sequence[ListSource],
         on_walk: Found,
         clock: aio.Clock = aio.SYSTEM,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.api, self.sources, self.on_walk, self.clock = api, list(sources), on_walk, clock
+        self.leading = leading
+        """Walk only while this is true: with replicas, only the leader walks the lists."""
         self._changed = asyncio.Event()
 
     def reconfigure(self, sources: Sequence[ListSource]) -> None:
@@ -86,7 +89,8 @@ class Discoverer:
     async def _every(self, source: ListSource, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.on_walk(await self.walk(source))
+                if self.leading():
+                    await self.on_walk(await self.walk(source))
             except Exception:  # a bug in one walk must not end discovery
                 log.exception("discovery.crashed", source=source.name)
             await self.clock.sleep(source.interval, stop)

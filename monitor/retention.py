@@ -5,6 +5,7 @@ age of the oldest kept transition for its gauge."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 import structlog
@@ -40,8 +41,11 @@ class Retention:
         outbox: float,
         history: float,
         clock: aio.Clock = aio.SYSTEM,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store, self.metrics, self.clock = store, metrics, clock
+        self.leading = leading
+        """Purge only while this is true: with replicas, only the leader purges."""
         self.outbox, self.history = outbox, history
         self.oldest: float | None = None
         """When the oldest kept transition was observed, as of the last pass."""
@@ -54,7 +58,8 @@ class Retention:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.once()
+                if self.leading():
+                    await self.once()
             except Exception:
                 log.exception("retention.failed")
             await self.clock.sleep(RETENTION_EVERY, stop)

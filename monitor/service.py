@@ -9,7 +9,7 @@ import os
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from monitor import aio, server, watchsync, wiring
+from monitor import aio, replicas, server, watchsync, wiring
 from monitor.api import ApiClient
 from monitor.core import checkup
 from monitor.core.jwt_expiry import jwt_expiry
@@ -81,6 +81,8 @@ class Service:
     address: str | None = None
     clock: aio.Clock = aio.SYSTEM
     """The one clock every loop of this process reads and sleeps on."""
+    fleet: replicas.Fleet = field(default_factory=replicas.Fleet)
+    """This replica's shard leases (PostgreSQL), or the only process (SQLite)."""
 
     def live(self) -> tuple[bool, dict[str, Any]]:
         now = self.clock.now()
@@ -136,6 +138,7 @@ async def build(
                 credentials=oauth,
             )
         )
+        fleet = await stack.enter_async_context(replicas.join(settings, store, api))
         sinks = wiring.build_sinks(settings.sinks, zone=settings.display.zone)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)
@@ -180,6 +183,7 @@ async def build(
             readers_for=lambda new: wiring.url_readers(new, redactor),
             clock=clock,
         )
+        watching.mine = fleet.mine
         await poller.restore(watching.wanted(active.values()))
         del active
         reader = await stack.enter_async_context(read_state(settings.state.where()))
@@ -193,6 +197,7 @@ async def build(
             outbox=settings.history.deliveries(settings.outbox),
             history=settings.history.retention,
             clock=clock,
+            leading=fleet.leading,
         )
         # The watch set is long-lived; moving them out of the collector's reach
         # keeps full collections from walking 100,000 sessions' objects again and again.
@@ -214,6 +219,7 @@ async def build(
             views,
             retention,
             clock=clock,
+            fleet=fleet,
         )
         if serve_http and settings.http.listen:
             host, port = settings.http.host_port
@@ -266,6 +272,7 @@ async def run(
             sources=wiring.list_sources(settings),
             on_walk=service.watching.found,
             clock=service.clock,
+            leading=service.fleet.leading,
         )
         reloader = None
         if reloadable:
@@ -312,6 +319,9 @@ async def _run_loops(
         group.create_task(aio.guarded("committer", service.committer.watch(stop), stop=stop))
         group.create_task(_shutdown_deadline(stop, (poller, dispatch, resend), grace))
         group.create_task(aio.guarded("retention", service.retention.run(stop), stop=stop))
+        if service.fleet.leaser is not None:
+            follow = service.fleet.follow(service.watching, service.api, stop)
+            group.create_task(aio.guarded("shards", follow, stop=stop))
 
 
 async def _shutdown_deadline(

@@ -5,18 +5,24 @@ session a discovery walk finds is added to it as found, under its discovery sour
 watches win: a session both listed and discovered keeps the labels and interval its list
 gives. Discovered sessions stay watched when they drop out of a list, across restarts too:
 a discovery source never removes (only unconfiguring it does).
+
+With replicas (PostgreSQL), the store holds every shard's watches and memory only those of
+the shards this replica leases (`mine`): `reshard` applies a lease change, adding a gained
+shard's watches (first polls spread over their interval) and dropping a lost one's from
+memory only, as the watches stay in the store for the replica that owns them now.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from operator import attrgetter
 
 import structlog
 
 from monitor import aio, watchsync
 from monitor.core.keys import SessionKey
+from monitor.core.shards import shard_of
 from monitor.core.watches import Changes, Watch
 from monitor.discoverer import Walk
 from monitor.poll_step import PollStep, Wanted
@@ -52,14 +58,35 @@ class Watching:
         self._changing = asyncio.Lock()
         """One change at a time: a reload reads the store, then rewatches; an API add or a
         discovery find landing in between would be undone by that rewatch."""
+        self.mine: Callable[[SessionKey], bool] | None = None
+        """With replicas: whether a session is in a shard this replica holds (None: all are)."""
 
     def watched(self, key: SessionKey) -> bool:
-        """Watched now; the resender ends the alerts of the others."""
-        return key in self.step.watchset.entries
+        """Watched now; the resender ends the alerts of the others. A session of another
+        replica's shard counts as watched: that replica ends its alerts if need be."""
+        return key in self.step.watchset.entries or (self.mine is not None and not self.mine(key))
 
     def wanted(self, watches: Iterable[Watch]) -> list[Wanted]:
-        fixed = self.settings.poll.fixed
-        return [(w.key, w.labels, w.interval if w.interval is not None else fixed) for w in watches]
+        """The watches memory takes: all of them, or with replicas those of our shards."""
+        fixed, mine = self.settings.poll.fixed, self.mine
+        return [
+            (w.key, w.labels, w.interval if w.interval is not None else fixed)
+            for w in watches
+            if mine is None or mine(w.key)
+        ]
+
+    async def reshard(self, retaken: Container[int] = ()) -> dict[str, int]:
+        """The leases changed: memory becomes the stored watches of the shards held now.
+        Sessions of `retaken` shards (held again under a new epoch: another replica may have
+        polled them meanwhile) are dropped first, so they resume from the store."""
+        async with self._changing:
+            watchset = self.step.watchset
+            for key in [k for k in watchset.entries if shard_of(k.session_sid) in retaken]:
+                watchset.remove(key)
+            active = await self.store.active_watches()
+            summary = await self._rewatch(self.wanted(active.values()))
+        log.info("watches.resharded", **summary)
+        return summary
 
     async def apply(self, settings: Settings) -> dict[str, int]:
         """A reload: every source read again and reconciled into the store, then its active
@@ -82,9 +109,12 @@ class Watching:
 
     async def _found(self, walk: Walk) -> None:
         entries = self.step.watchset.entries
-        new = tuple(
-            sorted((w for w in walk.watches if w.key not in entries), key=attrgetter("key"))
-        )
+        if self.mine is not None:
+            # Memory holds our shards only: what is new is what the store does not hold.
+            known: Container[SessionKey] = await self.store.active_watches()
+        else:
+            known = entries
+        new = tuple(sorted((w for w in walk.watches if w.key not in known), key=attrgetter("key")))
         if new:
             await self.store.apply_watches(Changes(added=new), now=self.clock.now())
             added, _, _ = await self.step.rewatch(self.wanted(new), add_only=True)

@@ -39,6 +39,8 @@ __all__ = ["ApiClient", "ClientOptions"]
 log = structlog.get_logger("spmon.api")
 
 MAX_BODY = 1 << 20
+MIN_RATE = 0.2
+"""Requests per second a replica keeps with no shard of the fleet's budget (probes)."""
 """A session document is a few KB; anything past 1 MiB is not one and is not read."""
 
 
@@ -77,6 +79,8 @@ class ApiClient:
             max(options.rate_limit, 1.0), max(options.rate_limit, 1.0) / options.rate_limit
         )
         self._paused_until = 0.0
+        self.on_pause: Callable[[float], None] = lambda seconds: None
+        """Told the seconds of each 429 pause this client saw (with replicas: the fleet's)."""
         self.credentials: Credentials = credentials or StaticToken(options.token, options.header)
         self.renews_tokens = not isinstance(self.credentials, StaticToken)
         """OAuth client credentials: a refused token is replaced by asking, not by a person."""
@@ -190,12 +194,24 @@ class ApiClient:
             wait = parse_retry_after(resp.headers.get("Retry-After"), now)
             wait = 5.0 if wait is None else wait
             self._pause(wait)
+            self.on_pause(wait)
             return RateLimited(
                 f"API asked to slow down ({status})", status=status, retry_after=wait
             )
         if status >= 500 or status in (408, 425):
             return ServerError(f"API answered {status}", status=status)
         return RequestRejected(f"API answered {status}", status=status)
+
+    def pause_for(self, seconds: float) -> None:
+        """Another replica's API answered 429: pause here too (the budget is the fleet's)."""
+        self._pause(seconds)
+
+    def set_share(self, fraction: float) -> None:
+        """With replicas: this one's part of `rate_limit`, the fleet's (its share of shards).
+        A replica with none keeps a trickle for its breakers' probes."""
+        rate = max(self.options.rate_limit * fraction, MIN_RATE)
+        self._limiter = AsyncLimiter(max(rate, 1.0), max(rate, 1.0) / rate)
+        log.info("api.rate_share", rate=round(rate, 2), share=round(fraction, 3))
 
     def _pause(self, seconds: float) -> None:
         until = self.clock.now() + seconds * (1.0 + 0.1 * self._rng.random())

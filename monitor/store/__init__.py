@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from pydantic import SecretStr
 
 from monitor.store.base import (
+    Fenced,
     OutboxRow,
     OutboxStats,
     PollRecord,
@@ -22,6 +23,7 @@ from monitor.store.base import (
 )
 from monitor.store.committer import Committer
 from monitor.store.ports import (
+    Fence,
     HistoryRetention,
     OutboxAdmin,
     OutboxStore,
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Committer",
+    "Fence",
+    "Fenced",
     "HistoryRetention",
     "OutboxAdmin",
     "OutboxRow",

@@ -16,6 +16,7 @@ from monitor.core.snapshot import Snapshot
 from monitor.core.watches import Watch
 
 __all__ = [
+    "Fenced",
     "OutboxEntry",
     "OutboxRow",
     "OutboxStats",
@@ -41,6 +42,15 @@ class StateFileError(Exception):
 
 class StoreLocked(StateFileError):
     """Another process holds the state file: two pollers would alert twice."""
+
+
+class Fenced(Exception):
+    """This replica no longer holds the session's shard at the epoch it polled under: its poll
+    was not written (another replica owns the session now, or will)."""
+
+    def __init__(self, session_sid: str) -> None:
+        self.session_sid = session_sid
+        super().__init__(f"session {session_sid}: its shard is no longer this replica's")
 
 
 @dataclass(frozen=True, slots=True)

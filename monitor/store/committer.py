@@ -20,7 +20,7 @@ from typing import Final
 
 import structlog
 
-from monitor.store.base import PollRecord
+from monitor.store.base import Fenced, PollRecord
 from monitor.store.ports import SessionStore
 
 __all__ = ["Committer"]
@@ -90,7 +90,8 @@ class Committer:
         return self._queue.qsize()
 
     async def commit(self, record: PollRecord) -> None:
-        """Return once `record` is durable; raise what the store raised if it could not be."""
+        """Return once `record` is durable; raise what the store raised if it could not be,
+        or `Fenced` if this replica no longer holds the session's shard (nothing written)."""
         if self._task is None or self._task.done():
             # Callers trust the committer to log what failed; say it here too.
             log.error("store.commit_failed", polls=1, error="the committer is not running")
@@ -157,7 +158,7 @@ class Committer:
         if not items and not touched:
             return
         try:
-            await self._store.commit([record for record, _ in items], touched=touched)
+            fenced = await self._store.commit([record for record, _ in items], touched=touched)
         except Exception as exc:
             log.error("store.commit_failed", polls=len(items), error=str(exc))
             for _, future in items:
@@ -165,6 +166,12 @@ class Committer:
                     future.set_exception(exc)
             return
         self.commits += 1
-        for _, future in items:
-            if not future.done():
+        if fenced:
+            log.warning("store.commit_fenced", polls=len(fenced))
+        for record, future in items:
+            if future.done():
+                continue
+            if record.key.session_sid in fenced:
+                future.set_exception(Fenced(record.key.session_sid))
+            else:
                 future.set_result(None)

@@ -9,7 +9,7 @@ caller types against the one it uses, so a PostgreSQL store has exactly these to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from monitor.core.events import Event
@@ -29,6 +29,7 @@ from monitor.store.base import (
 )
 
 __all__ = [
+    "Fence",
     "HistoryRetention",
     "OutboxAdmin",
     "OutboxStore",
@@ -41,6 +42,15 @@ Deliveries = Sequence[tuple[Event, Sequence[str]]]
 """Each event with the names of the sinks it routes to."""
 
 
+class Fence(Protocol):
+    """Who may write which shards: the shard leases a replica holds (`leasing.Leaser`)."""
+
+    owner: str
+
+    def owned(self) -> Mapping[int, int]:
+        """shard → epoch held now."""
+
+
 class SessionStore(Protocol):
     """The poller's side: sessions as last committed, each poll's writes, a little meta."""
 
@@ -49,9 +59,11 @@ class SessionStore(Protocol):
 
     async def commit(
         self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
-    ) -> None:
+    ) -> frozenset[str]:
         """Snapshots, review states and outbox rows of a batch of polls, in one transaction;
-        `touched` are (poll time, session sid) of polls that changed nothing else."""
+        `touched` are (poll time, session sid) of polls that changed nothing else. Returns
+        the session sids fenced out (their shard is not this replica's: nothing of theirs was
+        written); always empty where one process owns the store."""
 
     async def enqueue(self, deliveries: Deliveries, now: float) -> None:
         """Outbox rows for events that belong to no poll (e.g. api.auth_failed)."""

@@ -1,5 +1,6 @@
-"""What only the PostgreSQL store has: its migrations, the advisory process lock and who
-holds it, read-only readers, the shard column, and a password that never shows."""
+"""What only the PostgreSQL store has: its migrations, several processes on one database (no
+process lock: replicas share it through shard leases), read-only readers, the shard column,
+and a password that never shows."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from monitor.core.keys import SessionKey
 from monitor.core.watches import Watch
 from monitor.store import (
     StateFileError,
-    StoreLocked,
     migrate,
     open_shared,
     open_store,
@@ -33,24 +33,26 @@ def with_password(url: SecretStr, secret: str) -> SecretStr:
     return SecretStr(text)
 
 
-async def test_a_second_store_is_refused_naming_the_holder_and_the_lock_ends_with_it(
+async def test_two_processes_share_the_database_with_one_deployment_id(
     postgres_url: SecretStr,
 ) -> None:
-    async with open_store(postgres_url):
-        with pytest.raises(StoreLocked, match=r"in use by another spmon process \(spmon pid \d+"):
-            async with open_store(postgres_url):
-                pass
-        async with open_shared(postgres_url):  # operator commands take no lock
-            pass
-    async with open_store(postgres_url) as store:  # released on exit
-        await store.ping()
+    """The rule with replicas: a second `spmon run` is legal (the shard leases split the
+    sessions between them); both see the same deployment, so event ids agree."""
+    async with open_store(postgres_url) as first, open_store(postgres_url) as second:
+        await first.ping()
+        await second.ping()
+        assert first.deployment_id == second.deployment_id
+        async with open_shared(postgres_url) as shared:  # operator commands beside them
+            assert shared.deployment_id == first.deployment_id
 
 
 async def test_migrations_are_numbered_recorded_and_idempotent(postgres_url: SecretStr) -> None:
-    assert await migrate(postgres_url) == 3
-    assert await migrate(postgres_url) == 3
+    assert await migrate(postgres_url) == 4
+    assert await migrate(postgres_url) == 4
     versions = query(postgres_url, "SELECT version FROM spmon_schema ORDER BY version")
-    assert versions == [(1,), (2,), (3,)]
+    assert versions == [(1,), (2,), (3,), (4,)]
+    leases = query(postgres_url, "SELECT min(shard), max(shard), count(*) FROM shard_lease")
+    assert leases == [(-1, 255, 257)]
 
 
 async def test_a_schema_from_a_newer_spmon_is_refused(postgres_url: SecretStr) -> None:
@@ -95,10 +97,11 @@ async def test_a_password_is_masked_in_every_error(postgres_url: SecretStr) -> N
             pass
     assert secret not in str(refused.value) and "postgres:***@" in str(refused.value)
     async with open_store(url):
-        with pytest.raises(StoreLocked) as locked:
-            async with open_store(url):
-                pass
-    assert secret not in str(locked.value)
+        query(postgres_url, "INSERT INTO spmon_schema (version) VALUES (99) RETURNING 1")
+    with pytest.raises(StateFileError) as newer:
+        async with open_store(url):
+            pass
+    assert secret not in str(newer.value)
     assert masked("postgresql://u:p%40ss@h:5/d?sslmode=require") == (
         "postgresql://u:***@h:5/d?sslmode=require"
     )
@@ -110,7 +113,7 @@ async def test_the_store_survives_the_server_dropping_its_connections(
     postgres_url: SecretStr,
 ) -> None:
     """A database restart or failover ends every session: the next commit gets a fresh
-    connection, and the process lock is taken again (no one else held it meanwhile)."""
+    connection."""
     async with open_store(postgres_url) as store:
         await store.commit([record(KEY)])
         ended = query(
@@ -118,10 +121,7 @@ async def test_the_store_survives_the_server_dropping_its_connections(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()",
         )
-        assert ended[0][0] >= 2  # the pool's and the lock's
+        assert ended[0][0] >= 1  # the pool's
         await store.commit([record(KEY)])
         assert [r.key for r in await store.load()] == [KEY]
-        await store.ping()  # the lock, taken again
-        with pytest.raises(StoreLocked):
-            async with open_store(postgres_url):
-                pass
+        await store.ping()

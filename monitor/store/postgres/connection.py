@@ -88,6 +88,11 @@ class PgConnection(Connection):
             raise RuntimeError("store is not open")
         return self._pool
 
+    def _skip_locked(self, table: str) -> str:
+        # Replicas claiming at once: each takes rows no other transaction has locked, instead
+        # of queueing behind it and then leasing the same rows a second time.
+        return f" FOR UPDATE OF {table} SKIP LOCKED"
+
     async def _read(self, fn: Callable[[Db], T]) -> T:
         def read() -> T:
             with self.pool.connection() as conn:
@@ -120,6 +125,10 @@ def connect_kwargs(*, read_only: bool = False) -> dict[str, Any]:
     }
     if read_only:
         kwargs["options"] = "-c default_transaction_read_only=on"
+    else:
+        # A writer stopped inside a transaction (SIGSTOP, a frozen VM) holds its fence's
+        # FOR SHARE locks, and with them its shards, from every peer: the server ends it.
+        kwargs["options"] = "-c idle_in_transaction_session_timeout=10000"
     return kwargs
 
 

@@ -1,14 +1,14 @@
 """The PostgreSQL store (`state.url: postgresql://…`): every port on one database.
 
-This module opens, locks, migrates and closes; the queries are SQLite's role mixins, run
-through `PgConnection`. One `spmon run` per database, as one per SQLite file: a session-level
-advisory lock, held on a connection of its own for the store's life, refuses a second one
-(shard leases, for several replicas, come later and replace it).
+This module opens, migrates and closes; the queries are SQLite's role mixins, run through
+`PgConnection`. Several `spmon run` may share one database: they split the sessions through
+shard leases (`monitor.leasing`), and every commit is fenced on them (`_fence`), so there is
+no process lock here, and no start-up release of outbox leases (each replica releases only
+its own, by owner, when it stops; a crashed one's expire by `lease_until`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import secrets
 from importlib import resources
@@ -16,11 +16,15 @@ from typing import Any
 
 import psycopg
 
-from monitor.store.base import StateFileError, StoreLocked
+from monitor.core.shards import shard_of
+from monitor.store.base import StateFileError
 from monitor.store.opening import StoreOpening
+from monitor.store.ports import Fence
 from monitor.store.postgres.connection import PgConnection, connect, database_error
+from monitor.store.postgres.leases import FENCE
 from monitor.store.sqlite.admin import Admin
 from monitor.store.sqlite.batches import Batches
+from monitor.store.sqlite.connection import Db
 from monitor.store.sqlite.history import History
 from monitor.store.sqlite.outbox import Outbox
 from monitor.store.sqlite.sessions import Sessions
@@ -28,11 +32,10 @@ from monitor.store.sqlite.watches import Watches
 
 __all__ = ["PostgresStore", "SharedPostgresStore", "migrate", "schema_version"]
 
-LOCK_KEY = 0x73706D6F
-"""The advisory lock one `spmon run` holds per database ("spmo"); advisory locks are scoped
-to the database, so two spmon databases on one server do not meet."""
-MIGRATE_KEY = LOCK_KEY + 1
-"""Held for a migration's transaction: two processes starting at once migrate one by one."""
+MIGRATE_KEY = 0x73706D6F + 1
+"""Held for a migration's transaction ("spmo" + 1, the key of the process lock replicas
+replaced): two processes starting at once migrate one by one. Advisory locks are scoped to
+the database, so two spmon databases on one server do not meet."""
 _VERSIONS = (
     "CREATE TABLE IF NOT EXISTS spmon_schema (version integer PRIMARY KEY,"
     " applied_at timestamptz NOT NULL DEFAULT now())"
@@ -40,32 +43,34 @@ _VERSIONS = (
 
 
 class PostgresStore(StoreOpening, PgConnection, Sessions, Outbox, Batches, Admin, Watches, History):
-    """`async with PostgresStore(url) as store:` connects, locks and migrates; exit closes."""
+    """`async with PostgresStore(url) as store:` connects and migrates; exit closes."""
 
-    exclusive = True
-    """Holds the process lock, so leases left in the outbox belong to no live process."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self._lock: psycopg.Connection[Any] | None = None
+    fence: Fence | None = None
+    """The shard leases (`leasing.Leaser`) commits are fenced on; None writes every shard."""
 
     def _migrations(self) -> tuple[str, ...]:
         return _scripts()
 
-    async def ping(self) -> None:
-        """The pool answers, and this process still holds the lock (a dropped lock connection
-        is taken again; if another process took the lock meanwhile, this raises)."""
-        await super().ping()
-        if self.exclusive:
-            await self._call(self._keep_lock)
+    def _fence(self, db: Db, sids: set[str]) -> frozenset[str]:
+        """Of `sids`, those whose shard this replica does not hold at its epoch, checked (and
+        locked FOR SHARE) in the commit's own transaction."""
+        fence = self.fence
+        if fence is None:
+            return frozenset()
+        owned = fence.owned()
+        shards = {sid: shard_of(sid) for sid in sids}
+        asked = {shard: owned[shard] for shard in set(shards.values()) if shard in owned}
+        held: set[int] = set()
+        if asked:
+            args = (fence.owner, list(asked), list(asked.values()))
+            held = {int(row[0]) for row in db.execute(FENCE, args)}
+        return frozenset(sid for sid, shard in shards.items() if shard not in held)
 
     def _start(self) -> None:
         try:
-            if self.exclusive:
-                self._take_lock()
             with connect(self.url) as conn:
                 migrate(conn, self.where)
-                self._deployment = _deployment(conn, release=self.exclusive)
+                self._deployment = _deployment(conn)
             self._open_pool()
         except BaseException as exc:
             self._close()
@@ -73,46 +78,13 @@ class PostgresStore(StoreOpening, PgConnection, Sessions, Outbox, Batches, Admin
                 raise database_error(self.url, exc) from None
             raise
 
-    def _take_lock(self) -> None:
-        lock = connect(self.url)
-        try:
-            taken = lock.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-            if not (taken and taken[0]):
-                holder = _holder(lock)
-                raise StoreLocked(self.where, f"in use by another spmon process ({holder})")
-        except BaseException:
-            lock.close()
-            raise
-        self._lock = lock
-
-    def _keep_lock(self) -> None:
-        lock = self._lock
-        if lock is not None and not lock.closed:
-            try:
-                lock.execute("SELECT 1")
-                return
-            except psycopg.OperationalError:
-                lock.close()
-        self._lock = None
-        self._take_lock()
-
     def _close(self) -> None:
         self._close_pool()
-        if self._lock is not None:
-            # Unlocked by the server before we return: closing the session alone ends the
-            # lock only when its backend has exited, which a next start may beat.
-            with contextlib.suppress(psycopg.Error):
-                self._lock.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-            self._lock.close()
-            self._lock = None
 
 
 class SharedPostgresStore(PostgresStore):
     """The database opened beside a running service, for operator commands (`spmon outbox`,
-    `spmon watch`): no process lock, and so no release of leases that may be a running
-    service's."""
-
-    exclusive = False
+    `spmon watch`): the same as a service's store now that replicas share the database."""
 
 
 def migrate(conn: psycopg.Connection[Any], where: str) -> int:
@@ -144,39 +116,17 @@ def _applied(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def _deployment(conn: psycopg.Connection[Any], *, release: bool) -> str:
-    """The database's deployment id (made on first open); with the lock held, leases left by
-    a process that is gone are let go (their attempt stays counted, as on SQLite)."""
+def _deployment(conn: psycopg.Connection[Any]) -> str:
+    """The database's deployment id (made on first open). Outbox leases are left alone: with
+    replicas, a lease in the outbox may be a live peer's."""
     with conn.transaction():
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('deployment_id', %s) ON CONFLICT DO NOTHING",
             (secrets.token_hex(16),),
         )
         row = conn.execute("SELECT value FROM meta WHERE key='deployment_id'").fetchone()
-        if release:
-            conn.execute(
-                "UPDATE outbox SET lease_owner=NULL, lease_until=NULL WHERE state='pending'"
-                " AND lease_owner IS NOT NULL"
-            )
     assert row is not None  # inserted just above
     return str(row[0])
-
-
-def _holder(conn: psycopg.Connection[Any]) -> str:
-    """Who holds the lock, as pg_stat_activity knows them (their application_name names the
-    pid and host), or why that cannot be said."""
-    row = conn.execute(
-        "SELECT a.application_name, host(a.client_addr), a.backend_start FROM pg_locks l"
-        " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-        " AND l.granted AND l.objid = %s AND l.classid = 0"
-        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        (LOCK_KEY,),
-    ).fetchone()
-    if row is None:
-        return "holder not visible to this database user"
-    name, client, since = row
-    at = f" from {client}" if client else ""
-    return f"{name or 'unnamed'}{at}, connected since {since:%Y-%m-%d %H:%M:%S %Z}"
 
 
 @functools.cache

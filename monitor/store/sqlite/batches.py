@@ -78,7 +78,8 @@ class Batches(Connection):
             rows = db.execute(
                 "UPDATE outbox SET lease_owner=?, lease_until=?, attempts=attempts+1"  # noqa: S608  # fixed fragments
                 " WHERE id IN (SELECT id FROM outbox o WHERE state='pending' AND sink=?"
-                f" AND {_FREE}{due} AND {behind} ORDER BY id LIMIT ?) RETURNING {OUTBOX_COLUMNS}",
+                f" AND {_FREE}{due} AND {behind} ORDER BY id LIMIT ?{self._skip_locked('o')})"
+                f" RETURNING {OUTBOX_COLUMNS}",
                 (owner, now + lease, *args, *blockers, limit),
             ).fetchall()
             return rows, dead

@@ -62,6 +62,11 @@ class Connection:
 
         return await self._call(transaction)
 
+    def _skip_locked(self, table: str) -> str:
+        """The locking clause a claim's row choice ends with: none on SQLite, whose one
+        writer never meets another (PostgreSQL's replicas skip each other's rows)."""
+        return ""
+
     async def _count(self, sql: str, args: tuple[Any, ...]) -> int:
         """One statement in its own transaction; how many rows it changed."""
         return await self._write(lambda db: db.execute(sql, args).rowcount)

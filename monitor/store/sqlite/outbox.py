@@ -58,7 +58,7 @@ class Outbox(Connection):
                 "   AND (o.lease_until IS NULL OR o.lease_until < ?)"
                 "   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state='pending'"
                 "     AND p.sink=o.sink AND p.session_sid=o.session_sid AND p.id < o.id)"
-                "   ORDER BY o.id LIMIT ?)"
+                f"   ORDER BY o.id LIMIT ?{self._skip_locked('o')})"
                 f" RETURNING {OUTBOX_COLUMNS}",
                 (owner, now + lease, sink, now, now, limit),
             ).fetchall()
@@ -85,11 +85,11 @@ class Outbox(Connection):
 
         def lease_head(db: Db) -> tuple[OutboxRow, float] | None:
             found = db.execute(
-                "SELECT o.id, o.next_attempt_at FROM (SELECT min(id) AS head FROM outbox"
+                "SELECT o.id, o.next_attempt_at FROM (SELECT min(id) AS head FROM outbox"  # noqa: S608  # fixed fragments
                 "   WHERE state='pending' AND sink=? GROUP BY session_sid) AS heads"
                 " JOIN outbox o ON o.id = heads.head"
                 " WHERE o.lease_until IS NULL OR o.lease_until < ?"
-                " ORDER BY o.next_attempt_at, o.id LIMIT 1",
+                f" ORDER BY o.next_attempt_at, o.id LIMIT 1{self._skip_locked('o')}",
                 (sink, now),
             ).fetchone()
             if found is None:

@@ -51,11 +51,17 @@ class Sessions(Connection):
 
     async def commit(
         self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
-    ) -> None:
+    ) -> frozenset[str]:
         """Snapshots, review states and outbox rows of a batch of polls, in one transaction;
-        `touched` are (poll time, session sid) of polls that changed nothing else."""
+        `touched` are (poll time, session sid) of polls that changed nothing else. The sids
+        returned were fenced out (`_held`): nothing of theirs was written."""
 
-        def write(db: Db) -> None:
+        def write(db: Db) -> frozenset[str]:
+            nonlocal records, touched
+            fenced = self._fence(db, {r.key.session_sid for r in records} | {s for _, s in touched})
+            if fenced:
+                records = [r for r in records if r.key.session_sid not in fenced]
+                touched = [t for t in touched if t[1] not in fenced]
             if touched:
                 db.executemany(
                     "UPDATE session SET last_poll_at=?, last_outcome='ok' WHERE session_sid=?",
@@ -67,8 +73,15 @@ class Sessions(Connection):
                 else:
                     _write_failure(db, record)
                 insert_events(db, record.deliveries, record.polled_at)
+            return fenced
 
-        await self._write(write)
+        return await self._write(write)
+
+    def _fence(self, db: Db, sids: set[str]) -> frozenset[str]:
+        """Of `sids`, those this process may not write in the transaction under way: none
+        here, as one process owns a SQLite file (its lock). The PostgreSQL store checks its
+        shard leases, in the same transaction."""
+        return frozenset()
 
     async def enqueue(self, deliveries: Deliveries, now: float) -> None:
         """Outbox rows (and transitions, for session events) of events that belong to no poll

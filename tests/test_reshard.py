@@ -1,0 +1,40 @@
+"""A lease change applied to a running service's watch set (`Watching.reshard`): a lost
+shard's sessions leave memory but stay in the store, a gained one's resume from the store,
+and a shard retaken under a new epoch is reloaded rather than trusted from memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor import service
+from monitor.core.shards import shard_of
+from tests.clockkit import T0, FakeClock
+from tests.test_rewatch import settings_for
+
+
+async def test_reshard_follows_the_shards_held(simulator, state_path: Path) -> None:
+    sim = await simulator(3)
+    a, b, c = sim.keys
+    for key in sim.keys:
+        sim.sim.set(key, status="Scheduled", reviewRequired=False, reviewByDate=None)
+    held = {shard_of(k.session_sid) for k in sim.keys}
+    async with service.build(
+        settings_for(sim.url, sim.keys, state_path), serve_http=False, clock=FakeClock(T0)
+    ) as svc:
+        await svc.poller.poll_all()
+        svc.watching.mine = lambda key: shard_of(key.session_sid) in held
+        held.discard(shard_of(c.session_sid))
+        summary = await svc.watching.reshard()
+        assert summary["removed"] == 1 and c not in svc.watchset.entries
+        assert c in await svc.store.active_watches()  # not a removal: its new owner polls it
+        assert svc.watching.watched(c)  # so the resender leaves its alerts alone
+
+        held.add(shard_of(c.session_sid))
+        assert (await svc.watching.reshard())["added"] == 1
+        entry = svc.watchset.entries[c]
+        assert entry.snapshot is not None and entry.snapshot.status == "Scheduled"
+
+        svc.watchset.entries[a].version = 99  # what memory says; the store says otherwise
+        await svc.watching.reshard(retaken={shard_of(a.session_sid)})
+        assert svc.watchset.entries[a].version != 99
+        assert b in svc.watchset.entries
