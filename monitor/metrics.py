@@ -6,7 +6,7 @@ value here comes from a small, known set (status values are the API's few status
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -250,6 +250,17 @@ class Metrics:
             "Age of the oldest pending delivery (0 when none).",
             registry=registry,
         )
+        self.shards_owned = Gauge(
+            f"{NS}_shards_owned",
+            "Shards (of 256) whose sessions this process polls: all of them on SQLite; a"
+            " replica's share on PostgreSQL, so the fleet's sum is 256 when every shard is owned.",
+            registry=registry,
+        )
+        self.leader = Gauge(
+            f"{NS}_leader",
+            "1 where discovery and retention run (the leader, or the only process), else 0.",
+            registry=registry,
+        )
         self._initialise(sinks)
         self._poll_children = {outcome: self.polls.labels(outcome) for outcome in OUTCOMES}
         self._response_children: dict[str, Any] = {}
@@ -280,6 +291,11 @@ class Metrics:
             self.outbox_dead.labels(sink)
             self.sink_disabled.labels(sink)
             self.notifications_held.labels(sink)
+
+    def fleet(self, owned: Callable[[], int], leading: Callable[[], bool]) -> None:
+        """Read at scrape time: the shards held now, and whether this process leads."""
+        self.shards_owned.set_function(lambda: float(owned()))
+        self.leader.set_function(lambda: float(leading()))
 
     def watch_set(self, view: WatchView) -> None:
         self.registry.register(IndexCollector(view))

@@ -41,6 +41,12 @@ class Fleet:
         """The singletons run here: on the leader, or in the only process."""
         return self.leaser is None or self.leaser.is_leader
 
+    def shards(self) -> int:
+        """The shards this process polls (every one when it owns the store alone)."""
+        if self.leaser is None:
+            return SHARDS
+        return len(set(self.leaser.owned()) - {LEADER})
+
     @property
     def mine(self) -> Callable[[SessionKey], bool] | None:
         """Whether a session is in one of this replica's shards (None: every one is)."""
@@ -54,7 +60,7 @@ class Fleet:
         """The fleet's API rate limit split by shards: this replica's part is the share it
         holds (the leader's discovery walks come out of the leader's part)."""
         if self.leaser is not None:
-            api.set_share(len(set(self.leaser.owned()) - {LEADER}) / SHARDS)
+            api.set_share(self.shards() / SHARDS)
 
     async def follow(self, watching: Watching, api: ApiClient, stop: asyncio.Event) -> None:
         """Apply each lease change to the watch set and the API budget, until `stop`."""

@@ -139,6 +139,7 @@ async def build(
             )
         )
         fleet = await stack.enter_async_context(replicas.join(settings, store, api))
+        metrics.fleet(fleet.shards, fleet.leading)
         sinks = wiring.build_sinks(settings.sinks, zone=settings.display.zone)
         for sink in sinks:
             stack.push_async_callback(sink.aclose)

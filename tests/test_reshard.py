@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor import service
-from monitor.core.shards import shard_of
+from monitor.core.shards import LEADER, SHARDS, shard_of
 from tests.clockkit import T0, FakeClock
 from tests.test_rewatch import settings_for
 
@@ -38,3 +38,25 @@ async def test_reshard_follows_the_shards_held(simulator, state_path: Path) -> N
         await svc.watching.reshard(retaken={shard_of(a.session_sid)})
         assert svc.watchset.entries[a].version != 99
         assert b in svc.watchset.entries
+
+
+async def test_the_shards_held_and_the_leadership_are_gauges(
+    simulator, state_path: Path, postgres_url
+) -> None:
+    """One process on SQLite polls all 256 shards and leads; a lone replica on PostgreSQL
+    says what its leases hold, so the fleet's sum shows a shard nobody polls."""
+    sim = await simulator(2)
+    settings = settings_for(sim.url, sim.keys, state_path)
+    async with service.build(settings, serve_http=False, clock=FakeClock(T0)) as svc:
+        assert svc.registry.get_sample_value("spmon_shards_owned") == SHARDS
+        assert svc.registry.get_sample_value("spmon_leader") == 1
+    on_pg = settings.model_copy(
+        update={"state": settings.state.model_copy(update={"url": postgres_url})}
+    )
+    async with service.build(on_pg, serve_http=False) as svc:
+        leaser = svc.fleet.leaser
+        assert leaser is not None
+        owned = len(set(leaser.owned()) - {LEADER})
+        assert owned == SHARDS and leaser.is_leader  # alone, it holds every lease
+        assert svc.registry.get_sample_value("spmon_shards_owned") == owned
+        assert svc.registry.get_sample_value("spmon_leader") == float(leaser.is_leader)
