@@ -35,6 +35,8 @@ log = structlog.get_logger("spmon.dispatcher")
 
 BATCH_ROWS = 5000
 """Rows one digest pass claims at most (a first start on 100,000 sessions: a few passes)."""
+LEADER_CHECK = 5.0
+"""How often a replica that does not lead looks again whether it leads (a lease round)."""
 FIRST_WAIT = 900.0
 """Longest a digest sink waits at start for every watch's first poll, so a first start with
 reviews already overdue sends one summary, not one per window of the first sweep."""
@@ -48,6 +50,7 @@ class Digests:
         clock: aio.Clock,
         lease: float,
         first_cycle: Callable[[], bool] | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store: OutboxStore = actions.store
         self.metrics: Metrics = actions.metrics
@@ -56,6 +59,9 @@ class Digests:
         self.draining = False
         """At shutdown or `spmon once`: a window not yet over goes now, not after a restart."""
         self.first_cycle = first_cycle
+        self.leading = leading
+        """Digests are one fleet's: only the leader batches a window (replicas on PostgreSQL
+        would otherwise each send their part of it as a digest of its own)."""
         self.started = clock.now()
         self.hours = QuietHours(self.store, self.metrics)
 
@@ -85,11 +91,13 @@ class Digests:
         policy = self.policy(lane)
         if policy is None:
             return await self.store.next_due(lane.name, now=now)
+        if not self.leading():
+            return now + LEADER_CHECK  # not this replica's to send; it may lead later
         return await self.next_due(lane, policy, now)
 
     async def fill(self, lane: Lane, policy: digest.Policy, now: float, *, drain: bool) -> int:
         """Claim the lane's due window as one batch (a sink that is down: one probe batch)."""
-        if lane.inflight:
+        if lane.inflight or not self.leading():
             return 0
         probe = lane.breaker.open
         if probe and not lane.breaker.may_probe(now):

@@ -63,6 +63,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         plans: Mapping[str, digest.Plan] | None = None,
         first_cycle: Callable[[], bool] | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store, self.sinks, self.metrics = store, list(sinks), metrics
         self.lease = lease
@@ -75,7 +76,9 @@ class Dispatcher:
         self.heartbeat = 0.0
         self.actions = Actions(store=store, metrics=metrics, owner=self.owner, rng=self.rng)
         self.lanes = build_lanes(self.sinks, plans)
-        self.digests = Digests(self.actions, clock=self.clock, lease=lease, first_cycle=first_cycle)
+        self.digests = Digests(
+            self.actions, clock=self.clock, lease=lease, first_cycle=first_cycle, leading=leading
+        )
         self.restored = asyncio.Event()
         """Set once disabled states from earlier runs are applied (the resender waits)."""
 

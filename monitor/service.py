@@ -155,6 +155,7 @@ async def build(
             clock=clock,
             plans=wiring.plans(settings),
             first_cycle=lambda: watchset.first_cycle_remaining == 0,
+            leading=fleet.leading,
         )
         resender = Resender(
             store=store,

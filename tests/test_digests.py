@@ -134,3 +134,28 @@ async def test_a_webhook_never_batches(tmp_path: Path, endpoint: Endpoint) -> No
         tmp_path / "s.db", [sink], clock, plans={"hook": WINDOW}, events=overdue(5)
     ):
         await server.until(lambda r: len(r.hits) == 5, what="five deliveries")
+
+
+async def test_only_the_leader_sends_a_window_as_its_digest(
+    tmp_path: Path, endpoint: Endpoint
+) -> None:
+    """Replicas share one outbox: a replica that does not lead claims no digest rows, so a
+    window is one message from the leader, not a part from each replica."""
+    server = await endpoint(scripted(200))
+    clock = FakeClock(START)
+    leads = False
+    async with dispatching(
+        tmp_path / "s.db", [slack(server.url)], clock, plans={"slack": WINDOW},
+        events=overdue(5), leading=lambda: leads,
+    ) as (_, store, _metrics):  # fmt: skip
+        await settle()
+        clock.advance(121)
+        await settle()
+        clock.advance(10)
+        await settle()
+        assert server.hits == []
+        assert {row.state for row in await outbox_rows(store, state=None, limit=10)} == {"pending"}
+        leads = True  # the leader left; this replica took the leader row
+        clock.advance(10)
+        await server.until(lambda r: len(r.hits) == 1, what="the leader's digest")
+    assert "5 new overdue" in _text(server.hits[0])
