@@ -6,11 +6,13 @@ session `--rounds` times (the first inserts every row and payload, the rest comp
 Peak RSS is the process's own (`ru_maxrss`), printed after each stage. Like `spmon run`, the
 child pins glibc's mmap threshold first (`monitor.malloc`).
 
-Measured (2 cores, shared): 100,000 sessions peak at 154 MB on a first start and 164 MB on a
-restart, over 62 MB once imported. The peak is the steady state after the last round, not a
-start-up transient: what remains is per-session objects (an Entry, its key and session SID,
-snapshot, datetimes, digest, heap tuple and due time; about 850 bytes) and the allocator's
-slack.
+Measured (2 cores, shared; 2 runs): 100,000 sessions peak at 149 and 156 MB on a first start
+and 163 MB on a restart, over 62 MB once imported. On a first start the peak is the steady
+state after the last round: per-session objects (an Entry, its key and session SID, snapshot,
+datetimes, digest as an int, heap tuple and due time; about 830 bytes) and the allocator's
+slack. On a restart it is the end of the restore, about 9 MB over the state after it: the
+restored snapshots are built while service.build still holds its dict of 100,000 stored
+watches (and their Watch objects) beside the list of wanted tuples.
 
     python bench/memory.py                      # 100,000 sessions: first start, then restart
     python bench/memory.py --n 20000 --trace    # + tracemalloc's top sites (slower, more RAM)

@@ -15,7 +15,7 @@ from monitor.core import observe
 from monitor.core.events import Event
 from monitor.core.jwt_expiry import jwt_expiry
 from monitor.core.keys import SessionKey
-from monitor.core.poll import Outcome, Verdict
+from monitor.core.poll import Outcome, Verdict, stored_digest
 from monitor.metrics import Metrics
 from monitor.store import PollRecord, SessionStore
 
@@ -123,7 +123,7 @@ def record(key: SessionKey, verdict: Verdict, route: Routed) -> PollRecord:
         failures=verdict.failures,
         snapshot=verdict.snapshot,
         payload=verdict.payload,
-        digest=verdict.digest,
+        digest=stored_digest(verdict.digest),
         review=verdict.review,
         version=verdict.version,
         missing=verdict.missing,

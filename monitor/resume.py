@@ -94,7 +94,7 @@ def _restore_entry(entry: Entry, record: SessionRecord) -> None:
     entry.snapshot = record.snapshot
     entry.review = record.review
     entry.version = record.version
-    entry.digest = record.digest
+    entry.digest = decide.memory_digest(record.digest)
     entry.failures = record.failures
     entry.missing = record.missing
     entry.last_poll_at = record.last_poll_at

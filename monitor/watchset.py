@@ -30,7 +30,8 @@ class Entry:
     snapshot: Snapshot | None = None
     review: rules.ReviewState = rules.NO_REVIEW
     version: int = 0
-    digest: bytes | None = None
+    digest: int | None = None
+    """Of the last valid body (`poll.digest_of`)."""
     failures: int = 0
     missing: bool = False
     last_poll_at: float | None = None

@@ -20,6 +20,7 @@ from monitor.core.parse import ParseProblem, parse
 from monitor.core.snapshot import Snapshot
 
 __all__ = [
+    "DIGEST_SIZE",
     "HELD",
     "MISSING",
     "Answer",
@@ -32,11 +33,36 @@ __all__ = [
     "Throttled",
     "Verdict",
     "deadline_after",
+    "digest_of",
     "first_due",
     "held",
     "lifecycle",
+    "memory_digest",
     "step",
+    "stored_digest",
 ]
+
+DIGEST_SIZE: Final = 16
+
+
+def digest_of(body: bytes) -> int:
+    """A response body's digest as memory keeps it: the 16-byte blake2b as an int (48 bytes
+    an object against 64 for the bytes, across 100,000 sessions); equal exactly when the
+    bytes are."""
+    return int.from_bytes(hashlib.blake2b(body, digest_size=DIGEST_SIZE).digest(), "big")
+
+
+def stored_digest(digest: int | None) -> bytes | None:
+    """The digest as the store holds it (the blake2b bytes); `memory_digest` undoes it."""
+    return None if digest is None else digest.to_bytes(DIGEST_SIZE, "big")
+
+
+def memory_digest(stored: bytes | None) -> int | None:
+    """A stored digest as `digest_of` gives it (a digest of another size never matches one)."""
+    if stored is None:
+        return None
+    return int.from_bytes(stored, "big") if len(stored) == DIGEST_SIZE else -1
+
 
 MISSING_INTERVAL: Final = 300.0
 """A vanished session is polled at most this often: it may come back, but it is not news every
@@ -80,7 +106,7 @@ class Current(Protocol):
     @property
     def version(self) -> int: ...
     @property
-    def digest(self) -> bytes | None: ...
+    def digest(self) -> int | None: ...
     @property
     def failures(self) -> int: ...
     @property
@@ -155,7 +181,7 @@ class Verdict:
     events: tuple[Event, ...] = ()
     snapshot: Snapshot | None = None
     payload: bytes | None = None
-    digest: bytes | None = None
+    digest: int | None = None
     review: rules.ReviewState | None = None
     version: int = 0
     missing: bool = False
@@ -222,7 +248,7 @@ def deadline_after(
 
 
 def _fetched(current: Current, body: bytes, now: float, u: float, config: Rules) -> Verdict:
-    digest = hashlib.blake2b(body, digest_size=16).digest()
+    digest = digest_of(body)
     parsed: Snapshot | ParseProblem
     same = digest == current.digest
     if same and current.snapshot is not None:

@@ -38,7 +38,7 @@ def states(draw: st.DrawFn) -> Entry:
         snapshot=draw(strategies.snapshots()) if seen else None,
         review=draw(strategies.review_states()),
         version=draw(st.integers(0, 1000)),
-        digest=b"\x00" * 16 if seen else None,
+        digest=0 if seen else None,
         failures=draw(st.integers(0, 20)),
         missing=draw(st.booleans()),
     )
@@ -155,3 +155,15 @@ def test_first_due_is_within_one_interval(
 ) -> None:
     due = poll.first_due(state, now, u, config)
     assert due <= now + state.interval
+
+
+@given(st.binary(max_size=64), st.binary(max_size=64))
+def test_a_digest_survives_the_store_and_matches_exactly_when_the_bodies_do(
+    a: bytes, b: bytes
+) -> None:
+    stored = poll.stored_digest(poll.digest_of(a))
+    assert stored is not None and len(stored) == poll.DIGEST_SIZE
+    assert poll.memory_digest(stored) == poll.digest_of(a)
+    assert (poll.digest_of(a) == poll.digest_of(b)) == (a == b)
+    assert poll.memory_digest(b"d") != poll.digest_of(a)  # another size never matches
+    assert poll.memory_digest(None) is None and poll.stored_digest(None) is None
