@@ -186,8 +186,11 @@ async def build(
             clock=clock,
         )
         watching.mine = fleet.mine
-        await poller.restore(watching.wanted(active.values()))
+        wanted = watching.wanted(active.values())
+        # The stored watches go before the restore builds 100,000 snapshots on top of them.
         del active
+        await poller.restore(wanted)
+        del wanted
         reader = await stack.enter_async_context(read_state(settings.state.where()))
         runtime = Runtime(
             watchset, dispatcher.lanes, poller.step.gate, registry, lambda: committer.commits
