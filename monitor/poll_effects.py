@@ -12,10 +12,11 @@ import structlog
 
 from monitor.api import ApiClient
 from monitor.core import observe
+from monitor.core.body_digest import stored_digest
 from monitor.core.events import Event
 from monitor.core.jwt_expiry import jwt_expiry
 from monitor.core.keys import SessionKey
-from monitor.core.poll import Outcome, Verdict, stored_digest
+from monitor.core.poll import Outcome, Verdict
 from monitor.metrics import Metrics
 from monitor.store import PollRecord, SessionStore
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from monitor import aio
 from monitor.core import poll as decide
+from monitor.core.body_digest import memory_digest
 from monitor.core.keys import SessionKey
 from monitor.store import SessionRecord, SessionStore
 from monitor.watchset import Entry, WatchSet
@@ -94,7 +95,7 @@ def _restore_entry(entry: Entry, record: SessionRecord) -> None:
     entry.snapshot = record.snapshot
     entry.review = record.review
     entry.version = record.version
-    entry.digest = decide.memory_digest(record.digest)
+    entry.digest = memory_digest(record.digest)
     entry.failures = record.failures
     entry.missing = record.missing
     entry.last_poll_at = record.last_poll_at

@@ -31,7 +31,7 @@ class Entry:
     review: rules.ReviewState = rules.NO_REVIEW
     version: int = 0
     digest: int | None = None
-    """Of the last valid body (`poll.digest_of`)."""
+    """Of the last valid body (`body_digest.digest_of`)."""
     failures: int = 0
     missing: bool = False
     last_poll_at: float | None = None

@@ -6,7 +6,6 @@ decision in between is here, with `now`, the random unit and the policy passed i
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
@@ -14,13 +13,13 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 from monitor.core import observe, phase, rules, schedule
+from monitor.core.body_digest import digest_of
 from monitor.core.events import Event
 from monitor.core.keys import SessionKey
 from monitor.core.parse import ParseProblem, parse
 from monitor.core.snapshot import Snapshot
 
 __all__ = [
-    "DIGEST_SIZE",
     "HELD",
     "MISSING",
     "Answer",
@@ -33,36 +32,11 @@ __all__ = [
     "Throttled",
     "Verdict",
     "deadline_after",
-    "digest_of",
     "first_due",
     "held",
     "lifecycle",
-    "memory_digest",
     "step",
-    "stored_digest",
 ]
-
-DIGEST_SIZE: Final = 16
-
-
-def digest_of(body: bytes) -> int:
-    """A response body's digest as memory keeps it: the 16-byte blake2b as an int (48 bytes
-    an object against 64 for the bytes, across 100,000 sessions); equal exactly when the
-    bytes are."""
-    return int.from_bytes(hashlib.blake2b(body, digest_size=DIGEST_SIZE).digest(), "big")
-
-
-def stored_digest(digest: int | None) -> bytes | None:
-    """The digest as the store holds it (the blake2b bytes); `memory_digest` undoes it."""
-    return None if digest is None else digest.to_bytes(DIGEST_SIZE, "big")
-
-
-def memory_digest(stored: bytes | None) -> int | None:
-    """A stored digest as `digest_of` gives it (a digest of another size never matches one)."""
-    if stored is None:
-        return None
-    return int.from_bytes(stored, "big") if len(stored) == DIGEST_SIZE else -1
-
 
 MISSING_INTERVAL: Final = 300.0
 """A vanished session is polled at most this often: it may come back, but it is not news every

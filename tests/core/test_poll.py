@@ -155,15 +155,3 @@ def test_first_due_is_within_one_interval(
 ) -> None:
     due = poll.first_due(state, now, u, config)
     assert due <= now + state.interval
-
-
-@given(st.binary(max_size=64), st.binary(max_size=64))
-def test_a_digest_survives_the_store_and_matches_exactly_when_the_bodies_do(
-    a: bytes, b: bytes
-) -> None:
-    stored = poll.stored_digest(poll.digest_of(a))
-    assert stored is not None and len(stored) == poll.DIGEST_SIZE
-    assert poll.memory_digest(stored) == poll.digest_of(a)
-    assert (poll.digest_of(a) == poll.digest_of(b)) == (a == b)
-    assert poll.memory_digest(b"d") != poll.digest_of(a)  # another size never matches
-    assert poll.memory_digest(None) is None and poll.stored_digest(None) is None

@@ -50,6 +50,8 @@ _GAUGES = [
     "spmon_outbox_oldest_pending_age_seconds",
     "spmon_config_last_reload_successful",
     "spmon_config_last_reload_success_timestamp_seconds",
+    "spmon_shards_owned",
+    "spmon_leader",
 ]
 _COUNTERS = [
     "spmon_session_changes_total",
