@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, SecretStr, ValidationInfo, field_validator
 
+from monitor.settings_files import read_setting_file
 from monitor.settings_types import STRICT
 
 __all__ = ["MIN_TOKEN", "AdminSettings", "read_admin_token"]
@@ -40,11 +41,9 @@ class AdminSettings(BaseModel):
 def read_admin_token(admin: AdminSettings, base: Path) -> tuple[AdminSettings, list[str]]:
     """The settings with the token file read, or the one-line problems (never the value)."""
     if admin.token is None and admin.token_file is not None:
-        path = admin.token_file if admin.token_file.is_absolute() else base / admin.token_file
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            return admin, [f"admin.token_file: cannot read {path} ({exc.strerror})"]
+        path, text, problem = read_setting_file(admin.token_file, base, "admin.token_file")
+        if text is None:
+            return admin, [problem]
         admin = admin.model_copy(update={"token": SecretStr(text), "token_file": path})
         key = "admin.token_file"
     else:

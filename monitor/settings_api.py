@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validato
 
 from monitor.settings_auth import AuthSettings, read_client_files
 from monitor.settings_display import known_zone
+from monitor.settings_files import read_setting_file
 from monitor.settings_types import STRICT, Seconds
 
 __all__ = ["DEFAULT_API_URL", "ApiSettings", "read_api_token"]
@@ -70,11 +71,9 @@ def read_api_token(api: ApiSettings, base: Path) -> tuple[ApiSettings, list[str]
         auth, problems = read_client_files(api.auth, base)
         return api.model_copy(update={"auth": auth}), problems
     if api.token is None and api.token_file is not None:
-        path = api.token_file if api.token_file.is_absolute() else base / api.token_file
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            return api, [f"api.token_file: cannot read {path} ({exc.strerror})"]
+        path, text, problem = read_setting_file(api.token_file, base, "api.token_file")
+        if text is None:
+            return api, [problem]
         api = api.model_copy(update={"token": SecretStr(text), "token_file": path})
     if api.token is not None and not api.token.get_secret_value().strip():
         return api, ["api.token: is empty"]

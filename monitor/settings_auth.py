@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 
+from monitor.settings_files import read_setting_file
 from monitor.settings_types import STRICT, Seconds
 
 __all__ = ["DEFAULT_TOKEN_URL", "AuthSettings", "read_client_files", "read_secret"]
@@ -91,12 +92,10 @@ def read_client_files(auth: AuthSettings, base: Path) -> tuple[AuthSettings, lis
         name: Path | None = getattr(auth, key)
         if name is None:
             continue
-        path = name if name.is_absolute() else base / name
+        path, text, problem = read_setting_file(name, base, f"api.auth.{key}")
         paths[key] = path
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            problems.append(f"api.auth.{key}: cannot read {path} ({exc.strerror})")
+        if text is None:
+            problems.append(problem)
             continue
         if not text:
             problems.append(f"api.auth.{key}: {path} is empty")

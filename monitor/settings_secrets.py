@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from monitor.settings_files import read_setting_file
+
 __all__ = ["resolve_sinks"]
 
 _FILES = {"url_file": "url", "secret_file": "secret"}
@@ -86,14 +88,9 @@ def _read_files(
         if found.get(key) is not None:
             problems.append(f"{where}.{file_key}: give {key} or {file_key}, not both")
             continue
-        path = Path(name) if Path(name).is_absolute() else base / name
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            problems.append(f"{where}.{file_key}: cannot read {path} ({exc.strerror})")
-            continue
-        except UnicodeDecodeError:
-            problems.append(f"{where}.{file_key}: {path} is not UTF-8 text")
+        path, text, problem = read_setting_file(name, base, f"{where}.{file_key}")
+        if text is None:
+            problems.append(problem)
             continue
         if not text:
             problems.append(f"{where}.{file_key}: {path} is empty")

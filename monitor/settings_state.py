@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr, field_validator, model_validator
 
+from monitor.settings_files import read_setting_file
 from monitor.settings_types import STRICT
 from monitor.store.postgres.url import is_postgres, masked, password
 
@@ -60,11 +61,9 @@ def read_state_url(state: StateSettings, base: Path) -> tuple[StateSettings, lis
     naming the key and the path, never the value."""
     if state.url_file is None:
         return state, []
-    path = state.url_file if state.url_file.is_absolute() else base / state.url_file
-    try:
-        url = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        return state, [f"state.url_file: cannot read {path} ({exc.strerror})"]
+    path, url, problem = read_setting_file(state.url_file, base, "state.url_file")
+    if url is None:
+        return state, [problem]
     if not is_postgres(url):
         return state, [f"state.url_file: {path} {_SCHEME}"]
     return state.model_copy(update={"url": SecretStr(url), "url_file": None}), []

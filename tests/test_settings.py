@@ -284,3 +284,31 @@ def test_the_old_page_timezone_is_still_read_as_the_display_zone() -> None:
     assert str(Settings().display.zone) == "UTC"
     same = Settings(http={"page_timezone": "UTC"}, display={"timezone": "UTC"})
     assert same.display.timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"api": {"token_file": "bin"}}, "api.token_file"),
+        ({**LOCAL, "watches": [SID], "admin": {"token_file": "bin"}}, "admin.token_file"),
+        ({**LOCAL, "watches": [SID], "state": {"url_file": "bin"}}, "state.url_file"),
+        (
+            {
+                **LOCAL,
+                "watches": [SID],
+                "sinks": [{"name": "h", "type": "webhook", "url_file": "bin"}],
+            },
+            "sinks[0].url_file",
+        ),
+        (
+            {"api": {"auth": {"mode": "oauth", "client_id": "c", "client_secret_file": "bin"}}},
+            "api.auth.client_secret_file",
+        ),
+    ],
+)
+def test_a_setting_file_that_is_not_text_is_one_line_naming_its_key(
+    tmp_path: Path, data: dict[str, object], key: str
+) -> None:
+    (tmp_path / "bin").write_bytes(b"\xff\xfe\x00secret")
+    lines = problems(write(tmp_path / "c.yaml", data))
+    assert lines == [f"{key}: {tmp_path / 'bin'} is not UTF-8 text"], lines
