@@ -157,17 +157,27 @@ class ApiClient:
 
     async def _attempt(self, url: str) -> bytes:
         await self._wait_pause()
-        async with self._limiter:
-            await self._wait_pause()
-            try:
-                return await self._get(url)
-            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-                self._on_response("timeout")
-                raise Unreachable("request timed out") from exc
-            except aiohttp.ClientError as exc:
-                self._on_response("connection_error")
-                # str(exc) of a connector error names host:port only; never the headers.
-                raise Unreachable(f"connection failed ({type(exc).__name__})") from exc
+        await self._acquire()
+        await self._wait_pause()
+        try:
+            return await self._get(url)
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            self._on_response("timeout")
+            raise Unreachable("request timed out") from exc
+        except aiohttp.ClientError as exc:
+            self._on_response("connection_error")
+            # str(exc) of a connector error names host:port only; never the headers.
+            raise Unreachable(f"connection failed ({type(exc).__name__})") from exc
+
+    async def _acquire(self) -> None:
+        """A slot from the limiter of the moment. `set_share` swaps it; whoever was queued on
+        the old one still gets released by it at the old rate, so goes round again on the new
+        one, or a replica would spend its old share and its new one at once after a reshare."""
+        while True:
+            limiter = self._limiter
+            await limiter.acquire()
+            if limiter is self._limiter:
+                return
 
     async def _get(self, url: str) -> bytes:
         assert self._session is not None  # fetch outside `async with` is a bug

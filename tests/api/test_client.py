@@ -163,3 +163,23 @@ async def test_other_4xx_is_rejected_without_retry(simulator) -> None:
         with pytest.raises(RequestRejected):
             await api.fetch(sim.keys[0])
     assert codes == ["400"]
+
+
+async def test_a_smaller_share_holds_the_requests_queued_before_it(simulator) -> None:
+    """Requests queued on the old limiter when the share shrinks wait for the new one: the old
+    one (2/s here) releasing them straight to the API would spend both budgets at once."""
+    sim = await simulator(1)
+    codes: list[str] = []
+    async with client(sim.url, codes=codes) as api:
+        api.set_share(0.002)  # 2/s of the 1000: a bucket of 2, then one each half second
+        queued = [asyncio.create_task(api.fetch(sim.keys[0])) for _ in range(10)]
+        while len(codes) < 2:  # the bucket's two went out; eight wait on the 2/s limiter
+            await asyncio.sleep(0.01)
+        api.set_share(0.0)  # the 0.2/s floor: one now, then one every 5 s
+        before = len(codes)
+        await asyncio.sleep(1.6)  # the old limiter alone would have let three more through
+        answered = len(codes) - before
+        for task in queued:
+            task.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
+    assert answered <= 1  # the new bucket's one; an upper bound, whatever the machine's pace
