@@ -70,11 +70,29 @@ class Fleet:
                 return
             self.changed.clear()
             owned = dict(self.leaser.owned()) if self.leaser is not None else {}
-            # Held before and again now, under another epoch: lost and retaken in between.
-            retaken = {s for s, e in owned.items() if s in self.applied and self.applied[s] != e}
+            # Not resharded for at this epoch: memory may still hold its sessions from before
+            # it was lost (a pass that waited on the store, as with the database cut off, sets
+            # `applied` empty and keeps them), and another replica may have polled them since.
+            retaken = {s for s, e in owned.items() if self.applied.get(s) != e}
             await watching.reshard(retaken)
             self.applied = owned
             self.share_budget(api)
+
+
+@dataclass(slots=True)
+class Resharded:
+    """The fence commits are checked on: the shards held now at the epoch the watch set was
+    last resharded for. A shard lost and taken back under a new epoch is written again only
+    once `follow` has reloaded its sessions from the store; memory from before the loss
+    would commit transitions the interim owner already wrote, under new ids."""
+
+    owner: str
+    fleet: Fleet
+
+    def owned(self) -> Mapping[int, int]:
+        applied, leaser = self.fleet.applied, self.fleet.leaser
+        held = leaser.owned() if leaser is not None else {}
+        return {shard: epoch for shard, epoch in held.items() if applied.get(shard) == epoch}
 
 
 @contextlib.asynccontextmanager
@@ -95,7 +113,7 @@ async def join(settings: Settings, store: Store, api: ApiClient) -> AsyncIterato
         on_pause=api.pause_for,
     ) as leaser:
         fleet = Fleet(leaser, changed, dict(leaser.owned()))
-        store.fence = leaser
+        store.fence = Resharded(leaser.owner, fleet)
         api.on_pause = leaser.tell_pause
         fleet.share_budget(api)
         try:

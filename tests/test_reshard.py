@@ -4,6 +4,7 @@ and a shard retaken under a new epoch is reloaded rather than trusted from memor
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from monitor import service
@@ -60,3 +61,39 @@ async def test_the_shards_held_and_the_leadership_are_gauges(
         assert owned == SHARDS and leaser.is_leader  # alone, it holds every lease
         assert svc.registry.get_sample_value("spmon_shards_owned") == owned
         assert svc.registry.get_sample_value("spmon_leader") == float(leaser.is_leader)
+
+
+async def test_a_shard_memory_was_not_resharded_for_is_fenced_then_reloaded(
+    simulator, state_path: Path, postgres_url
+) -> None:
+    """A `follow` pass that waited on the store while the shards were lost (the database cut
+    off) leaves `applied` empty, and memory still holding their sessions once they are taken
+    back: commits for them are fenced until the next pass reloads them from the store."""
+    sim = await simulator(2)
+    a = sim.keys[0]
+    for key in sim.keys:
+        sim.sim.set(key, status="Scheduled", reviewRequired=False, reviewByDate=None)
+    settings = settings_for(sim.url, sim.keys, state_path)
+    on_pg = settings.model_copy(
+        update={"state": settings.state.model_copy(update={"url": postgres_url})}
+    )
+    async with service.build(on_pg, serve_http=False) as svc:
+        fleet, fence, shard = svc.fleet, svc.store.fence, shard_of(a.session_sid)
+        assert fleet.leaser is not None and fence is not None
+        await svc.poller.poll_all()
+        assert shard in fence.owned()
+
+        fleet.applied = {}  # what the late pass leaves
+        svc.watchset.entries[a].version = 99  # memory from before the loss
+        assert shard not in fence.owned()
+
+        stop = asyncio.Event()
+        following = asyncio.create_task(fleet.follow(svc.watching, svc.api, stop))
+        fleet.changed.set()
+        async with asyncio.timeout(10):  # a cap; the pass takes milliseconds
+            while fleet.applied != fleet.leaser.owned():
+                await asyncio.sleep(0.01)
+        stop.set()
+        await following
+        assert svc.watchset.entries[a].version != 99  # reloaded, not trusted
+        assert fence.owned() == fleet.leaser.owned()

@@ -11,7 +11,7 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +21,13 @@ from pydantic import SecretStr
 
 from monitor.core.shards import SHARDS
 from tests.conftest import watches_of
-from tests.e2e.helpers import Proc, start, write_config
+from tests.e2e.fleetkit import CAP, LOCAL_UNSIGNED, fleet_of, leases, transitions, until
+from tests.e2e.helpers import Proc, write_config
 from tests.sinks.sinkkit import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-LOCAL_UNSIGNED = {"allow_private": True, "unsigned": True}
 SESSIONS = 24
-CAP = 90.0
-"""Turns a hang into a failure naming what never happened; no test asserts a duration."""
-
-
-def leases(url: SecretStr) -> dict[int, int]:
-    """pid → shards held unexpired (by the server's clock; the leader row not counted)."""
-    with psycopg.connect(url.get_secret_value()) as conn:
-        rows = conn.execute(
-            "SELECT owner, count(*) FROM shard_lease WHERE shard >= 0 AND expires_at > now()"
-            " GROUP BY owner"
-        ).fetchall()
-    return {int(owner.split(":")[1]): int(n) for owner, n in rows}
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + CAP
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"never: {what}")
-        await asyncio.sleep(0.1)
-
-
-def transitions(rec: Receiver) -> set[tuple[str, str]]:
-    return {
-        (body["data"]["session"]["session_sid"], body["data"]["current"])
-        for body in rec.bodies()
-        if body["type"] == "session.status_changed"
-    }
 
 
 @pytest.fixture
@@ -71,29 +43,11 @@ async def fleet(
         tmp_path / "c.yaml", api_url=sim.url, watches=watches_of(sim.keys), state=tmp_path / "x.db",
         sinks=[{"name": "hook", "type": "webhook", "url": rec.url, **LOCAL_UNSIGNED}],
     )  # fmt: skip
-    env = {"SPMON_STATE__URL": postgres_url.get_secret_value()}
-    procs = []
-    for n in range(3):
-        procs.append(
-            await start(config, unused_tcp_port_factory(), tmp_path / f"r{n}.log", env=env)
-        )
-    try:
-        for proc in procs:
-            await proc.wait_ready(within=CAP)
-        pids = {proc.process.pid for proc in procs}
-
-        def split() -> bool:
-            held = leases(postgres_url)
-            return set(held) == pids and sum(held.values()) == SHARDS
-
-        await until(split, "three replicas share every shard")
+    async with fleet_of(
+        config, postgres_url, tmp_path, unused_tcp_port_factory, [None] * 3
+    ) as replicas:
         await asyncio.sleep(2.5)  # every session baselined by its owner
-        yield sim, rec, procs
-    finally:
-        for proc in procs:
-            if proc.process.returncode is None:
-                proc.process.send_signal(signal.SIGCONT)
-                await proc.stop(within=CAP)
+        yield sim, rec, replicas.procs
 
 
 async def test_sigkill_one_replica_the_others_take_over_and_every_transition_arrives(
