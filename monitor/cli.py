@@ -17,6 +17,7 @@ import structlog
 import yaml
 
 from monitor import __version__, logs, malloc, service
+from monitor import once as checking
 from monitor.cli_common import CONFIG_OPTION, fail, load, run_async
 from monitor.cli_demo import DEMO_ADMIN, DEMO_METRICS, STATUS_EVERY, demo_watches, run_demo
 from monitor.cli_outbox import outbox
@@ -110,7 +111,7 @@ def once(config: Path | None, as_json: bool, dry_run: bool) -> None:
     settings = load(config)
     redactor = logs.configure(settings.log.format, "warning")
     try:
-        report = asyncio.run(service.once(settings, dry_run=dry_run, redactor=redactor))
+        report = asyncio.run(checking.once(settings, dry_run=dry_run, redactor=redactor))
     except StoreLocked as exc:
         fail([f"UNKNOWN: {exc}", "`spmon once --dry-run` works beside a running spmon"], 3)
     except StateFileError as exc:  # unreadable, empty, foreign: one line, exit 2

@@ -7,10 +7,8 @@ import contextlib
 import gc
 import os
 import signal
-import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,6 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from monitor import aio, replicas, server, watchsync, wiring
 from monitor.api import ApiClient
-from monitor.core import checkup
 from monitor.core.jwt_expiry import jwt_expiry
 from monitor.discoverer import Discoverer
 from monitor.dispatcher import Dispatcher
@@ -31,7 +28,7 @@ from monitor.resender import Resender
 from monitor.retention import PURGE_BATCH, Retention, purge_expired
 from monitor.settings import Settings
 from monitor.sinks import Sink
-from monitor.store import Committer, StateFileError, Store, copy_state, open_store, read_state
+from monitor.store import Committer, Store, open_store, read_state
 from monitor.views import ReadModel, Runtime
 from monitor.watching import Watching
 from monitor.web import api as web_api
@@ -44,7 +41,6 @@ __all__ = [
     "Service",
     "ServiceFailed",
     "build",
-    "once",
     "purge_expired",
     "run",
 ]
@@ -352,46 +348,3 @@ def _install_signals(stop: asyncio.Event) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-
-
-async def once(
-    settings: Settings, *, dry_run: bool = False, redactor: Redactor | None = None
-) -> checkup.Report:
-    """Poll every watch once, deliver what that caused, and report what was seen.
-
-    `dry_run` polls against a private copy of the state file and delivers nothing, so the
-    real state (snapshots, review states, outbox, meta) is left exactly as it was; it takes
-    no lock on the real file, so it also works beside a running `spmon run`.
-    """
-    if not dry_run:
-        return await _once(settings, deliver=True, redactor=redactor)
-    if settings.state.url is not None:
-        # A private copy of a database is not a file copy away; until it is, say so.
-        raise StateFileError(settings.state.shown(), "--dry-run needs a SQLite state file")
-    with tempfile.TemporaryDirectory(prefix="spmon-dry-run-") as scratch:
-        copy = Path(scratch) / settings.state.path.name
-        await asyncio.to_thread(copy_state, settings.state.path, copy)
-        state = settings.state.model_copy(update={"path": copy})
-        dry = settings.model_copy(update={"state": state})
-        return await _once(dry, deliver=False, redactor=redactor)
-
-
-async def _once(settings: Settings, *, deliver: bool, redactor: Redactor | None) -> checkup.Report:
-    async with build(settings, serve_http=False, redactor=redactor) as service:
-        # Discovery lists first, once each: what they name now is checked in this run too.
-        sources = wiring.list_sources(settings)
-        discoverer = Discoverer(api=service.api, sources=sources, on_walk=service.watching.found)
-        for source in sources:
-            await service.watching.found(await discoverer.walk(source))
-        outcomes = await service.poller.poll_all()
-        if len(outcomes) < len(service.watchset.entries) and not service.poller.auth_failing:
-            # The token was failing at the last run, so only a probe went out; it passed,
-            # so the rest can be polled now rather than reported as unknown.
-            outcomes |= await service.poller.poll_all()
-        if deliver:
-            await service.dispatcher.drain(deadline=min(10.0, settings.api.timeout))
-        rows = [
-            checkup.Row(key, entry.labels, outcomes.get(key, checkup.NOT_POLLED), entry.snapshot)
-            for key, entry in service.watchset.entries.items()
-        ]
-        return checkup.Report(rows, datetime.fromtimestamp(service.clock.now(), UTC))

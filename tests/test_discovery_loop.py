@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor import service
+from monitor import once, service
 from monitor.core.discovery import ListSource
 from monitor.discoverer import Discoverer, Walk
 from monitor.settings import ConfigError, Settings, load_settings
@@ -147,7 +147,7 @@ async def test_once_walks_the_discovery_lists_before_it_polls(simulator, state_p
     settings = settings_for(
         sim.url, state_path, discovery=[{"list": "appointments", "install_sid": install}]
     )
-    report = await service.once(settings)
+    report = await once.once(settings)
     assert {row.key for row in report.rows} == listed
     assert report.exit == 0
 
