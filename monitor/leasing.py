@@ -111,6 +111,11 @@ class Leaser:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.leave()
+
+    async def leave(self) -> None:
+        """Release every lease and notify the peers (they claim at once); from now on this
+        replica holds nothing, so any later commit of it is fenced. Idempotent."""
         self._stop.set()
         if self._thread is not None:
             await asyncio.shield(asyncio.to_thread(self._thread.join))

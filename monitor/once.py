@@ -2,8 +2,9 @@
 
 On PostgreSQL beside running replicas the run is one more replica: its first lease round
 finds the shards held, so it writes and delivers nothing for them (the commits are fenced;
-their owners poll, record and deliver). It still polls and reports every watch, so a cron
-check sees the whole fleet's sessions rather than "nothing is watched".
+their owners poll, record and deliver). It still polls and reports every watch, at the whole
+`api.rate_limit` on top of the fleet's polls, so a cron check sees the whole fleet's sessions
+rather than "nothing is watched".
 """
 
 from __future__ import annotations
@@ -85,3 +86,6 @@ async def _watch_every_shard(service: Service) -> None:
         log.warning("once.beside_replicas", shards_held_by_others=SHARDS - held)
     service.watching.mine = None
     await service.watching.reshard()
+    # Its budget share is its shards' (none): the floor rate would take minutes for a few
+    # hundred sessions. A check is short; a 429 it meets still pauses the whole fleet.
+    service.api.set_share(1.0)

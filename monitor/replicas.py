@@ -62,6 +62,11 @@ class Fleet:
         if self.leaser is not None:
             api.set_share(self.shards() / SHARDS)
 
+    async def leave(self) -> None:
+        """Hand every shard to the peers now (a stopping replica, once its polls are done)."""
+        if self.leaser is not None:
+            await self.leaser.leave()
+
     async def follow(self, watching: Watching, api: ApiClient, stop: asyncio.Event) -> None:
         """Apply each lease change to the watch set and the API budget, until `stop`."""
         while not stop.is_set():

@@ -323,6 +323,14 @@ async def _run_loops(
         if service.fleet.leaser is not None:
             follow = service.fleet.follow(service.watching, service.api, stop)
             group.create_task(aio.guarded("shards", follow, stop=stop))
+            group.create_task(_leave_after(poller, service.fleet))
+
+
+async def _leave_after(poller: asyncio.Task[None], fleet: replicas.Fleet) -> None:
+    """Once the last poll has committed, the shards go to the peers: not after the outbox
+    drain and the deliveries in flight (seconds), which need none of them."""
+    await asyncio.wait([poller])
+    await fleet.leave()
 
 
 async def _shutdown_deadline(

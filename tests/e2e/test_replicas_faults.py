@@ -6,6 +6,7 @@ back), and the fleet's request rate held to the global `api.rate_limit` at the s
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 
 from monitor.core.shards import SHARDS
@@ -35,7 +37,7 @@ from tests.e2e.fleetkit import (
     until,
 )
 from tests.e2e.helpers import write_config
-from tests.sinks.sinkkit import Receiver
+from tests.sinks.sinkkit import Hit, Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -214,3 +216,36 @@ def shares(fleet: Fleet) -> dict[int, int]:
             if e["event"] == "api.rate_share":
                 told[proc.process.pid] = round(e["share"] * SHARDS)
     return told
+
+
+async def test_a_stopping_replica_hands_its_shards_over_before_its_last_delivery_attempt(
+    simulator: Any, endpoint: Any, postgres_url: SecretStr, tmp_path: Path,
+    unused_tcp_port_factory: Any,
+) -> None:  # fmt: skip
+    """SIGTERM: polls stop, the leases go at once, and only then the drain, which may take
+    its 10 s deadline (a receiver that never answers here): the peers need not wait for it."""
+    handle = await simulator(3)
+
+    async def hang(hit: Hit) -> web.StreamResponse:
+        return await hit.hang()
+
+    rec = await endpoint(hang)
+    config = write_config(
+        tmp_path / "c.yaml", api_url=handle.url, watches=watches_of(handle.sim.keys),
+        state=tmp_path / "x.db",
+        sinks=[{"name": "hook", "type": "webhook", "url": rec.url, "timeout": "30s",
+                **LOCAL_UNSIGNED}],
+    )  # fmt: skip
+    async with fleet_of(config, postgres_url, tmp_path, unused_tcp_port_factory, [None]) as fleet:
+        (replica,) = fleet.procs
+        for key in handle.sim.keys:
+            handle.sim.set(key, status="Round 1")
+        await rec.until(lambda r: len(r.hits) > 0, within=CAP, what="a delivery in flight")
+        replica.process.send_signal(signal.SIGTERM)
+        await until(lambda: rows_of(postgres_url, replica.process.pid) == 0, "leases released")
+        assert replica.process.returncode is None  # still draining: released first
+        assert await asyncio.wait_for(replica.process.wait(), CAP) == 0, replica.output()
+    at = {e["event"]: e["timestamp"] for e in events(replica)}
+    assert at["lease.released"] < at["service.draining"] < at["service.stopped"]
+    print(f"stopping {at['service.stopping']}, released {at['lease.released']}, "
+          f"stopped {at['service.stopped']}")  # fmt: skip
