@@ -26,7 +26,7 @@ from monitor.core.keys import SessionKey
 from monitor.metrics import Metrics
 from monitor.poll_effects import AuthEpisode, PollCounts, record
 from monitor.resume import Joining, Wanted
-from monitor.store import Committer, SessionStore
+from monitor.store import Committer, Fenced, SessionStore
 from monitor.watchset import Entry, WatchSet
 
 __all__ = ["PollStep", "PollerOptions", "Router", "Wanted"]
@@ -169,6 +169,11 @@ class PollStep:
         else:
             try:
                 await self.committer.commit(record(entry.key, verdict, self.route))
+            except Fenced:
+                # Its shard is another replica's (lost just now, or `once` beside replicas):
+                # that owner records and delivers it. What was seen still stands for this
+                # poll, and until a reshard drops the session memory follows the API.
+                pass
             except Exception:  # the Committer logged it; keep the old state and retry soon
                 self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
                 self.watchset.schedule(key, self.clock.now() + min(entry.interval, 30.0))

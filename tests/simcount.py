@@ -52,8 +52,9 @@ class Counted:
 
 
 @contextlib.asynccontextmanager
-async def counted(sim: Simulator) -> AsyncIterator[Counted]:
-    """Serve `sim` on 127.0.0.1 with every session GET logged."""
+async def counted(sim: Simulator, *, every: bool = False) -> AsyncIterator[Counted]:
+    """Serve `sim` on 127.0.0.1 with every session GET logged; with `every`, every request
+    whatever its route (list pages, tokens; `sid` empty): the whole load on the API."""
     log = Counted(sim)
 
     @web.middleware
@@ -62,8 +63,8 @@ async def counted(sim: Simulator) -> AsyncIterator[Counted]:
     ) -> web.StreamResponse:
         response = await handler(request)
         sid = request.match_info.get("sessionSid")
-        if request.method == "GET" and sid:
-            log.hits.append(Hit(time.monotonic(), sid, response.status))
+        if every or (request.method == "GET" and sid):
+            log.hits.append(Hit(time.monotonic(), sid or "", response.status))
         return response
 
     app = sim.app()

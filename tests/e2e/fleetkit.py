@@ -9,7 +9,7 @@ import contextlib
 import json
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,17 +17,33 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from monitor.core.shards import SHARDS
-from monitor.simulator import Simulator
-from tests.e2e.helpers import Proc, start
-from tests.sinks.sinkkit import Receiver
+from tests.conftest import SimFactory, SimHandle, watches_of
+from tests.e2e.helpers import Proc, start, write_config
+from tests.sinks.sinkkit import Receiver, Respond
 
 LOCAL_UNSIGNED = {"allow_private": True, "unsigned": True}
 CAP = 90.0
 """Turns a hang into a failure naming what never happened; no test asserts a duration."""
+
+
+async def scene(
+    simulator: SimFactory, endpoint: Callable[..., Any], tmp_path: Path, n: int,
+    respond: Respond | None = None, **hook: Any,
+) -> tuple[SimHandle, Receiver, Path]:  # fmt: skip
+    """`n` sessions, all "Scheduled" with no review, watched by a config (`c.yaml`) whose one
+    sink is a webhook to a fresh receiver (answering with `respond`; `hook`: sink settings)."""
+    sim = await simulator(n)
+    rec = await (endpoint(respond) if respond is not None else endpoint())
+    for key in sim.keys:
+        sim.sim.set(key, status="Scheduled", reviewRequired=False, reviewed=False)
+    config = write_config(
+        tmp_path / "c.yaml", api_url=sim.url, watches=watches_of(sim.keys), state=tmp_path / "x.db",
+        sinks=[{"name": "hook", "type": "webhook", "url": rec.url, **LOCAL_UNSIGNED, **hook}],
+    )  # fmt: skip
+    return sim, rec, config
 
 
 def leases(url: SecretStr) -> dict[int, int]:
@@ -210,42 +226,3 @@ class Proxy:
         finally:
             self._open.discard(writer)
             writer.transport.abort()  # one side gone: end the other at once too
-
-
-@dataclass
-class Requests:
-    """Every request the simulator answered, by monotonic time (`serve_counted`)."""
-
-    url: str = ""
-    at: list[float] = field(default_factory=list)
-
-    def between(self, start: float, end: float) -> int:
-        return sum(1 for t in self.at if start <= t < end)
-
-
-@contextlib.asynccontextmanager
-async def serve_counted(sim: Simulator) -> AsyncIterator[Requests]:
-    """Serve `sim` on 127.0.0.1 counting every request, whatever its route (session GETs,
-    list pages, tokens): the fleet's whole load on the API."""
-    log = Requests()
-
-    @web.middleware
-    async def count(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        finally:
-            log.at.append(time.monotonic())
-
-    app = sim.app()
-    app.middlewares.append(count)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        log.url = f"http://{host}:{port}"
-        yield log
-    finally:
-        await runner.cleanup()

@@ -20,9 +20,8 @@ import pytest
 from pydantic import SecretStr
 
 from monitor.core.shards import SHARDS
-from tests.conftest import watches_of
-from tests.e2e.fleetkit import CAP, LOCAL_UNSIGNED, fleet_of, leases, transitions, until
-from tests.e2e.helpers import Proc, write_config
+from tests.e2e.fleetkit import CAP, fleet_of, leases, scene, transitions, until
+from tests.e2e.helpers import Proc
 from tests.sinks.sinkkit import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -35,14 +34,7 @@ async def fleet(
     simulator: Any, endpoint: Any, postgres_url: SecretStr, tmp_path: Path,
     unused_tcp_port_factory: Any,
 ) -> AsyncIterator[tuple[Any, Receiver, list[Proc]]]:  # fmt: skip
-    sim = await simulator(SESSIONS)
-    rec = await endpoint()
-    for key in sim.keys:
-        sim.sim.set(key, status="Scheduled", reviewRequired=False, reviewed=False)
-    config = write_config(
-        tmp_path / "c.yaml", api_url=sim.url, watches=watches_of(sim.keys), state=tmp_path / "x.db",
-        sinks=[{"name": "hook", "type": "webhook", "url": rec.url, **LOCAL_UNSIGNED}],
-    )  # fmt: skip
+    sim, rec, config = await scene(simulator, endpoint, tmp_path, SESSIONS)
     async with fleet_of(
         config, postgres_url, tmp_path, unused_tcp_port_factory, [None] * 3
     ) as replicas:

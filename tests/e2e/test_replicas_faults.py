@@ -31,12 +31,13 @@ from tests.e2e.fleetkit import (
     fleet_of,
     leases,
     rows_of,
-    serve_counted,
+    scene,
     transition_rows,
     transitions,
     until,
 )
 from tests.e2e.helpers import write_config
+from tests.simcount import counted as serve_counted
 from tests.sinks.sinkkit import Hit, Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -97,14 +98,7 @@ def baselined(url: SecretStr) -> bool:
 
 @pytest.fixture
 async def setup(simulator: Any, endpoint: Any, tmp_path: Path) -> tuple[Simulator, Receiver, Path]:
-    sim = await simulator(SESSIONS)
-    rec = await endpoint()
-    for key in sim.keys:
-        sim.sim.set(key, status="Scheduled", reviewRequired=False, reviewed=False)
-    config = write_config(
-        tmp_path / "c.yaml", api_url=sim.url, watches=watches_of(sim.keys), state=tmp_path / "x.db",
-        sinks=[{"name": "hook", "type": "webhook", "url": rec.url, **LOCAL_UNSIGNED}],
-    )  # fmt: skip
+    sim, rec, config = await scene(simulator, endpoint, tmp_path, SESSIONS)
     return sim.sim, rec, config
 
 
@@ -178,7 +172,7 @@ async def test_the_fleet_keeps_to_the_global_rate_limit_at_the_simulator(
     rec = await endpoint()
     for key in sim.keys:
         sim.set(key, status="Scheduled", reviewRequired=False, reviewed=False)
-    async with serve_counted(sim) as counted:
+    async with serve_counted(sim, every=True) as counted:
         config = write_config(
             tmp_path / "c.yaml", api_url=counted.url, watches=watches_of(sim.keys),
             state=tmp_path / "x.db",
@@ -224,18 +218,11 @@ async def test_a_stopping_replica_hands_its_shards_over_before_its_last_delivery
 ) -> None:  # fmt: skip
     """SIGTERM: polls stop, the leases go at once, and only then the drain, which may take
     its 10 s deadline (a receiver that never answers here): the peers need not wait for it."""
-    handle = await simulator(3)
 
     async def hang(hit: Hit) -> web.StreamResponse:
         return await hit.hang()
 
-    rec = await endpoint(hang)
-    config = write_config(
-        tmp_path / "c.yaml", api_url=handle.url, watches=watches_of(handle.sim.keys),
-        state=tmp_path / "x.db",
-        sinks=[{"name": "hook", "type": "webhook", "url": rec.url, "timeout": "30s",
-                **LOCAL_UNSIGNED}],
-    )  # fmt: skip
+    handle, rec, config = await scene(simulator, endpoint, tmp_path, 3, hang, timeout="30s")
     async with fleet_of(config, postgres_url, tmp_path, unused_tcp_port_factory, [None]) as fleet:
         (replica,) = fleet.procs
         for key in handle.sim.keys:

@@ -1,6 +1,7 @@
 """`spmon once` on PostgreSQL beside a running replica: it reports every watch, not "nothing
 is watched" (the replica holds every shard), and records and delivers nothing of theirs: a
-change it sees first is still delivered once, by the shard's owner."""
+change it sees first (its commit fenced) is reported as seen and still delivered once, by the
+shard's owner."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import SecretStr
 
-from tests.conftest import watches_of
-from tests.e2e.fleetkit import CAP, LOCAL_UNSIGNED, changes, fleet_of, transition_rows, until
-from tests.e2e.helpers import write_config
+from tests.e2e.fleetkit import CAP, changes, fleet_of, scene, transition_rows, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -26,15 +26,12 @@ async def test_once_beside_a_replica_reports_every_watch_and_writes_none_of_its_
     simulator: Any, endpoint: Any, postgres_url: SecretStr, tmp_path: Path,
     unused_tcp_port_factory: Any,
 ) -> None:  # fmt: skip
-    handle = await simulator(SESSIONS)
-    sim, rec = handle.sim, await endpoint()
-    for key in sim.keys:
-        sim.set(key, status="Scheduled", reviewRequired=False, reviewed=False)
-    config = write_config(
-        tmp_path / "c.yaml", api_url=handle.url, watches=watches_of(sim.keys),
-        state=tmp_path / "x.db",
-        sinks=[{"name": "hook", "type": "webhook", "url": rec.url, **LOCAL_UNSIGNED}],
-    )  # fmt: skip
+    handle, rec, config = await scene(simulator, endpoint, tmp_path, SESSIONS)
+    sim = handle.sim
+    doc = yaml.safe_load(config.read_text())
+    for watch in doc["watches"]:  # the replica polls each 10 s: once sees the change first
+        watch["interval"] = "10s"
+    config.write_text(yaml.safe_dump(doc))
     url = postgres_url.get_secret_value()
     async with fleet_of(config, postgres_url, tmp_path, unused_tcp_port_factory, [None]):
         await until(lambda: transition_rows(postgres_url) == 0, "the replica up")
@@ -49,7 +46,10 @@ async def test_once_beside_a_replica_reports_every_watch_and_writes_none_of_its_
         assert once.returncode == 0, (out, err)
         report = json.loads(out)
         assert report["summary"]["sessions"] == SESSIONS
-        assert {s["outcome"] for s in report["sessions"]} == {"ok"}
+        assert {s["outcome"] for s in report["sessions"]} == {"ok"}  # fenced is still seen
+        seen = {s["session_sid"]: s["status"] for s in report["sessions"]}
+        assert seen[changed.session_sid] == "In Progress"
+        assert transition_rows(postgres_url) == 0  # once saw it first and recorded nothing
         assert "once.beside_replicas" in err.decode()
 
         await rec.until(lambda r: changes(r), within=CAP, what="the change delivered")
