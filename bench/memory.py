@@ -36,6 +36,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+# The tree this script is in, not whichever `monitor` an editable install points at: run
+# from bench/, the import would otherwise find another checkout's.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
 SEED = 11
 CONCURRENCY = 32
 
@@ -162,7 +167,7 @@ def main() -> None:
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--static", "--sessions", str(args.n),
          "--seed", str(SEED), "--listen", f"127.0.0.1:{port}"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     try:
         assert sim.stderr is not None

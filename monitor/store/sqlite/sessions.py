@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.core.context import SHARED_CONTEXTS, Context, shared_context
+from monitor.core.instants import shared_instant
 from monitor.core.keys import SessionKey
 from monitor.core.rules import NO_REVIEW, ReviewState
 from monitor.core.snapshot import Snapshot, compact_url
@@ -198,28 +199,38 @@ def _review(
     return ReviewState(when(overdue_since), when(last), when(due_soon), escalated or 0)
 
 
-def _instants() -> Callable[[float | None], datetime | None]:
+class _Instants:
     """Stored instants as datetimes, one object per instant within a row, as the poll that
     wrote them shared them: an overdue spell's first alert is its start, a due-soon warning
-    names the deadline. 48 bytes a copy, across 100,000 restored sessions."""
-    seen: dict[float, datetime] = {}
+    names the deadline. A snapshot's own instants are also shared across rows
+    (`shared_instant`). 48 bytes a copy, across 100,000 restored sessions."""
 
-    def when(value: float | None) -> datetime | None:
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[float, datetime] = {}
+
+    def __call__(self, value: float | None) -> datetime | None:
+        return self._get(value, across=False)
+
+    def shared(self, value: float | None) -> datetime | None:
+        return self._get(value, across=True)
+
+    def _get(self, value: float | None, *, across: bool) -> datetime | None:
         if value is None:
             return None
-        found = seen.get(value)
+        found = self._seen.get(value)
         if found is None:
-            found = seen[value] = datetime.fromtimestamp(value, UTC)
+            found = datetime.fromtimestamp(value, UTC)
+            self._seen[value] = found = shared_instant(found) if across else found
         return found
-
-    return when
 
 
 def _session_record(row: tuple[Any, ...]) -> SessionRecord:
     (install, exam, sid, status, required, reviewed, review_by, url, version, digest, missing,
      failures, last_poll, overdue_since, last_alert, due_soon_for, observed_at, appointment,
      settled_since, escalated, context) = row  # fmt: skip
-    when = _instants()
+    when = _Instants()
     snapshot = None
     if observed_at is not None:
         # A handful of statuses, installs and exams across 100,000 sessions: one copy each.
@@ -228,9 +239,9 @@ def _session_record(row: tuple[Any, ...]) -> SessionRecord:
             status,
             _bool(required),
             _bool(reviewed),
-            when(review_by),
+            when.shared(review_by),
             compact_url(url, sid),
-            when(appointment),
+            when.shared(appointment),
             _context(context),
         )
     return SessionRecord(
