@@ -4,10 +4,12 @@ polls (`history.insert_events`), meta."""
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from monitor.core.context import SHARED_CONTEXTS, Context, shared_context
@@ -29,6 +31,7 @@ _LOAD = (
     " overdue_since, last_overdue_alert, due_soon_for, observed_at, appointment_date,"
     " settled_since, escalated, context FROM session"
 )
+_NONE_TOUCHED: Mapping[str, float] = MappingProxyType({})
 _CHUNK = 500
 """Session sids per query: under SQLite's host-parameter limit on every build."""
 
@@ -51,22 +54,24 @@ class Sessions(Connection):
         return await self._read(read)
 
     async def commit(
-        self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
+        self, records: Sequence[PollRecord], *, touched: Mapping[str, float] = _NONE_TOUCHED
     ) -> frozenset[str]:
         """Snapshots, review states and outbox rows of a batch of polls, in one transaction;
-        `touched` are (poll time, session sid) of polls that changed nothing else. The sids
-        returned were fenced out (`_held`): nothing of theirs was written."""
+        `touched` are the poll times (by session sid) of polls that changed nothing else. The
+        sids returned were fenced out (`_held`): nothing of theirs was written."""
 
         def write(db: Db) -> frozenset[str]:
-            nonlocal records, touched
-            fenced = self._fence(db, {r.key.session_sid for r in records} | {s for _, s in touched})
+            nonlocal records
+            sids = itertools.chain((r.key.session_sid for r in records), touched)
+            fenced = self._fence(db, sids)
             if fenced:
                 records = [r for r in records if r.key.session_sid not in fenced]
-                touched = [t for t in touched if t[1] not in fenced]
             if touched:
+                # Row by row from the mapping: 20,000 (time, sid) tuples built up front were
+                # the peak of a burst of unchanged polls.
                 db.executemany(
                     "UPDATE session SET last_poll_at=?, last_outcome='ok' WHERE session_sid=?",
-                    touched,
+                    ((at, sid) for sid, at in touched.items() if sid not in fenced),
                 )
             for record in records:
                 if record.snapshot is not None:
@@ -78,7 +83,7 @@ class Sessions(Connection):
 
         return await self._write(write)
 
-    def _fence(self, db: Db, sids: set[str]) -> frozenset[str]:
+    def _fence(self, db: Db, sids: Iterable[str]) -> frozenset[str]:
         """Of `sids`, those this process may not write in the transaction under way: none
         here, as one process owns a SQLite file (its lock). The PostgreSQL store checks its
         shard leases, in the same transaction."""
