@@ -67,7 +67,7 @@ class Sessions(Connection):
             if fenced:
                 records = [r for r in records if r.key.session_sid not in fenced]
             if touched:
-                # Row by row from the mapping: 20,000 (time, sid) tuples built up front were
+                # Row by row from the mapping: thousands of (time, sid) tuples built up front were
                 # the peak of a burst of unchanged polls.
                 db.executemany(
                     "UPDATE session SET last_poll_at=?, last_outcome='ok' WHERE session_sid=?",
