@@ -35,19 +35,10 @@ from monitor.store import Committer, StateFileError, Store, copy_state, open_sto
 from monitor.views import ReadModel, Runtime
 from monitor.watching import Watching
 from monitor.web import api as web_api
-from monitor.web import page
 from monitor.web.auth import Auth
 from monitor.web.backend import Backend
 
-__all__ = [
-    "PURGE_BATCH",
-    "Service",
-    "ServiceFailed",
-    "build",
-    "once",
-    "purge_expired",
-    "run",
-]
+__all__ = ["PURGE_BATCH", "Service", "ServiceFailed", "build", "once", "purge_expired", "run"]
 
 log = structlog.get_logger("spmon.service")
 
@@ -227,6 +218,8 @@ async def build(
             fleet=fleet,
         )
         if serve_http and settings.http.listen:
+            from monitor.web import page  # and Jinja2 (1.5 MB): only the status page needs it
+
             host, port = settings.http.host_port
             app = server.make_app(registry, server.Probes(service.live, service.ready))
             options = page.PageOptions(settings.display.zone, settings.http.page_refresh)
