@@ -6,13 +6,15 @@ session `--rounds` times (the first inserts every row and payload, the rest comp
 Peak RSS is the process's own (`ru_maxrss`), printed after each stage. Like `spmon run`, the
 child pins glibc's mmap threshold first (`monitor.malloc`).
 
-Measured (2 cores, shared; 2 runs): 100,000 sessions peak at 149 and 156 MB on a first start
-and 163 MB on a restart, over 62 MB once imported. On a first start the peak is the steady
-state after the last round: per-session objects (an Entry, its key and session SID, snapshot,
-datetimes, digest as an int, heap tuple and due time; about 830 bytes) and the allocator's
-slack. On a restart it is the end of the restore, about 9 MB over the state after it: the
-restored snapshots are built while service.build still holds its dict of 100,000 stored
-watches (and their Watch objects) beside the list of wanted tuples.
+Measured (2 cores, shared; 2 consecutive runs): 100,000 sessions peak at 144 and 143 MB on a
+first start and 140 and 140 MB on a restart, over 61 MB once imported (no HTTP and no e-mail
+sink here: Jinja2 and aiosmtplib are not imported). The first start peaks in its second
+round, about 2 MB over the first: the superseded heap tuples of this script's re-push of every
+session and the poll times waiting in the committer. The restart peaks at the end of its one
+round. Per session about 700 bytes of objects: an Entry (160), its session SID (96), snapshot
+(96), key (64), heap tuple and due time (80), digest as an int (48), poll time (24), its slot
+in the entries dict (52), a share of review states and settled times; the snapshots' instants
+are shared (`core/instants.py`: the simulator's 100,000 sessions name a few dozen).
 
     python bench/memory.py                      # 100,000 sessions: first start, then restart
     python bench/memory.py --n 20000 --trace    # + tracemalloc's top sites (slower, more RAM)
@@ -35,6 +37,11 @@ import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
+
+# The tree this script is in, not whichever `monitor` an editable install points at: run
+# from bench/, the import would otherwise find another checkout's.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 SEED = 11
 CONCURRENCY = 32
@@ -162,7 +169,7 @@ def main() -> None:
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "simulate", "--static", "--sessions", str(args.n),
          "--seed", str(SEED), "--listen", f"127.0.0.1:{port}"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     try:
         assert sim.stderr is not None

@@ -10,7 +10,7 @@ import signal
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import structlog
@@ -25,8 +25,10 @@ from monitor.cli_quiet import quiet
 from monitor.cli_sink import test_sink
 from monitor.cli_watch import source_report, watch
 from monitor.core import checkup, routing
-from monitor.simulator import Faults, Simulator, make_keys, serve
 from monitor.store import StateFileError, StoreLocked, database_errors, migrate
+
+if TYPE_CHECKING:
+    from monitor.simulator import Simulator
 
 __all__ = ["main"]
 
@@ -172,6 +174,9 @@ def simulate(**opts: Any) -> None:
 
 
 async def _simulate(opts: dict[str, Any]) -> None:
+    # Imported here: `spmon run`, which imports this module, has no use for the simulator.
+    from monitor.simulator import Faults, Simulator, make_keys, serve
+
     faults = Faults(
         error_rate=opts["error_rate"],
         rate_limit_rate=opts["rate_limit_rate"],

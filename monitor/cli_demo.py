@@ -14,7 +14,7 @@ import os
 import tempfile
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -22,7 +22,9 @@ import click
 from monitor import service
 from monitor.core import console
 from monitor.settings import Settings
-from monitor.simulator import Simulator, make_keys, serve
+
+if TYPE_CHECKING:
+    from monitor.simulator import Simulator
 
 __all__ = ["DEMO_ADMIN", "DEMO_METRICS", "STATUS_EVERY", "demo_watches", "local_zone", "run_demo"]
 
@@ -65,6 +67,8 @@ def local_zone() -> str:
 async def run_demo(
     sessions: int, change_every: float, interval: float, *, status_every: float = STATUS_EVERY
 ) -> None:
+    from monitor.simulator import Simulator, make_keys, serve  # not for `spmon run`
+
     sim = Simulator(make_keys(sessions, seed=7), seed=7, change_every=change_every)
     ready: asyncio.Queue[service.Service] = asyncio.Queue(maxsize=1)
     with tempfile.TemporaryDirectory(prefix="spmon-demo-") as tmp:

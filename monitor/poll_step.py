@@ -127,9 +127,10 @@ class PollStep:
     def auth_failing(self) -> bool:
         return self.gate.auth.is_open
 
-    async def restore(self, watches: Sequence[Wanted]) -> None:
+    async def restore(self, watches: list[Wanted]) -> None:
         """Resume from the store: no re-baselining; spread first polls over one interval of
-        each session's phase. Each watch's third item is its own interval (None: by phase)."""
+        each session's phase. Each watch's third item is its own interval (None: by phase).
+        The list is taken over (`Joining.resume` empties it)."""
         first = self.options.first_interval
         self.gate = self.options.gate([first(o) for _, _, o in watches], self.metrics)
         now = self.clock.now()

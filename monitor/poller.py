@@ -29,8 +29,10 @@ __all__ = ["Entry", "Poller", "PollerOptions", "WatchSet"]
 log = structlog.get_logger("spmon.poller")
 
 
-MAX_BACKLOG = 1024
-"""Fetched polls waiting for their transaction, at most (about 3 MB of payloads)."""
+MAX_BACKLOG = 512
+"""Fetched polls waiting for their transaction, at most: one commit batch (`Committer`'s
+512), about 1.5 MB of payloads. Twice that raised a first start's peak by the payloads
+alone: freed, they left holes in the C heap under longer-lived blocks (bench/memory.py)."""
 
 
 class Poller:

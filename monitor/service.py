@@ -32,7 +32,6 @@ from monitor.store import Committer, Store, open_store, read_state
 from monitor.views import ReadModel, Runtime
 from monitor.watching import Watching
 from monitor.web import api as web_api
-from monitor.web import page
 from monitor.web.auth import Auth
 from monitor.web.backend import Backend
 
@@ -223,6 +222,8 @@ async def build(
             fleet=fleet,
         )
         if serve_http and settings.http.listen:
+            from monitor.web import page  # and Jinja2 (1.5 MB): only the status page needs it
+
             host, port = settings.http.host_port
             app = server.make_app(registry, server.Probes(service.live, service.ready))
             options = page.PageOptions(settings.display.zone, settings.http.page_refresh)

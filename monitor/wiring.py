@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -27,16 +28,17 @@ from monitor.settings import Settings, SinkSettings
 from monitor.settings_digest import quiet_schedule
 from monitor.sinks import (
     AlertmanagerSink,
-    EmailSink,
     Limits,
     LogSink,
     Sink,
     SlackSink,
-    SmtpOptions,
     TeamsSink,
     WebhookSink,
 )
 from monitor.sources import UrlOptions, UrlReader
+
+if TYPE_CHECKING:
+    from monitor.sinks.email import SmtpOptions
 
 __all__ = [
     "build_sinks",
@@ -292,6 +294,8 @@ def _sink(config: SinkSettings, zone: tzinfo = UTC) -> Sink:
     if config.type == "log":
         return LogSink(name, limits=limits, zone=zone)
     if config.type == "email":
+        from monitor.sinks.email import EmailSink  # and aiosmtplib: only for e-mail sinks
+
         return EmailSink(
             name,
             options=smtp_options(config),
@@ -341,6 +345,8 @@ def _sink(config: SinkSettings, zone: tzinfo = UTC) -> Sink:
 def smtp_options(config: SinkSettings) -> SmtpOptions:
     mail = config.email
     assert mail is not None  # SinkSettings validation guarantees it for type: email
+    from monitor.sinks.email import SmtpOptions
+
     return SmtpOptions(
         host=mail.host,
         port=mail.effective_port,

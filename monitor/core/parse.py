@@ -31,6 +31,7 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from monitor.core.context import Context, shared_context
+from monitor.core.instants import shared_instant
 from monitor.core.keys import SessionKey
 from monitor.core.snapshot import Snapshot, compact_url
 
@@ -130,9 +131,9 @@ def parse(
         status=sys.intern(payload.status) if payload.status else payload.status,
         review_required=payload.reviewRequired,
         reviewed=payload.reviewed,
-        review_by_date=review_by,
+        review_by_date=shared_instant(review_by),
         url=compact_url(_url(payload.url, key, link_template), key.session_sid),
-        appointment=_lenient_instant(payload.appointmentDate, naive_tz),
+        appointment=shared_instant(_lenient_instant(payload.appointmentDate, naive_tz)),
         context=_context(payload),
     )
 

@@ -5,7 +5,9 @@ acknowledged once the transaction holding it has committed. Unchanged polls only
 session's poll time, which is written lazily (every `touch_every` seconds, and at close): a
 poll every minute costs one row update per five minutes, and losing it in a crash costs only
 a slightly earlier first poll after restart. Pending touches are also written once
-`touch_limit` of them wait: a poll time for each of 100,000 sessions is a 5 MB dict.
+`touch_limit` of them wait: a poll time for each of 100,000 sessions is a 5 MB dict. The
+limit is low because a session row holds its payload, so a touch rewrites the row: while
+20,000 were written, a burst of unchanged polls (a restart's first round) added 30,000 more.
 
 The service owns it (`async with Committer(store)`): entering starts its task, leaving writes
 what is queued and the pending touches, then ends it. A committer whose task died fails every
@@ -39,7 +41,7 @@ class Committer:
         batch: int = 512,
         linger: float = 0.02,
         touch_every: float = 300.0,
-        touch_limit: int = 20_000,
+        touch_limit: int = 5_000,
     ) -> None:
         self._store = store
         self._batch = batch
@@ -152,8 +154,10 @@ class Committer:
         return False
 
     async def _flush(self, items: list[Item]) -> None:
-        touched = [(at, sid) for sid, at in self._touches.items()]
-        self._touches.clear()
+        # Handed over whole (the store's thread reads it), not copied: a copy of the poll
+        # times, beside the dict filling up again while they are written, was the peak of a
+        # burst of unchanged polls.
+        touched, self._touches = self._touches, {}
         self._touches_asked = False
         if not items and not touched:
             return

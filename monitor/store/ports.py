@@ -58,10 +58,11 @@ class SessionStore(Protocol):
         """Every stored session, or only those of `sids`."""
 
     async def commit(
-        self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
+        self, records: Sequence[PollRecord], *, touched: Mapping[str, float] = ...
     ) -> frozenset[str]:
         """Snapshots, review states and outbox rows of a batch of polls, in one transaction;
-        `touched` are (poll time, session sid) of polls that changed nothing else. Returns
+        `touched` are the poll times (by session sid) of polls that changed nothing else,
+        handed over: the caller no longer changes it. Returns
         the session sids fenced out (their shard is not this replica's: nothing of theirs was
         written); always empty where one process owns the store."""
 

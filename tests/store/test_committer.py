@@ -1,5 +1,5 @@
 """Lazy poll times: touches wait for a batch or `touch_every`, or until `touch_limit` wait;
-and a restored row shares its equal instants."""
+and a restored row shares its equal instants, its snapshot's with other rows too."""
 
 from __future__ import annotations
 
@@ -49,3 +49,11 @@ async def test_a_restored_row_shares_its_equal_instants(where: Where) -> None:
     assert snapshot is not None and review.overdue_since == T
     assert review.overdue_since is review.last_overdue_alert is review.due_soon_for
     assert snapshot.review_by_date is review.overdue_since
+
+
+async def test_restored_rows_share_their_snapshots_equal_instants(where: Where) -> None:
+    async with open_store(where) as store:
+        await store.commit([record(key(1)), record(key(2))])
+        first, second = (loaded.snapshot for loaded in await store.load())
+    assert first is not None and second is not None
+    assert first.review_by_date == T and first.review_by_date is second.review_by_date

@@ -58,7 +58,7 @@ async def test_a_commit_lands_only_at_the_owners_current_epoch(postgres_url: Sec
             expire(postgres_url, a_shard)
             assert peer.claim([a_shard]) == {a_shard: won[a_shard] + 1}
             stale = record(a_key, event(a_key, 1), event(a_key, 2), status="Incident")
-            assert await store.commit([stale], touched=[(9.0, a_key.session_sid)]) == {
+            assert await store.commit([stale], touched={a_key.session_sid: 9.0}) == {
                 a_key.session_sid
             }
             (kept,) = await store.load()

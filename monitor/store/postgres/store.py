@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
@@ -51,7 +52,7 @@ class PostgresStore(StoreOpening, PgConnection, Sessions, Outbox, Batches, Admin
     def _migrations(self) -> tuple[str, ...]:
         return _scripts()
 
-    def _fence(self, db: Db, sids: set[str]) -> frozenset[str]:
+    def _fence(self, db: Db, sids: Iterable[str]) -> frozenset[str]:
         """Of `sids`, those whose shard this replica does not hold at its epoch, checked (and
         locked FOR SHARE) in the commit's own transaction."""
         fence = self.fence

@@ -4,13 +4,16 @@ polls (`history.insert_events`), meta."""
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from monitor.core.context import SHARED_CONTEXTS, Context, shared_context
+from monitor.core.instants import shared_instant
 from monitor.core.keys import SessionKey
 from monitor.core.rules import NO_REVIEW, ReviewState
 from monitor.core.snapshot import Snapshot, compact_url
@@ -28,6 +31,7 @@ _LOAD = (
     " overdue_since, last_overdue_alert, due_soon_for, observed_at, appointment_date,"
     " settled_since, escalated, context FROM session"
 )
+_NONE_TOUCHED: Mapping[str, float] = MappingProxyType({})
 _CHUNK = 500
 """Session sids per query: under SQLite's host-parameter limit on every build."""
 
@@ -50,22 +54,24 @@ class Sessions(Connection):
         return await self._read(read)
 
     async def commit(
-        self, records: Sequence[PollRecord], *, touched: Sequence[tuple[float, str]] = ()
+        self, records: Sequence[PollRecord], *, touched: Mapping[str, float] = _NONE_TOUCHED
     ) -> frozenset[str]:
         """Snapshots, review states and outbox rows of a batch of polls, in one transaction;
-        `touched` are (poll time, session sid) of polls that changed nothing else. The sids
-        returned were fenced out (`_held`): nothing of theirs was written."""
+        `touched` are the poll times (by session sid) of polls that changed nothing else. The
+        sids returned were fenced out (`_held`): nothing of theirs was written."""
 
         def write(db: Db) -> frozenset[str]:
-            nonlocal records, touched
-            fenced = self._fence(db, {r.key.session_sid for r in records} | {s for _, s in touched})
+            nonlocal records
+            sids = itertools.chain((r.key.session_sid for r in records), touched)
+            fenced = self._fence(db, sids)
             if fenced:
                 records = [r for r in records if r.key.session_sid not in fenced]
-                touched = [t for t in touched if t[1] not in fenced]
             if touched:
+                # Row by row from the mapping: thousands of (time, sid) tuples built up front were
+                # the peak of a burst of unchanged polls.
                 db.executemany(
                     "UPDATE session SET last_poll_at=?, last_outcome='ok' WHERE session_sid=?",
-                    touched,
+                    ((at, sid) for sid, at in touched.items() if sid not in fenced),
                 )
             for record in records:
                 if record.snapshot is not None:
@@ -77,7 +83,7 @@ class Sessions(Connection):
 
         return await self._write(write)
 
-    def _fence(self, db: Db, sids: set[str]) -> frozenset[str]:
+    def _fence(self, db: Db, sids: Iterable[str]) -> frozenset[str]:
         """Of `sids`, those this process may not write in the transaction under way: none
         here, as one process owns a SQLite file (its lock). The PostgreSQL store checks its
         shard leases, in the same transaction."""
@@ -198,28 +204,38 @@ def _review(
     return ReviewState(when(overdue_since), when(last), when(due_soon), escalated or 0)
 
 
-def _instants() -> Callable[[float | None], datetime | None]:
+class _Instants:
     """Stored instants as datetimes, one object per instant within a row, as the poll that
     wrote them shared them: an overdue spell's first alert is its start, a due-soon warning
-    names the deadline. 48 bytes a copy, across 100,000 restored sessions."""
-    seen: dict[float, datetime] = {}
+    names the deadline. A snapshot's own instants are also shared across rows
+    (`shared_instant`). 48 bytes a copy, across 100,000 restored sessions."""
 
-    def when(value: float | None) -> datetime | None:
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[float, datetime] = {}
+
+    def __call__(self, value: float | None) -> datetime | None:
+        return self._get(value, across=False)
+
+    def shared(self, value: float | None) -> datetime | None:
+        return self._get(value, across=True)
+
+    def _get(self, value: float | None, *, across: bool) -> datetime | None:
         if value is None:
             return None
-        found = seen.get(value)
+        found = self._seen.get(value)
         if found is None:
-            found = seen[value] = datetime.fromtimestamp(value, UTC)
+            found = datetime.fromtimestamp(value, UTC)
+            self._seen[value] = found = shared_instant(found) if across else found
         return found
-
-    return when
 
 
 def _session_record(row: tuple[Any, ...]) -> SessionRecord:
     (install, exam, sid, status, required, reviewed, review_by, url, version, digest, missing,
      failures, last_poll, overdue_since, last_alert, due_soon_for, observed_at, appointment,
      settled_since, escalated, context) = row  # fmt: skip
-    when = _instants()
+    when = _Instants()
     snapshot = None
     if observed_at is not None:
         # A handful of statuses, installs and exams across 100,000 sessions: one copy each.
@@ -228,9 +244,9 @@ def _session_record(row: tuple[Any, ...]) -> SessionRecord:
             status,
             _bool(required),
             _bool(reviewed),
-            when(review_by),
+            when.shared(review_by),
             compact_url(url, sid),
-            when(appointment),
+            when.shared(appointment),
             _context(context),
         )
     return SessionRecord(
