@@ -167,18 +167,9 @@ class PollStep:
             # Same document as last time: nothing to make durable now (the poll time is written
             # lazily), so no transaction, no record and no waiting.
             self.committer.touch(key.session_sid, verdict.polled_at)
-        else:
-            try:
-                await self.committer.commit(record(entry.key, verdict, self.route))
-            except Fenced:
-                # Its shard is another replica's (lost just now, or `once` beside replicas):
-                # that owner records and delivers it. What was seen still stands for this
-                # poll, and until a reshard drops the session memory follows the API.
-                pass
-            except Exception:  # the Committer logged it; keep the old state and retry soon
-                self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
-                self.watchset.schedule(key, self.clock.now() + min(entry.interval, 30.0))
-                return decide.Outcome.ERROR
+        elif not await self.commit(entry, verdict):
+            self.metrics.poll_outcome(decide.Outcome.ERROR).inc()
+            return decide.Outcome.ERROR
         self.apply(entry, verdict)
         self.watchset.schedule(key, verdict.next_due)
         if verdict.next_due is None:
@@ -232,6 +223,21 @@ class PollStep:
 
     def route(self, events: Sequence[Event]) -> tuple[tuple[Event, Sequence[str]], ...]:
         return tuple((event, self.router(event)) for event in events)
+
+    async def commit(self, entry: Entry, verdict: decide.Verdict) -> bool:
+        """Make `verdict` durable before it is applied; False if it could not be (the
+        Committer logged why): the old state stays and the session is evaluated again soon."""
+        try:
+            await self.committer.commit(record(entry.key, verdict, self.route))
+        except Fenced:
+            # Its shard is another replica's (lost just now, or `once` beside replicas):
+            # that owner records and delivers it. What was seen still stands, and until a
+            # reshard drops the session memory follows the API.
+            return True
+        except Exception:
+            self.watchset.schedule(entry.key, self.clock.now() + min(entry.interval, 30.0))
+            return False
+        return True
 
     def apply(self, entry: Entry, verdict: decide.Verdict) -> None:
         entry.last_poll_at = verdict.polled_at

@@ -19,7 +19,6 @@ from monitor.core import poll as decide
 from monitor.core.breaker import Verdict
 from monitor.core.keys import SessionKey
 from monitor.metrics import Metrics
-from monitor.poll_effects import record
 from monitor.poll_step import PollerOptions, PollStep, Router
 from monitor.store import Committer, SessionStore
 from monitor.watchset import Entry, WatchSet
@@ -183,10 +182,7 @@ class Poller:
         polls.create_task(self._guarded_poll(*picked, until, probe=True))
 
     async def _commit_held(self, entry: Entry, verdict: decide.Verdict, due: float) -> None:
-        try:
-            await self.committer.commit(record(entry.key, verdict, self.step.route))
-        except Exception:  # the Committer logged it; evaluate again soon
-            self.watchset.schedule(entry.key, self.clock.now() + min(entry.interval, 30.0))
+        if not await self.step.commit(entry, verdict):
             return
         self.step.apply(entry, verdict)
         self._park(entry, due, self.clock.now())
